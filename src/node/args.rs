@@ -1,0 +1,67 @@
+//! How a node body reaches its dependencies' values.
+
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
+
+use super::NodeError;
+use crate::value::Value;
+
+/// Borrowed view of a sync node's dependency values, in declaration order.
+pub struct Args<'a> {
+    slots: &'a [OnceLock<Value>],
+    deps: &'a [u32],
+}
+
+impl<'a> Args<'a> {
+    pub(crate) fn new(slots: &'a [OnceLock<Value>], deps: &'a [u32]) -> Self {
+        Self { slots, deps }
+    }
+
+    /// The value of dependency `index`. Types were checked when the graph was built, so the
+    /// error arms only fire if a value went missing, which the executor never allows.
+    pub(crate) fn get<T: Any>(&self, index: usize) -> Result<&'a T, NodeError> {
+        let value = self.value(index)?;
+        value
+            .downcast_ref::<T>()
+            .ok_or_else(|| wrong_type::<T>(index))
+    }
+
+    fn value(&self, index: usize) -> Result<&'a Value, NodeError> {
+        self.deps
+            .get(index)
+            .and_then(|&slot| self.slots.get(slot as usize))
+            .and_then(OnceLock::get)
+            .ok_or_else(|| NodeError::msg(format!("dependency #{index} has no value")))
+    }
+
+    pub(crate) fn to_owned_args(&self) -> Result<OwnedArgs, NodeError> {
+        let values = (0..self.deps.len())
+            .map(|i| self.value(i).cloned())
+            .collect::<Result<_, _>>()?;
+        Ok(OwnedArgs { values })
+    }
+}
+
+/// Owned dependency values for an async node, which outlives the executor's borrow.
+pub struct OwnedArgs {
+    values: Vec<Value>,
+}
+
+impl OwnedArgs {
+    pub(crate) fn get<T: Any + Send + Sync>(&self, index: usize) -> Result<Arc<T>, NodeError> {
+        let value = self
+            .values
+            .get(index)
+            .ok_or_else(|| NodeError::msg(format!("dependency #{index} has no value")))?;
+        Arc::clone(value)
+            .downcast::<T>()
+            .map_err(|_| wrong_type::<T>(index))
+    }
+}
+
+fn wrong_type<T>(index: usize) -> NodeError {
+    NodeError::msg(format!(
+        "dependency #{index} is not a {}",
+        std::any::type_name::<T>()
+    ))
+}

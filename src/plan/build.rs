@@ -1,0 +1,217 @@
+//! From a request to the flat arrays the executors walk: pruning, tasks, counters, stages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use petgraph::algo::toposort;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use super::{Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
+use crate::graph::{Body, Dag, NodeKind};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Unused,
+    Computed,
+    Input,
+    Override,
+}
+
+pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
+    let outputs = request.resolve_outputs(dag)?;
+    let mut role = vec![Role::Unused; dag.len()];
+    let mut overridden = vec![false; dag.len()];
+    for name in &request.overrides {
+        let index = dag.index_of(name).ok_or_else(|| PlanError::UnknownOverride {
+            dag: dag.name().to_string(),
+            name: name.clone(),
+        })?;
+        if dag.entry(index).meta.kind() == NodeKind::Input {
+            return Err(PlanError::OverrideOfInput { name: name.clone() });
+        }
+        overridden[index as usize] = true;
+    }
+
+    // Walk upstream from the outputs; an override stops the walk, which prunes its ancestors.
+    let mut stack = outputs.clone();
+    while let Some(index) = stack.pop() {
+        let slot = &mut role[index as usize];
+        if *slot != Role::Unused {
+            continue;
+        }
+        let entry = dag.entry(index);
+        *slot = if overridden[index as usize] {
+            Role::Override
+        } else if matches!(entry.body, Body::Input) {
+            Role::Input
+        } else {
+            stack.extend(&entry.deps);
+            Role::Computed
+        };
+    }
+
+    let inner = &dag.inner;
+    let nodes: Vec<u32> = inner
+        .topo
+        .iter()
+        .copied()
+        .filter(|&i| role[i as usize] == Role::Computed)
+        .collect();
+    let mut plan_of = vec![u32::MAX; dag.len()];
+    for (p, &d) in nodes.iter().enumerate() {
+        plan_of[d as usize] = p as u32;
+    }
+
+    let (tasks, task_of, task_nodes, task_order) = group_tasks(dag, &nodes, &plan_of);
+    let mut tasks = tasks;
+    let mut child_off = Vec::with_capacity(nodes.len() + 1);
+    let mut children = Vec::new();
+    child_off.push(0);
+    for &d in &nodes {
+        for &c in &inner.children[d as usize] {
+            let pc = plan_of[c as usize];
+            if pc != u32::MAX {
+                children.push(pc);
+            }
+        }
+        child_off.push(children.len() as u32);
+    }
+    for (p, &task) in task_of.iter().enumerate() {
+        for &c in &children[child_off[p] as usize..child_off[p + 1] as usize] {
+            let child_task = task_of[c as usize];
+            if child_task != task {
+                tasks[child_task as usize].indegree += 1;
+            }
+        }
+    }
+    let roots = task_order
+        .iter()
+        .copied()
+        .filter(|&t| tasks[t as usize].indegree == 0)
+        .collect();
+    let stages = stage_plans(dag, &mut tasks);
+
+    let pick = |wanted: Role| -> Vec<u32> {
+        inner
+            .topo
+            .iter()
+            .copied()
+            .filter(|&i| role[i as usize] == wanted)
+            .collect()
+    };
+    let inputs = pick(Role::Input);
+    let overrides = pick(Role::Override);
+    let has_async = nodes
+        .iter()
+        .any(|&d| matches!(dag.entry(d).body, Body::Async(_)));
+    Ok(Plan {
+        inner: Arc::new(PlanInner {
+            dag: dag.clone(),
+            nodes,
+            task_of,
+            child_off,
+            children,
+            tasks,
+            task_nodes,
+            task_order,
+            roots,
+            stages,
+            inputs,
+            overrides,
+            outputs,
+            has_async,
+        }),
+    })
+}
+
+type Grouping = (Vec<TaskPlan>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+fn group_tasks(dag: &Dag, nodes: &[u32], plan_of: &[u32]) -> Grouping {
+    let mut task_index: HashMap<&str, u32> = HashMap::new();
+    let mut members: Vec<Vec<u32>> = Vec::new();
+    let mut task_of = Vec::with_capacity(nodes.len());
+    for (p, &d) in nodes.iter().enumerate() {
+        let id = dag.entry(d).meta.task_id();
+        let t = *task_index.entry(id).or_insert_with(|| {
+            members.push(Vec::new());
+            (members.len() - 1) as u32
+        });
+        members[t as usize].push(p as u32);
+        task_of.push(t);
+    }
+    // Members are in plan (topological) order already, since plan indices follow the topo order.
+    let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(members.len(), nodes.len());
+    for _ in 0..members.len() {
+        graph.add_node(());
+    }
+    for (p, &d) in nodes.iter().enumerate() {
+        for &dep in &dag.entry(d).deps {
+            let pd = plan_of[dep as usize];
+            if pd != u32::MAX && task_of[pd as usize] != task_of[p] {
+                graph.update_edge(
+                    NodeIndex::new(task_of[pd as usize] as usize),
+                    NodeIndex::new(task_of[p] as usize),
+                    (),
+                );
+            }
+        }
+    }
+    // The graph validated task groups as contiguous, so this cannot fail; fall back to the
+    // plan order rather than panic if it ever did.
+    let order: Vec<u32> = toposort(&graph, None)
+        .map(|o| o.into_iter().map(|n| n.index() as u32).collect())
+        .unwrap_or_else(|_| (0..members.len() as u32).collect());
+
+    let mut task_nodes = Vec::with_capacity(nodes.len());
+    let tasks = members
+        .iter()
+        .map(|list| {
+            let start = task_nodes.len() as u32;
+            task_nodes.extend(list);
+            let first = dag.entry(nodes[list[0] as usize]);
+            let has_async = list
+                .iter()
+                .any(|&p| matches!(dag.entry(nodes[p as usize]).body, Body::Async(_)));
+            TaskPlan {
+                meta: TaskMeta {
+                    id: first.meta.task_id().to_string(),
+                    stage: first.meta.stage().map(str::to_string),
+                    nodes: list
+                        .iter()
+                        .map(|&p| dag.entry(nodes[p as usize]).meta.name().to_string())
+                        .collect(),
+                    explicit: first.meta.task_group().is_some(),
+                },
+                nodes: start..task_nodes.len() as u32,
+                stage: None,
+                indegree: 0,
+                has_async,
+            }
+        })
+        .collect();
+    (tasks, task_of, task_nodes, order)
+}
+
+fn stage_plans(dag: &Dag, tasks: &mut [TaskPlan]) -> Vec<StagePlan> {
+    let mut stages: Vec<StagePlan> = Vec::new();
+    for name in dag.stages() {
+        let members: Vec<u32> = tasks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.meta.stage.as_deref() == Some(name.as_str()))
+            .map(|(i, _)| i as u32)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let index = stages.len() as u32;
+        for &t in &members {
+            tasks[t as usize].stage = Some(index);
+        }
+        stages.push(StagePlan {
+            name: name.clone(),
+            tasks: members,
+        });
+    }
+    stages
+}

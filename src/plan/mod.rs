@@ -1,0 +1,252 @@
+//! Planning: which nodes a request needs, grouped into tasks and stages.
+//!
+//! [`Dag::plan`] keeps only what the requested outputs need (Hamilton's
+//! `execute(final_vars)`), stops at overridden nodes, and precomputes everything an executor
+//! walks at run time: dependency counters, children, task and stage membership. A plan is
+//! immutable and reusable: plan once, run many times.
+//!
+//! ```
+//! use dagtel::{DagBuilder, Request};
+//!
+//! let mut g = DagBuilder::new("demo");
+//! let raw = g.input::<Vec<u32>>("raw");
+//! let clean = g.node("clean").run(raw, |_, r| Ok(r.clone()));
+//! let _unused = g.node("unused").run(raw, |_, r| Ok(r.len()));
+//! let total = g.node("total").run(clean, |_, c| Ok(c.iter().sum::<u32>()));
+//! let dag = g.build().unwrap();
+//!
+//! let plan = dag.plan(&Request::new().output(&dag, total)).unwrap();
+//! let names: Vec<&str> = plan.nodes().map(|n| n.name()).collect();
+//! assert_eq!(names, ["clean", "total"]);
+//! assert!(plan.to_mermaid().contains("clean"));
+//! ```
+
+mod build;
+mod error;
+mod render;
+mod request;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+pub use error::PlanError;
+pub use request::Request;
+
+use crate::graph::{Dag, NodeMeta};
+
+/// A task as hooks see it: its id, stage and node names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskMeta {
+    id: String,
+    stage: Option<String>,
+    nodes: Vec<String>,
+    explicit: bool,
+}
+
+impl TaskMeta {
+    /// A task made of one node, as executors make by default. For programs that drive hooks
+    /// from their own executor.
+    pub fn single(node: &NodeMeta) -> Self {
+        Self {
+            id: node.task_id().to_string(),
+            stage: node.stage().map(str::to_string),
+            nodes: vec![node.name().to_string()],
+            explicit: node.task_group().is_some(),
+        }
+    }
+
+    /// A task with an explicit id and members.
+    pub fn group(id: impl Into<String>, stage: Option<&str>, nodes: Vec<String>) -> Self {
+        Self {
+            id: id.into(),
+            stage: stage.map(str::to_string),
+            nodes,
+            explicit: true,
+        }
+    }
+
+    /// The task id: the group name, or the node name for a one-node task.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The stage all its nodes share.
+    pub fn stage(&self) -> Option<&str> {
+        self.stage.as_deref()
+    }
+
+    /// Its nodes, in the order they run.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// Whether the task is a declared group rather than a node's implicit task.
+    pub fn is_group(&self) -> bool {
+        self.explicit
+    }
+}
+
+pub(crate) struct TaskPlan {
+    pub(crate) meta: TaskMeta,
+    pub(crate) nodes: Range<u32>,
+    pub(crate) stage: Option<u32>,
+    pub(crate) indegree: u32,
+    pub(crate) has_async: bool,
+}
+
+/// A stage of a plan: its name and the tasks in it.
+#[derive(Clone, Debug)]
+pub struct StagePlan {
+    pub(crate) name: String,
+    pub(crate) tasks: Vec<u32>,
+}
+
+impl StagePlan {
+    /// The stage's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many tasks of this plan are in it.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+pub(crate) struct PlanInner {
+    pub(crate) dag: Dag,
+    /// Plan index -> graph index, in topological order.
+    pub(crate) nodes: Vec<u32>,
+    pub(crate) task_of: Vec<u32>,
+    pub(crate) child_off: Vec<u32>,
+    pub(crate) children: Vec<u32>,
+    pub(crate) tasks: Vec<TaskPlan>,
+    pub(crate) task_nodes: Vec<u32>,
+    pub(crate) task_order: Vec<u32>,
+    pub(crate) roots: Vec<u32>,
+    pub(crate) stages: Vec<StagePlan>,
+    pub(crate) inputs: Vec<u32>,
+    pub(crate) overrides: Vec<u32>,
+    pub(crate) outputs: Vec<u32>,
+    pub(crate) has_async: bool,
+}
+
+/// What one run will execute; see the [module docs](self). Clones share the same plan.
+#[derive(Clone)]
+pub struct Plan {
+    pub(crate) inner: Arc<PlanInner>,
+}
+
+impl Dag {
+    /// Plans the nodes needed for `request`.
+    pub fn plan(&self, request: &Request) -> Result<Plan, PlanError> {
+        build::plan(self, request)
+    }
+
+    /// Plans every node of the graph (every sink requested).
+    pub fn plan_all(&self) -> Result<Plan, PlanError> {
+        let sinks = self
+            .inner
+            .topo
+            .iter()
+            .filter(|&&i| self.inner.children[i as usize].is_empty())
+            .map(|&i| self.entry(i).meta.name().to_string());
+        self.plan(&Request::new().named(sinks))
+    }
+}
+
+impl Plan {
+    /// The graph this plan runs.
+    pub fn dag(&self) -> &Dag {
+        &self.inner.dag
+    }
+
+    fn meta(&self, index: u32) -> &NodeMeta {
+        &self.inner.dag.entry(index).meta
+    }
+
+    /// The nodes that will run, in a topological order.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeMeta> + '_ {
+        self.inner.nodes.iter().map(|&i| self.meta(i))
+    }
+
+    /// How many nodes will run.
+    pub fn len(&self) -> usize {
+        self.inner.nodes.len()
+    }
+
+    /// Whether nothing will run (every output is an input or an override).
+    pub fn is_empty(&self) -> bool {
+        self.inner.nodes.is_empty()
+    }
+
+    /// External inputs the run needs.
+    pub fn inputs(&self) -> Vec<&str> {
+        self.names(&self.inner.inputs)
+    }
+
+    /// Overridden nodes the run needs values for.
+    pub fn overrides(&self) -> Vec<&str> {
+        self.names(&self.inner.overrides)
+    }
+
+    /// The requested outputs.
+    pub fn outputs(&self) -> Vec<&str> {
+        self.names(&self.inner.outputs)
+    }
+
+    fn names(&self, list: &[u32]) -> Vec<&str> {
+        list.iter().map(|&i| self.meta(i).name()).collect()
+    }
+
+    /// Producer -> consumer edges into the nodes that run (inputs and overrides included as
+    /// producers).
+    pub fn edges(&self) -> Vec<(&str, &str)> {
+        let mut edges = Vec::new();
+        for &d in &self.inner.nodes {
+            let consumer = self.meta(d).name();
+            for &dep in &self.inner.dag.entry(d).deps {
+                edges.push((self.meta(dep).name(), consumer));
+            }
+        }
+        edges
+    }
+
+    /// The tasks, in a valid execution order.
+    pub fn tasks(&self) -> impl Iterator<Item = &TaskMeta> + '_ {
+        self.inner
+            .task_order
+            .iter()
+            .map(|&t| &self.inner.tasks[t as usize].meta)
+    }
+
+    /// The stages that have nodes in this plan, in declaration order.
+    pub fn stages(&self) -> &[StagePlan] {
+        &self.inner.stages
+    }
+
+    /// Names of the tasks of a stage.
+    pub fn stage_tasks(&self, stage: &StagePlan) -> Vec<&str> {
+        stage
+            .tasks
+            .iter()
+            .map(|&t| self.inner.tasks[t as usize].meta.id())
+            .collect()
+    }
+
+    /// Whether any node is `async` (the executor then needs a tokio runtime).
+    pub fn has_async(&self) -> bool {
+        self.inner.has_async
+    }
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("dag", &self.inner.dag.name())
+            .field("nodes", &self.inner.nodes.len())
+            .field("tasks", &self.inner.tasks.len())
+            .field("outputs", &self.outputs())
+            .finish()
+    }
+}

@@ -1,0 +1,68 @@
+use crate::graph::{Dag, Handle};
+
+use super::PlanError;
+
+/// What a run should produce: outputs by handle or name, and nodes whose values the caller
+/// will supply instead of running them (overrides).
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub(crate) outputs: Vec<Target>,
+    pub(crate) overrides: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Name(String),
+    Index(Result<u32, String>),
+}
+
+impl Request {
+    /// An empty request; add outputs with [`output`](Self::output) or [`named`](Self::named).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requests the output behind `handle`.
+    pub fn output<T>(mut self, dag: &Dag, handle: Handle<T>) -> Self {
+        self.outputs.push(Target::Index(dag.resolve(&handle)));
+        self
+    }
+
+    /// Requests outputs by name.
+    pub fn named<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.outputs
+            .extend(names.into_iter().map(|n| Target::Name(n.into())));
+        self
+    }
+
+    /// Declares overridden nodes: their values come with the run's inputs, they do not run,
+    /// and whatever only they needed is pruned.
+    pub fn overrides<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.overrides.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    pub(crate) fn resolve_outputs(&self, dag: &Dag) -> Result<Vec<u32>, PlanError> {
+        self.outputs
+            .iter()
+            .map(|target| {
+                let found = match target {
+                    Target::Name(name) => dag.index_of(name).ok_or_else(|| name.clone()),
+                    Target::Index(resolved) => resolved.clone(),
+                };
+                found.map_err(|name| PlanError::UnknownOutput {
+                    dag: dag.name().to_string(),
+                    name,
+                })
+            })
+            .collect()
+    }
+}
