@@ -28,10 +28,6 @@ impl TypeTag {
     pub fn name(&self) -> &'static str {
         self.name
     }
-
-    pub(crate) fn id(&self) -> TypeId {
-        self.id
-    }
 }
 
 impl PartialEq for TypeTag {

@@ -18,9 +18,10 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 pub use builder::{DagBuilder, NodeBuilder};
-pub use deps::{DepItem, Deps, Many};
+pub use deps::{DepItem, Deps, Layout, Many};
 pub use error::BuildError;
 pub use handle::{DepSpec, Handle};
+pub(crate) use handle::Key;
 pub use meta::{NodeKind, NodeMeta, RetryPolicy};
 
 
@@ -115,11 +116,11 @@ impl Dag {
     }
 
     /// The node a handle refers to, if the handle belongs to this graph and resolves.
-    pub(crate) fn resolve<T>(&self, handle: &Handle<T>) -> Result<u32, String> {
-        if handle.dag != self.inner.id {
-            return Err("a handle from another graph".to_string());
+    pub(crate) fn resolve_key(&self, dag: u32, key: Key) -> Result<u32, String> {
+        if dag != self.inner.id {
+            return Err("(a handle from another graph)".to_string());
         }
-        match handle.key {
+        match key {
             handle::Key::Node(index) => Ok(index),
             handle::Key::Named(reference) => {
                 let name = &self.inner.named_refs[reference as usize];

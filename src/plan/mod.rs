@@ -15,7 +15,7 @@
 //! let total = g.node("total").run(clean, |_, c| Ok(c.iter().sum::<u32>()));
 //! let dag = g.build().unwrap();
 //!
-//! let plan = dag.plan(&Request::new().output(&dag, total)).unwrap();
+//! let plan = dag.plan(&Request::new().output(total)).unwrap();
 //! let names: Vec<&str> = plan.nodes().map(|n| n.name()).collect();
 //! assert_eq!(names, ["clean", "total"]);
 //! assert!(plan.to_mermaid().contains("clean"));
@@ -31,6 +31,7 @@ use std::sync::Arc;
 
 pub use error::PlanError;
 pub use request::Request;
+pub(crate) use request::Target;
 
 use crate::graph::{Dag, NodeMeta};
 

@@ -1,4 +1,4 @@
-use crate::graph::{Dag, Handle};
+use crate::graph::{Dag, Handle, Key};
 
 use super::PlanError;
 
@@ -10,10 +10,25 @@ pub struct Request {
     pub(crate) overrides: Vec<String>,
 }
 
+/// A node named by a handle or by text, resolved against a graph when used.
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
     Name(String),
-    Index(Result<u32, String>),
+    Handle(u32, Key),
+}
+
+impl Target {
+    pub(crate) fn of<T>(handle: Handle<T>) -> Self {
+        Self::Handle(handle.dag, handle.key)
+    }
+
+    /// The graph index, or the text to name in an error.
+    pub(crate) fn resolve(&self, dag: &Dag) -> Result<u32, String> {
+        match self {
+            Self::Name(name) => dag.index_of(name).ok_or_else(|| name.clone()),
+            Self::Handle(id, key) => dag.resolve_key(*id, *key),
+        }
+    }
 }
 
 impl Request {
@@ -23,8 +38,8 @@ impl Request {
     }
 
     /// Requests the output behind `handle`.
-    pub fn output<T>(mut self, dag: &Dag, handle: Handle<T>) -> Self {
-        self.outputs.push(Target::Index(dag.resolve(&handle)));
+    pub fn output<T>(mut self, handle: Handle<T>) -> Self {
+        self.outputs.push(Target::of(handle));
         self
     }
 
@@ -54,11 +69,7 @@ impl Request {
         self.outputs
             .iter()
             .map(|target| {
-                let found = match target {
-                    Target::Name(name) => dag.index_of(name).ok_or_else(|| name.clone()),
-                    Target::Index(resolved) => resolved.clone(),
-                };
-                found.map_err(|name| PlanError::UnknownOutput {
+                target.resolve(dag).map_err(|name| PlanError::UnknownOutput {
                     dag: dag.name().to_string(),
                     name,
                 })

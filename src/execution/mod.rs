@@ -1,0 +1,283 @@
+//! Running a plan: the sequential and the parallel executor, run records and errors.
+//!
+//! ```
+//! use dagtel::{DagBuilder, Executor, FailurePolicy, Inputs, NodeStatus, Request};
+//!
+//! let mut g = DagBuilder::new("demo");
+//! let x = g.input::<i64>("x");
+//! let left = g.node("left").run(x, |_, x| Ok(x + 1));
+//! let right = g.node("right").run(x, |_, x| Ok(x * 10));
+//! let sum = g.node("sum").run((left, right), |_, (l, r)| Ok(l + r));
+//! let dag = g.build().unwrap();
+//! let plan = dag.plan(&Request::new().output(sum)).unwrap();
+//!
+//! let executor = Executor::parallel().threads(2).failure_policy(FailurePolicy::Continue);
+//! let run = executor.run(&plan, Inputs::new().set(x, 4)).unwrap();
+//! assert_eq!(run.outputs().get(sum), Some(&45));
+//! assert_eq!(run.record().count(NodeStatus::Succeeded), 3);
+//! ```
+
+mod clock;
+mod error;
+mod inputs;
+mod outputs;
+mod parallel;
+mod record;
+mod sequential;
+mod state;
+mod task;
+
+use std::sync::{Arc, OnceLock};
+
+pub use error::{FinishedRun, RunError};
+pub use inputs::Inputs;
+pub use outputs::Outputs;
+pub use record::{NodeRecord, NodeStatus, RunRecord, ThreadLabel};
+
+use crate::cancel::CancelToken;
+use crate::graph::Dag;
+use crate::hooks::{ExecutionMode, HookSet, Hooks, NoHooks, Stack};
+use crate::ids::RunId;
+use crate::plan::{Plan, Request};
+use state::{Latch, PoolRef, Scheduler, Setup};
+
+/// What happens to the rest of the run when a node fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailurePolicy {
+    /// Start nothing new; nodes already running finish (the default, as in Hamilton).
+    #[default]
+    FailFast,
+    /// Keep running every node that does not depend on a failure.
+    Continue,
+}
+
+/// Options of one run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    run_id: Option<RunId>,
+    cancel: Option<CancelToken>,
+}
+
+impl RunOptions {
+    /// Default options: a generated run id, no cancellation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses the caller's run id instead of a generated UUIDv7.
+    pub fn run_id(mut self, id: impl Into<RunId>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Lets `token` cancel the run.
+    pub fn cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+}
+
+/// A successful run: the requested outputs and the record of every node.
+pub struct Run {
+    outputs: Outputs,
+    record: RunRecord,
+}
+
+impl Run {
+    /// The requested outputs.
+    pub fn outputs(&self) -> &Outputs {
+        &self.outputs
+    }
+
+    /// What happened to every node.
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+
+    /// Both, owned.
+    pub fn into_parts(self) -> (Outputs, RunRecord) {
+        (self.outputs, self.record)
+    }
+}
+
+enum Workers {
+    Sequential,
+    Global,
+    Sized(usize, OnceLock<Result<Arc<rayon::ThreadPool>, String>>),
+    Given(Arc<rayon::ThreadPool>),
+}
+
+enum AsyncRuntime {
+    Owned(OwnedRuntime),
+    Given(tokio::runtime::Handle),
+}
+
+/// A runtime started on demand for async nodes.
+#[derive(Default)]
+struct OwnedRuntime(OnceLock<Result<tokio::runtime::Runtime, String>>);
+
+impl Drop for OwnedRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime from async code panics; shutting it down in the background does not.
+        if let Some(Ok(runtime)) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs plans. Build one, add hooks, and reuse it for many runs.
+pub struct Executor<H: HookSet = NoHooks> {
+    workers: Workers,
+    runtime: AsyncRuntime,
+    hooks: Arc<H>,
+    policy: FailurePolicy,
+}
+
+impl Executor<NoHooks> {
+    /// Runs one node at a time on the caller's thread.
+    pub fn sequential() -> Self {
+        Self::with_workers(Workers::Sequential)
+    }
+
+    /// Runs nodes in parallel on rayon's global pool (see [`threads`](Self::threads) and
+    /// [`pool`](Self::pool) for others).
+    pub fn parallel() -> Self {
+        Self::with_workers(Workers::Global)
+    }
+
+    fn with_workers(workers: Workers) -> Self {
+        Self {
+            workers,
+            runtime: AsyncRuntime::Owned(OwnedRuntime::default()),
+            hooks: Arc::new(NoHooks),
+            policy: FailurePolicy::default(),
+        }
+    }
+}
+
+impl<H: HookSet> Executor<H> {
+    /// Runs in parallel on a pool of `threads` threads owned by this executor (started on the
+    /// first run).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.workers = Workers::Sized(threads.max(1), OnceLock::new());
+        self
+    }
+
+    /// Runs in parallel on the caller's rayon pool.
+    pub fn pool(mut self, pool: Arc<rayon::ThreadPool>) -> Self {
+        self.workers = Workers::Given(pool);
+        self
+    }
+
+    /// Runs async nodes on the caller's tokio runtime instead of one the executor starts.
+    pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = AsyncRuntime::Given(handle);
+        self
+    }
+
+    /// Sets what a failure does to the rest of the run.
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Adds a hook; hooks run in the order they were added ("after" methods in reverse).
+    pub fn hook<X: Hooks>(self, hook: X) -> Executor<Stack<Arc<H>, X>> {
+        Executor {
+            workers: self.workers,
+            runtime: self.runtime,
+            hooks: Arc::new(Stack {
+                inner: self.hooks,
+                hook,
+            }),
+            policy: self.policy,
+        }
+    }
+
+    /// Plans `request` and runs it.
+    pub fn execute(&self, dag: &Dag, request: &Request, inputs: Inputs) -> Result<Run, RunError> {
+        let plan = dag.plan(request)?;
+        self.run(&plan, inputs)
+    }
+
+    /// Runs a plan with a generated run id.
+    pub fn run(&self, plan: &Plan, inputs: Inputs) -> Result<Run, RunError> {
+        self.run_with(plan, inputs, RunOptions::default())
+    }
+
+    /// Runs a plan. Blocks until every node has finished or been skipped; from async code,
+    /// call it inside `tokio::task::spawn_blocking`.
+    pub fn run_with(&self, plan: &Plan, inputs: Inputs, options: RunOptions) -> Result<Run, RunError> {
+        let pool = self.resolve_pool()?;
+        let tokio = if plan.has_async() {
+            Some(self.tokio_handle()?)
+        } else {
+            None
+        };
+        let mode = match &pool {
+            None => ExecutionMode::Sequential,
+            Some(PoolRef::Global) => ExecutionMode::Parallel {
+                threads: rayon::current_num_threads(),
+            },
+            Some(PoolRef::Pool(pool)) => ExecutionMode::Parallel {
+                threads: pool.current_num_threads(),
+            },
+        };
+        let setup = Setup {
+            hooks: Arc::clone(&self.hooks),
+            policy: self.policy,
+            mode,
+            sched: Scheduler {
+                pool: pool.clone(),
+                tokio,
+                pending: Default::default(),
+                latch: Arc::new(Latch::default()),
+            },
+        };
+        let shared = state::prepare(plan, inputs, options, setup)?;
+        match &pool {
+            None => sequential::run(&shared),
+            Some(pool) => parallel::run(&shared, pool),
+        }
+        state::finish(shared)
+    }
+
+    fn resolve_pool(&self) -> Result<Option<PoolRef>, RunError> {
+        Ok(match &self.workers {
+            Workers::Sequential => None,
+            Workers::Global => Some(PoolRef::Global),
+            Workers::Given(pool) => Some(PoolRef::Pool(Arc::clone(pool))),
+            Workers::Sized(threads, pool) => {
+                let built = pool.get_or_init(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(*threads)
+                        .thread_name(|i| format!("dagtel-worker-{i}"))
+                        .build()
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                });
+                Some(PoolRef::Pool(built.clone().map_err(RunError::Pool)?))
+            }
+        })
+    }
+
+    fn tokio_handle(&self) -> Result<tokio::runtime::Handle, RunError> {
+        match &self.runtime {
+            AsyncRuntime::Given(handle) => Ok(handle.clone()),
+            AsyncRuntime::Owned(runtime) => runtime
+                .0
+                .get_or_init(|| {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .thread_name("dagtel-async")
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())
+                })
+                .as_ref()
+                .map(|rt| rt.handle().clone())
+                .map_err(|e| RunError::Runtime(e.clone())),
+        }
+    }
+}

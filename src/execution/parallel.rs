@@ -1,0 +1,143 @@
+//! The parallel scheduler.
+//!
+//! A task starts the moment its dependency counter reaches zero. The thread that releases
+//! tasks keeps one for itself (so a chain never leaves its thread) and splits the rest with
+//! `rayon::join`, which touches no shared counter; only when joins nest deeper than
+//! `MAX_NESTING` does it hand tasks to fresh `spawn`ed jobs, to bound stack use on graphs such
+//! as long combs. Tasks with async nodes go to tokio and come back to the pool when done.
+//! The caller waits on a latch that the last outstanding job opens.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures_util::FutureExt;
+
+use super::state::{PoolRef, RunShared};
+use super::task::Ready;
+use crate::hooks::HookSet;
+
+const MAX_NESTING: u32 = 48;
+
+/// Keeps a run open while a job exists; the last job to drop its guard opens the latch.
+struct JobGuard<H: HookSet>(Option<Arc<RunShared<H>>>);
+
+impl<H: HookSet> JobGuard<H> {
+    fn new(shared: &Arc<RunShared<H>>) -> Self {
+        shared.sched.pending.fetch_add(1, Ordering::AcqRel);
+        Self(Some(Arc::clone(shared)))
+    }
+
+    fn shared(&self) -> &Arc<RunShared<H>> {
+        self.0.as_ref().expect("job guard holds its run until dropped")
+    }
+}
+
+impl<H: HookSet> Drop for JobGuard<H> {
+    fn drop(&mut self) {
+        let Some(shared) = self.0.take() else { return };
+        let latch = Arc::clone(&shared.sched.latch);
+        let last = shared.sched.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        drop(shared);
+        if last {
+            latch.open();
+        }
+    }
+}
+
+/// Runs the whole plan on the pool and returns when every task has finished.
+pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &PoolRef) {
+    let roots: Ready = shared.plan.inner.roots.iter().copied().collect();
+    if roots.is_empty() {
+        return;
+    }
+    spawn_drive(shared, roots);
+    let in_pool = match pool {
+        PoolRef::Global => rayon::current_thread_index().is_some(),
+        PoolRef::Pool(pool) => pool.current_thread_index().is_some(),
+    };
+    if in_pool {
+        // Blocking a worker of the pool we need could starve the run: help it instead.
+        while !shared.sched.latch.is_open() {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::yield_now();
+            }
+        }
+    } else {
+        shared.sched.latch.wait();
+    }
+}
+
+fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
+    let guard = JobGuard::new(shared);
+    let job = move || {
+        let shared = guard.shared();
+        // Node bodies and hooks are contained already; this only keeps an executor bug from
+        // aborting the process (rayon aborts on a panicking job).
+        let _ = catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks, 0)));
+        drop(guard);
+    };
+    match &shared.sched.pool {
+        Some(PoolRef::Pool(pool)) => pool.spawn(job),
+        _ => rayon::spawn(job),
+    }
+}
+
+fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
+    let Some(tokio) = shared.sched.tokio.clone() else {
+        // The executor always provides a runtime for plans with async nodes.
+        return;
+    };
+    let guard = JobGuard::new(shared);
+    tokio.spawn(async move {
+        let shared = Arc::clone(guard.shared());
+        let ready = AssertUnwindSafe(shared.run_task_async(task))
+            .catch_unwind()
+            .await
+            .unwrap_or_default();
+        if !ready.is_empty() {
+            spawn_drive(&shared, ready);
+        }
+        drop(shared);
+        drop(guard);
+    });
+}
+
+fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32], nesting: u32) {
+    match tasks {
+        [] => {}
+        [task] => drive(shared, *task, nesting),
+        _ if nesting >= MAX_NESTING => {
+            for &task in tasks {
+                spawn_drive(shared, Ready::from_slice(&[task]));
+            }
+        }
+        _ => {
+            let (left, right) = tasks.split_at(tasks.len() / 2);
+            rayon::join(
+                || drive_many(shared, left, nesting + 1),
+                || drive_many(shared, right, nesting + 1),
+            );
+        }
+    }
+}
+
+fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32, nesting: u32) {
+    let mut task = first;
+    let mut ready = Ready::new();
+    loop {
+        if shared.plan.inner.tasks[task as usize].has_async {
+            spawn_async(shared, task);
+            return;
+        }
+        shared.run_task(task, &mut ready);
+        match ready.len() {
+            0 => return,
+            1 => task = ready.pop().unwrap_or(task),
+            _ => {
+                let tasks = std::mem::take(&mut ready);
+                return drive_many(shared, &tasks, nesting);
+            }
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! One run's shared state: value slots, dependency counters, records, stage bookkeeping.
+//! Built by [`prepare`] (which validates the supplied values), consumed by [`finish`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use super::clock::Clock;
+use super::{
+    FailurePolicy, FinishedRun, Inputs, NodeRecord, NodeStatus, Outputs, Run, RunError,
+    RunOptions, RunRecord, ThreadLabel,
+};
+use crate::cancel::CancelToken;
+use crate::hooks::{ExecutionMode, HookFailures, HookSet, RunEnd, RunStart};
+use crate::ids::RunId;
+use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+use crate::plan::Plan;
+use crate::value::Value;
+
+/// "No node" in the per-node `u32` atomics.
+pub(crate) const NONE: u32 = u32::MAX;
+
+pub(crate) struct RawRecord {
+    pub(crate) outcome: NodeOutcome,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) attempts: u32,
+    pub(crate) thread: ThreadLabel,
+}
+
+pub(crate) struct StageRun<S> {
+    pub(crate) state: OnceLock<S>,
+    pub(crate) started: AtomicU64,
+    pub(crate) remaining: AtomicU32,
+    pub(crate) failed: AtomicBool,
+    pub(crate) ran: AtomicBool,
+    pub(crate) cancelled: AtomicBool,
+}
+
+/// Where jobs of a parallel run go, and how the caller learns that the last one finished.
+pub(crate) struct Scheduler {
+    pub(crate) pool: Option<PoolRef>,
+    pub(crate) tokio: Option<tokio::runtime::Handle>,
+    pub(crate) pending: AtomicUsize,
+    pub(crate) latch: Arc<Latch>,
+}
+
+#[derive(Clone)]
+pub(crate) enum PoolRef {
+    Global,
+    Pool(Arc<rayon::ThreadPool>),
+}
+
+#[derive(Default)]
+pub(crate) struct Latch {
+    open: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Latch {
+    pub(crate) fn open(&self) {
+        if let Ok(mut open) = self.open.lock() {
+            *open = true;
+        }
+        self.cond.notify_all();
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.lock().map(|o| *o).unwrap_or(true)
+    }
+
+    pub(crate) fn wait(&self) {
+        let Ok(mut open) = self.open.lock() else {
+            return;
+        };
+        while !*open {
+            open = match self.cond.wait(open) {
+                Ok(guard) => guard,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+pub(crate) struct RunShared<H: HookSet> {
+    pub(crate) plan: Plan,
+    pub(crate) hooks: Arc<H>,
+    pub(crate) run_id: RunId,
+    pub(crate) run_state: H::Run,
+    pub(crate) failures: HookFailures,
+    pub(crate) slots: Box<[OnceLock<Value>]>,
+    pub(crate) counters: Box<[AtomicU32]>,
+    pub(crate) poison: Box<[AtomicU32]>,
+    pub(crate) records: Box<[OnceLock<RawRecord>]>,
+    pub(crate) stages: Box<[StageRun<H::Stage>]>,
+    pub(crate) halted_by: AtomicU32,
+    pub(crate) policy: FailurePolicy,
+    pub(crate) cancel: CancelToken,
+    pub(crate) clock: Clock,
+    pub(crate) failure_order: Mutex<Vec<u32>>,
+    pub(crate) mode: ExecutionMode,
+    pub(crate) sched: Scheduler,
+}
+
+pub(crate) struct Setup<H> {
+    pub(crate) hooks: Arc<H>,
+    pub(crate) policy: FailurePolicy,
+    pub(crate) mode: ExecutionMode,
+    pub(crate) sched: Scheduler,
+}
+
+/// Checks the supplied values against the plan, fills the slots, and starts the run's hooks.
+pub(crate) fn prepare<H: HookSet>(
+    plan: &Plan,
+    inputs: Inputs,
+    options: RunOptions,
+    setup: Setup<H>,
+) -> Result<Arc<RunShared<H>>, RunError> {
+    let inner = &*plan.inner;
+    let dag = &inner.dag;
+    let slots: Box<[OnceLock<Value>]> = (0..dag.len()).map(|_| OnceLock::new()).collect();
+    let mut supplied = vec![false; dag.len()];
+    let planned: std::collections::HashSet<u32> = inner.nodes.iter().copied().collect();
+    for (target, typed) in inputs.values {
+        let index = target.resolve(dag).map_err(|name| RunError::UnknownValue {
+            dag: dag.name().to_string(),
+            name,
+        })?;
+        let entry = dag.entry(index);
+        let wanted = inner.inputs.contains(&index) || inner.overrides.contains(&index);
+        if !wanted {
+            if planned.contains(&index) {
+                return Err(RunError::NotOverridden {
+                    name: entry.meta.name().to_string(),
+                });
+            }
+            continue; // an input or node this plan does not need
+        }
+        if typed.ty != entry.output {
+            return Err(RunError::InputType {
+                name: entry.meta.name().to_string(),
+                expected: entry.output.name(),
+                found: typed.ty.name(),
+            });
+        }
+        supplied[index as usize] = true;
+        let _ = slots[index as usize].set(typed.value);
+    }
+    if let Some(&missing) = inner.inputs.iter().find(|&&i| !supplied[i as usize]) {
+        let needed_by = dag.inner.children[missing as usize]
+            .iter()
+            .find(|c| planned.contains(c))
+            .map(|&c| dag.entry(c).meta.name().to_string())
+            .unwrap_or_default();
+        return Err(RunError::MissingInput {
+            name: dag.entry(missing).meta.name().to_string(),
+            needed_by,
+        });
+    }
+    if let Some(&missing) = inner.overrides.iter().find(|&&i| !supplied[i as usize]) {
+        return Err(RunError::MissingOverride {
+            name: dag.entry(missing).meta.name().to_string(),
+        });
+    }
+
+    let run_id = options.run_id.unwrap_or_else(RunId::generate);
+    let clock = Clock::start();
+    let failures = HookFailures::default();
+    let run_state = setup.hooks.before_run(
+        &RunStart {
+            run_id: &run_id,
+            dag: dag.name(),
+            mode: setup.mode,
+            outputs: plan.outputs(),
+            inputs: plan.inputs(),
+            overrides: plan.overrides(),
+            node_count: plan.len(),
+            plan: Some(plan),
+            started_at: clock.started_at(),
+        },
+        &failures,
+    );
+    let stages = inner
+        .stages
+        .iter()
+        .map(|stage| StageRun {
+            state: OnceLock::new(),
+            started: AtomicU64::new(0),
+            remaining: AtomicU32::new(stage.tasks.len() as u32),
+            failed: AtomicBool::new(false),
+            ran: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+        })
+        .collect();
+    Ok(Arc::new(RunShared {
+        plan: plan.clone(),
+        hooks: setup.hooks,
+        run_id,
+        run_state,
+        failures,
+        slots,
+        counters: inner.tasks.iter().map(|t| AtomicU32::new(t.indegree)).collect(),
+        poison: inner.nodes.iter().map(|_| AtomicU32::new(NONE)).collect(),
+        records: inner.nodes.iter().map(|_| OnceLock::new()).collect(),
+        stages,
+        halted_by: AtomicU32::new(NONE),
+        policy: setup.policy,
+        cancel: options.cancel.unwrap_or_default(),
+        clock,
+        failure_order: Mutex::new(Vec::new()),
+        mode: setup.mode,
+        sched: setup.sched,
+    }))
+}
+
+/// Ends the run's hooks and turns the shared state into the caller's result.
+pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunError> {
+    // Every job dropped its handle before or just after the last one opened the latch.
+    let mut shared = shared;
+    let shared = loop {
+        match Arc::try_unwrap(shared) {
+            Ok(owned) => break owned,
+            Err(again) => {
+                shared = again;
+                std::thread::yield_now();
+            }
+        }
+    };
+    let end = shared.clock.raw();
+    let inner = &*shared.plan.inner;
+    let dag = &inner.dag;
+    let mut nodes = Vec::with_capacity(inner.nodes.len() + inner.overrides.len());
+    for (p, &d) in inner.nodes.iter().enumerate() {
+        let meta = &dag.entry(d).meta;
+        let record = shared.records[p].get();
+        let (status, outcome) = match record.map(|r| &r.outcome) {
+            Some(NodeOutcome::Succeeded) => (NodeStatus::Succeeded, NodeOutcome::Succeeded),
+            Some(skipped @ NodeOutcome::Skipped(_)) => (NodeStatus::Skipped, skipped.clone()),
+            Some(failed) => (NodeStatus::Failed, failed.clone()),
+            None => (
+                NodeStatus::Failed,
+                NodeOutcome::Failed {
+                    message: "not executed: the executor stopped unexpectedly".into(),
+                },
+            ),
+        };
+        let ran = record.is_some_and(|r| r.attempts > 0);
+        nodes.push(NodeRecord {
+            name: meta.name().to_string(),
+            task: meta.task_id().to_string(),
+            stage: meta.stage().map(str::to_string),
+            status,
+            outcome: Some(outcome),
+            started_at: record.filter(|_| ran).map(|r| shared.clock.wall(r.start)),
+            duration: record.map_or(Default::default(), |r| shared.clock.between(r.start, r.end)),
+            attempts: record.map_or(0, |r| r.attempts),
+            thread: record.map_or(ThreadLabel::None, |r| r.thread),
+        });
+    }
+    for &d in &inner.overrides {
+        let meta = &dag.entry(d).meta;
+        nodes.push(NodeRecord {
+            name: meta.name().to_string(),
+            task: meta.task_id().to_string(),
+            stage: meta.stage().map(str::to_string),
+            status: NodeStatus::Overridden,
+            outcome: None,
+            started_at: None,
+            duration: Default::default(),
+            attempts: 0,
+            thread: ThreadLabel::None,
+        });
+    }
+    let failed_any = nodes.iter().any(|n| n.status == NodeStatus::Failed);
+    let cancelled = nodes
+        .iter()
+        .any(|n| n.outcome == Some(NodeOutcome::Skipped(SkipReason::Cancelled)));
+    let outcome = if failed_any {
+        Outcome::Failed
+    } else if cancelled {
+        Outcome::Cancelled
+    } else {
+        Outcome::Succeeded
+    };
+    let duration = shared.clock.between(shared.clock.anchor(), end);
+    {
+        let order = shared
+            .failure_order
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default();
+        let mut failed: Vec<&str> = order
+            .iter()
+            .map(|&p| dag.entry(inner.nodes[p as usize]).meta.name())
+            .collect();
+        for node in nodes.iter().filter(|n| n.status == NodeStatus::Failed) {
+            if !failed.contains(&node.name.as_str()) {
+                failed.push(&node.name);
+            }
+        }
+        shared.hooks.after_run(
+            shared.run_state,
+            &RunEnd {
+                run_id: &shared.run_id,
+                dag: dag.name(),
+                outcome,
+                duration,
+                failed,
+                succeeded: nodes.iter().filter(|n| n.status == NodeStatus::Succeeded).count(),
+                skipped: nodes.iter().filter(|n| n.status == NodeStatus::Skipped).count(),
+            },
+            &shared.failures,
+        );
+    }
+    let record = RunRecord {
+        run_id: shared.run_id,
+        dag: dag.name().to_string(),
+        mode: shared.mode,
+        outcome,
+        started_at: shared.clock.started_at(),
+        duration,
+        nodes,
+        hook_failures: shared.failures.kept(),
+        hook_failure_count: shared.failures.count(),
+    };
+    let mut slots = Vec::from(shared.slots);
+    let values: HashMap<u32, Value> = inner
+        .outputs
+        .iter()
+        .filter_map(|&d| slots[d as usize].take().map(|v| (d, v)))
+        .collect();
+    let outputs = Outputs::new(dag.clone(), values);
+    match outcome {
+        Outcome::Succeeded => Ok(Run { outputs, record }),
+        Outcome::Cancelled => Err(RunError::Cancelled(Box::new(FinishedRun { record, outputs }))),
+        _ => Err(RunError::Failed(Box::new(FinishedRun { record, outputs }))),
+    }
+}

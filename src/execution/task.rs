@@ -1,0 +1,532 @@
+//! Running one task: its stage bookkeeping, its nodes' attempts, hooks, and the release of
+//! downstream tasks. Shared by the sequential and the parallel executor.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use smallvec::SmallVec;
+
+use super::ThreadLabel;
+use super::state::{NONE, RawRecord, RunShared};
+use crate::graph::{Body, NodeEntry};
+use crate::hooks::{
+    HookPhase, HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart,
+    panic_message,
+};
+use crate::node::{Args, AsyncNodeCtx, NodeCtx};
+use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+use crate::plan::TaskPlan;
+use crate::value::Value;
+
+/// Tasks made ready by the task that just ran.
+pub(crate) type Ready = SmallVec<[u32; 8]>;
+
+/// What became of a task's nodes, folded into the task's (and stage's) outcome.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Tally {
+    failed: bool,
+    ran: bool,
+    cancelled: bool,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &NodeOutcome) {
+        match outcome {
+            NodeOutcome::Succeeded => self.ran = true,
+            NodeOutcome::Skipped(SkipReason::Cancelled) => self.cancelled = true,
+            NodeOutcome::Skipped(_) => {}
+            _ => {
+                self.ran = true;
+                self.failed = true;
+            }
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        if self.failed {
+            Outcome::Failed
+        } else if self.cancelled {
+            Outcome::Cancelled
+        } else if !self.ran {
+            Outcome::Skipped
+        } else {
+            Outcome::Succeeded
+        }
+    }
+}
+
+/// The outcome of one attempt, with its value when it succeeded.
+type Attempt = (Option<Value>, NodeOutcome);
+
+/// Where an async attempt leaves its result, so the executor finds it even when a hook's
+/// wrapper swallows the future.
+type AttemptSlot = Arc<Mutex<Option<Attempt>>>;
+
+struct TaskScope<'a, H: HookSet> {
+    index: u32,
+    plan: &'a TaskPlan,
+    stage: Option<(u32, &'a H::Stage)>,
+    state: H::Task,
+    start: u64,
+    tally: Tally,
+}
+
+impl<H: HookSet> RunShared<H> {
+    /// Runs a task whose nodes are all sync, on the current thread; pushes newly ready tasks.
+    pub(crate) fn run_task(&self, task: u32, ready: &mut Ready) {
+        let mut scope = self.begin_task(task);
+        for p in self.plan.inner.tasks[task as usize].nodes.clone() {
+            let p = self.plan.inner.task_nodes[p as usize];
+            let outcome = match self.skip_reason(p) {
+                Some(reason) => self.skip_node(p, reason, &scope),
+                None => self.run_sync_node(p, &scope, self.thread_label()),
+            };
+            self.settle(p, &outcome, &mut scope, ready);
+        }
+        self.end_task(scope);
+    }
+
+    /// Runs a task that contains an async node, inside a tokio task.
+    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32) -> Ready {
+        let mut ready = Ready::new();
+        let mut scope = self.begin_task(task);
+        for p in self.plan.inner.tasks[task as usize].nodes.clone() {
+            let p = self.plan.inner.task_nodes[p as usize];
+            let outcome = match self.skip_reason(p) {
+                Some(reason) => self.skip_node(p, reason, &scope),
+                None if matches!(self.entry(p).body, Body::Async(_)) => {
+                    self.run_async_node(p, &scope).await
+                }
+                None => self.run_sync_node(p, &scope, ThreadLabel::Async),
+            };
+            self.settle(p, &outcome, &mut scope, &mut ready);
+        }
+        self.end_task(scope);
+        ready
+    }
+
+    fn entry(&self, p: u32) -> &NodeEntry {
+        self.plan.inner.dag.entry(self.plan.inner.nodes[p as usize])
+    }
+
+    fn thread_label(&self) -> ThreadLabel {
+        match rayon::current_thread_index() {
+            Some(index) if self.sched.pool.is_some() => ThreadLabel::Worker(index),
+            _ => ThreadLabel::Caller,
+        }
+    }
+
+    fn begin_task(&self, index: u32) -> TaskScope<'_, H> {
+        let plan = &self.plan.inner.tasks[index as usize];
+        let stage = plan.stage.map(|s| (s, self.enter_stage(s)));
+        let start = if H::ACTIVE { self.clock.raw() } else { 0 };
+        let state = self.hooks.before_task(
+            &self.run_state,
+            stage.map(|(_, st)| st),
+            &TaskStart {
+                run_id: &self.run_id,
+                task: &plan.meta,
+            },
+            &self.failures,
+        );
+        TaskScope {
+            index,
+            plan,
+            stage,
+            state,
+            start,
+            tally: Tally::default(),
+        }
+    }
+
+    fn end_task(&self, scope: TaskScope<'_, H>) {
+        if H::ACTIVE {
+            let ev = TaskEnd {
+                run_id: &self.run_id,
+                task: &scope.plan.meta,
+                outcome: scope.tally.outcome(),
+                duration: self.clock.between(scope.start, self.clock.raw()),
+            };
+            self.hooks.after_task(
+                &self.run_state,
+                scope.stage.map(|(_, st)| st),
+                scope.state,
+                &ev,
+                &self.failures,
+            );
+        }
+        if let Some((stage, _)) = scope.stage {
+            self.leave_stage(stage, scope.tally);
+        }
+    }
+
+    fn enter_stage(&self, index: u32) -> &H::Stage {
+        let stage = &self.stages[index as usize];
+        stage.state.get_or_init(|| {
+            stage.started.store(self.clock.raw(), Ordering::Relaxed);
+            let plan = &self.plan.inner.stages[index as usize];
+            self.hooks.before_stage(
+                &self.run_state,
+                &StageStart {
+                    run_id: &self.run_id,
+                    stage: &plan.name,
+                    task_count: plan.tasks.len(),
+                },
+                &self.failures,
+            )
+        })
+    }
+
+    fn leave_stage(&self, index: u32, tally: Tally) {
+        let stage = &self.stages[index as usize];
+        if tally.failed {
+            stage.failed.store(true, Ordering::Relaxed);
+        }
+        if tally.ran {
+            stage.ran.store(true, Ordering::Relaxed);
+        }
+        if tally.cancelled {
+            stage.cancelled.store(true, Ordering::Relaxed);
+        }
+        if stage.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let total = Tally {
+            failed: stage.failed.load(Ordering::Relaxed),
+            ran: stage.ran.load(Ordering::Relaxed),
+            cancelled: stage.cancelled.load(Ordering::Relaxed),
+        };
+        if let Some(state) = stage.state.get() {
+            let started = stage.started.load(Ordering::Relaxed);
+            self.hooks.after_stage(
+                &self.run_state,
+                state,
+                &StageEnd {
+                    run_id: &self.run_id,
+                    stage: &self.plan.inner.stages[index as usize].name,
+                    outcome: total.outcome(),
+                    duration: self.clock.between(started, self.clock.raw()),
+                },
+                &self.failures,
+            );
+        }
+    }
+
+    fn node_name(&self, p: u32) -> String {
+        self.entry(p).meta.name().to_string()
+    }
+
+    fn skip_reason(&self, p: u32) -> Option<SkipReason> {
+        let culprit = self.poison[p as usize].load(Ordering::Relaxed);
+        if culprit != NONE {
+            return Some(SkipReason::UpstreamFailed {
+                ancestor: self.node_name(culprit),
+            });
+        }
+        if self.cancel.is_cancelled() {
+            return Some(SkipReason::Cancelled);
+        }
+        let halted = self.halted_by.load(Ordering::Relaxed);
+        (halted != NONE).then(|| SkipReason::FailFast {
+            failed: self.node_name(halted),
+        })
+    }
+
+    fn skip_node(&self, p: u32, reason: SkipReason, scope: &TaskScope<'_, H>) -> NodeOutcome {
+        let entry = self.entry(p);
+        let outcome = NodeOutcome::Skipped(reason);
+        let now = self.clock.raw();
+        if H::ACTIVE {
+            let start = NodeStart {
+                run_id: &self.run_id,
+                node: &entry.meta,
+                task: &scope.plan.meta,
+                attempt: 0,
+            };
+            let stage = scope.stage.map(|(_, st)| st);
+            let state =
+                self.hooks
+                    .before_node(&self.run_state, stage, &scope.state, &start, &self.failures);
+            let end = NodeEnd {
+                run_id: &self.run_id,
+                node: &entry.meta,
+                task: &scope.plan.meta,
+                attempt: 0,
+                outcome: &outcome,
+                duration: Default::default(),
+                will_retry: false,
+            };
+            self.hooks
+                .after_node(&self.run_state, stage, &scope.state, state, &end, &self.failures);
+        }
+        let _ = self.records[p as usize].set(RawRecord {
+            outcome: outcome.clone(),
+            start: now,
+            end: now,
+            attempts: 0,
+            thread: ThreadLabel::None,
+        });
+        outcome
+    }
+
+    fn run_sync_node(&self, p: u32, scope: &TaskScope<'_, H>, thread: ThreadLabel) -> NodeOutcome {
+        let entry = self.entry(p);
+        let Body::Sync(body) = &entry.body else {
+            return self.fail_unrunnable(p, thread);
+        };
+        let meta = &*entry.meta;
+        let stage = scope.stage.map(|(_, st)| st);
+        let first_start = self.clock.raw();
+        let mut attempt = 1;
+        loop {
+            let ev = NodeStart {
+                run_id: &self.run_id,
+                node: meta,
+                task: &scope.plan.meta,
+                attempt,
+            };
+            let state =
+                self.hooks
+                    .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
+            let attempt_start = if attempt == 1 { first_start } else { self.clock.raw() };
+            let mut result: Option<Attempt> = None;
+            {
+                let ctx = NodeCtx {
+                    run_id: &self.run_id,
+                    node: meta,
+                    attempt,
+                    cancel: &self.cancel,
+                };
+                let args = Args::new(&self.slots, &entry.deps);
+                let mut call = || {
+                    if result.is_none() {
+                        result = Some(call_sync(body, &ctx, &args));
+                    }
+                };
+                self.hooks
+                    .around_node(&state, &ev, &mut call, &self.failures);
+            }
+            let (value, outcome) = result.unwrap_or_else(|| {
+                (None, NodeOutcome::Failed { message: "node body was not run".into() })
+            });
+            let end = self.clock.raw();
+            let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
+            if H::ACTIVE {
+                let ev = NodeEnd {
+                    run_id: &self.run_id,
+                    node: meta,
+                    task: &scope.plan.meta,
+                    attempt,
+                    outcome: &outcome,
+                    duration: self.clock.between(attempt_start, end),
+                    will_retry,
+                };
+                self.hooks
+                    .after_node(&self.run_state, stage, &scope.state, state, &ev, &self.failures);
+            }
+            if will_retry {
+                std::thread::sleep(meta.retry().delay_before(attempt + 1));
+                attempt += 1;
+                continue;
+            }
+            return self.complete(p, value, outcome, first_start, end, attempt, thread);
+        }
+    }
+
+    async fn run_async_node(self: &Arc<Self>, p: u32, scope: &TaskScope<'_, H>) -> NodeOutcome {
+        let entry = self.entry(p);
+        let meta = &*entry.meta;
+        let stage = scope.stage.map(|(_, st)| st);
+        let first_start = self.clock.raw();
+        let mut attempt = 1;
+        loop {
+            let ev = NodeStart {
+                run_id: &self.run_id,
+                node: meta,
+                task: &scope.plan.meta,
+                attempt,
+            };
+            let state =
+                self.hooks
+                    .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
+            let attempt_start = if attempt == 1 { first_start } else { self.clock.raw() };
+            let slot = AttemptSlot::default();
+            let future = self.attempt_future(entry, attempt, slot.clone());
+            let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
+            if AssertUnwindSafe(wrapped).catch_unwind().await.is_err() {
+                self.failures.record(
+                    "async wrapper",
+                    HookPhase::AroundAsync,
+                    "a wrapped future panicked while polled".into(),
+                );
+            }
+            let mut result = take(&slot);
+            if result.is_none() {
+                // A wrapper dropped or lost the node's future: run the node without it.
+                self.attempt_future(entry, attempt, slot.clone()).await;
+                result = take(&slot);
+            }
+            let (value, outcome) = result.unwrap_or_else(|| {
+                (None, NodeOutcome::Failed { message: "async node did not complete".into() })
+            });
+            let end = self.clock.raw();
+            let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
+            if H::ACTIVE {
+                let ev = NodeEnd {
+                    run_id: &self.run_id,
+                    node: meta,
+                    task: &scope.plan.meta,
+                    attempt,
+                    outcome: &outcome,
+                    duration: self.clock.between(attempt_start, end),
+                    will_retry,
+                };
+                self.hooks
+                    .after_node(&self.run_state, stage, &scope.state, state, &ev, &self.failures);
+            }
+            if will_retry {
+                tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
+                attempt += 1;
+                continue;
+            }
+            return self.complete(p, value, outcome, first_start, end, attempt, ThreadLabel::Async);
+        }
+    }
+
+    /// One attempt of an async node as a `'static` future: body, timeout and panic capture.
+    fn attempt_future(&self, entry: &NodeEntry, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
+        let Body::Async(body) = &entry.body else {
+            put(&slot, (None, NodeOutcome::Failed { message: "not an async node".into() }));
+            return futures_util::future::ready(()).boxed();
+        };
+        let ctx = AsyncNodeCtx {
+            run_id: self.run_id.clone(),
+            node: Arc::clone(&entry.meta),
+            attempt,
+            cancel: self.cancel.clone(),
+        };
+        let started = Args::new(&self.slots, &entry.deps)
+            .to_owned_args()
+            .map_err(|e| NodeOutcome::Failed { message: e.to_string() })
+            .and_then(|args| {
+                catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|payload| {
+                    NodeOutcome::Panicked { message: panic_message(&*payload) }
+                })
+            });
+        let limit = entry.meta.timeout();
+        async move {
+            let future = match started {
+                Ok(future) => future,
+                Err(outcome) => return put(&slot, (None, outcome)),
+            };
+            let guarded = AssertUnwindSafe(future).catch_unwind();
+            let finished = match limit {
+                Some(limit) => match tokio::time::timeout(limit, guarded).await {
+                    Ok(done) => done,
+                    Err(_) => return put(&slot, (None, NodeOutcome::TimedOut { limit })),
+                },
+                None => guarded.await,
+            };
+            put(&slot, settle_result(finished.map_err(|p| panic_message(&*p))));
+        }
+        .boxed()
+    }
+
+    fn should_retry(&self, outcome: &NodeOutcome, attempt: u32, max: u32) -> bool {
+        outcome.is_failure() && attempt < max && !self.cancel.is_cancelled()
+    }
+
+    fn fail_unrunnable(&self, p: u32, thread: ThreadLabel) -> NodeOutcome {
+        let now = self.clock.raw();
+        let outcome = NodeOutcome::Failed { message: "node has no sync body".into() };
+        self.complete(p, None, outcome, now, now, 1, thread)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn complete(
+        &self,
+        p: u32,
+        value: Option<Value>,
+        outcome: NodeOutcome,
+        start: u64,
+        end: u64,
+        attempts: u32,
+        thread: ThreadLabel,
+    ) -> NodeOutcome {
+        if let Some(value) = value {
+            let _ = self.slots[self.plan.inner.nodes[p as usize] as usize].set(value);
+        } else {
+            if let Ok(mut order) = self.failure_order.lock() {
+                order.push(p);
+            }
+            if self.policy == super::FailurePolicy::FailFast {
+                let _ = self.halted_by.compare_exchange(NONE, p, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+        let summary = match &outcome {
+            NodeOutcome::Succeeded => NodeOutcome::Succeeded,
+            other => other.clone(),
+        };
+        let _ = self.records[p as usize].set(RawRecord { outcome, start, end, attempts, thread });
+        summary
+    }
+
+    /// Records the node in its task's tally, marks descendants of a failure, and counts down
+    /// the dependency counters of downstream tasks.
+    fn settle(&self, p: u32, outcome: &NodeOutcome, scope: &mut TaskScope<'_, H>, ready: &mut Ready) {
+        scope.tally.add(outcome);
+        let culprit = match outcome {
+            NodeOutcome::Succeeded => NONE,
+            NodeOutcome::Skipped(SkipReason::UpstreamFailed { .. }) => {
+                self.poison[p as usize].load(Ordering::Relaxed)
+            }
+            NodeOutcome::Skipped(_) => NONE,
+            _ => p,
+        };
+        let plan = &*self.plan.inner;
+        let children = &plan.children[plan.child_off[p as usize] as usize..plan.child_off[p as usize + 1] as usize];
+        for &child in children {
+            if culprit != NONE {
+                let _ = self.poison[child as usize].compare_exchange(
+                    NONE,
+                    culprit,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            let task = plan.task_of[child as usize];
+            if task != scope.index && self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                ready.push(task);
+            }
+        }
+    }
+}
+
+fn call_sync(
+    body: &crate::graph::SyncBody,
+    ctx: &NodeCtx<'_>,
+    args: &Args<'_>,
+) -> Attempt {
+    settle_result(catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|p| panic_message(&*p)))
+}
+
+fn settle_result(result: Result<crate::node::NodeResult<Value>, String>) -> Attempt {
+    match result {
+        Ok(Ok(value)) => (Some(value), NodeOutcome::Succeeded),
+        Ok(Err(error)) => (None, NodeOutcome::Failed { message: error.message().to_string() }),
+        Err(message) => (None, NodeOutcome::Panicked { message }),
+    }
+}
+
+fn put(slot: &AttemptSlot, attempt: Attempt) {
+    if let Ok(mut slot) = slot.lock() {
+        *slot = Some(attempt);
+    }
+}
+
+fn take(slot: &AttemptSlot) -> Option<Attempt> {
+    slot.lock().ok().and_then(|mut s| s.take())
+}

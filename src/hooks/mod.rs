@@ -1,0 +1,190 @@
+//! Lifecycle hooks, modelled on Apache Hamilton's lifecycle adapters.
+//!
+//! A [`Hooks`] implementation is called around the run, each stage, each task and each node
+//! attempt. Every `before_*` returns a state that the matching `after_*` receives, on the same
+//! thread for sync nodes (and in the same tokio task for async ones), so an instrumentation can
+//! carry a span from start to end without global maps or locks. Child levels see their
+//! parents' states through [`Parents`], which is how a node span finds its task span.
+//!
+//! [`Hooks::around_node`] and [`Hooks::around_async`] wrap the node body itself (Hamilton's
+//! `NodeExecutionMethod`), e.g. to make a span current while user code runs.
+//!
+//! Hooks compose: [`Executor::hook`](crate::Executor::hook) stacks them; `before_*` run in
+//! registration order, `after_*` in reverse. A hook that returns an error or panics is
+//! contained: the failure is counted in the run record, the node and the other hooks go on.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::time::Instant;
+//! use dagtel::hooks::{Hooks, HookResult, NodeEnd, NodeStart, Parents};
+//! use dagtel::{DagBuilder, Executor, Inputs, Request};
+//!
+//! #[derive(Default)]
+//! struct SlowNodes { slow: AtomicUsize }
+//!
+//! impl Hooks for SlowNodes {
+//!     type Run = ();
+//!     type Stage = ();
+//!     type Task = ();
+//!     type Node = Option<Instant>;
+//!
+//!     fn before_node(&self, _: Parents<'_, Self>, _: &NodeStart<'_>) -> HookResult<Self::Node> {
+//!         Ok(Some(Instant::now()))
+//!     }
+//!     fn after_node(&self, _: Parents<'_, Self>, started: Self::Node, node: &NodeEnd<'_>) -> HookResult {
+//!         if started.is_some_and(|t| t.elapsed().as_millis() > 100) {
+//!             self.slow.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let mut g = DagBuilder::new("demo");
+//! let x = g.input::<u32>("x");
+//! let y = g.node("y").run(x, |_, x| Ok(x + 1));
+//! let dag = g.build().unwrap();
+//! let plan = dag.plan(&Request::new().output(&dag, y)).unwrap();
+//! let executor = Executor::sequential().hook(SlowNodes::default());
+//! let run = executor.run(&plan, Inputs::new().set(&dag, x, 1)).unwrap();
+//! assert_eq!(run.outputs().get(&dag, y), Some(&2));
+//! ```
+
+mod events;
+mod failures;
+mod lifecycle;
+mod set;
+
+use futures_util::future::BoxFuture;
+
+pub use events::*;
+pub use failures::{HookError, HookFailure, HookFailures, HookPhase, HookResult};
+pub use lifecycle::{ActiveNode, ActiveRun, ActiveStage, Lifecycle, RunInfo};
+pub use set::{HookSet, NoHooks, Stack};
+
+pub(crate) use failures::panic_message;
+
+/// One instrumentation's callbacks; every method has a no-op default.
+///
+/// The four state types are what this hook carries from each `before_*` to its `after_*`;
+/// use `()` for levels it does not care about. They need `Default` so that the default
+/// methods can produce them.
+pub trait Hooks: Send + Sync + 'static {
+    /// Kept for the whole run; shared by every thread, so `Sync`.
+    type Run: Send + Sync + Default;
+    /// Kept while a stage runs; shared by the stage's tasks, so `Sync`.
+    type Stage: Send + Sync + Default;
+    /// Kept while a task runs; its nodes borrow it, so `Sync`.
+    type Task: Send + Sync + Default;
+    /// Kept while a node attempt runs.
+    type Node: Send + Default;
+
+    /// The run is starting.
+    fn before_run(&self, run: &RunStart<'_>) -> HookResult<Self::Run> {
+        let _ = run;
+        Ok(Default::default())
+    }
+
+    /// The run has ended (always called once `before_run` succeeded, also on failure).
+    fn after_run(&self, state: Self::Run, run: &RunEnd<'_>) -> HookResult {
+        let _ = (state, run);
+        Ok(())
+    }
+
+    /// A stage's first task is starting.
+    fn before_stage(&self, run: &Self::Run, stage: &StageStart<'_>) -> HookResult<Self::Stage> {
+        let _ = (run, stage);
+        Ok(Default::default())
+    }
+
+    /// A stage's last task has ended. The state is borrowed: other threads may have read it
+    /// until now, and it is dropped when the run ends.
+    fn after_stage(
+        &self,
+        run: &Self::Run,
+        state: &Self::Stage,
+        stage: &StageEnd<'_>,
+    ) -> HookResult {
+        let _ = (run, state, stage);
+        Ok(())
+    }
+
+    /// A task is starting.
+    fn before_task(&self, parents: Parents<'_, Self>, task: &TaskStart<'_>) -> HookResult<Self::Task> {
+        let _ = (parents, task);
+        Ok(Default::default())
+    }
+
+    /// A task has ended.
+    fn after_task(
+        &self,
+        parents: Parents<'_, Self>,
+        state: Self::Task,
+        task: &TaskEnd<'_>,
+    ) -> HookResult {
+        let _ = (parents, state, task);
+        Ok(())
+    }
+
+    /// A node attempt is starting. Skipped nodes get a `before_node`/`after_node` pair too,
+    /// with attempt 0 and a [`NodeOutcome::Skipped`](crate::NodeOutcome::Skipped) outcome.
+    fn before_node(&self, parents: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<Self::Node> {
+        let _ = (parents, node);
+        Ok(Default::default())
+    }
+
+    /// A node attempt has ended.
+    fn after_node(
+        &self,
+        parents: Parents<'_, Self>,
+        state: Self::Node,
+        node: &NodeEnd<'_>,
+    ) -> HookResult {
+        let _ = (parents, state, node);
+        Ok(())
+    }
+
+    /// Wraps a sync node's body; must call `body` once. If it does not (or fails before), the
+    /// executor runs the body itself and records the hook failure.
+    fn around_node(
+        &self,
+        state: &Self::Node,
+        node: &NodeStart<'_>,
+        body: &mut dyn FnMut(),
+    ) -> HookResult {
+        let _ = (state, node);
+        body();
+        Ok(())
+    }
+
+    /// Wraps an async node's future (e.g. to attach a context to every poll).
+    fn around_async(
+        &self,
+        state: &Self::Node,
+        node: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        let _ = (state, node);
+        body
+    }
+}
+
+/// The states of the enclosing run, stage and task, as a hook's own types.
+///
+/// `stage` is `None` for nodes outside any stage (or when this hook's `before_stage` failed);
+/// `task` is `None` in task methods themselves.
+pub struct Parents<'a, H: Hooks + ?Sized> {
+    /// The run's state.
+    pub run: &'a H::Run,
+    /// The stage's state.
+    pub stage: Option<&'a H::Stage>,
+    /// The task's state (node methods only).
+    pub task: Option<&'a H::Task>,
+}
+
+impl<H: Hooks + ?Sized> Clone for Parents<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H: Hooks + ?Sized> Copy for Parents<'_, H> {}
