@@ -79,6 +79,7 @@ impl RunOptions {
 }
 
 /// A successful run: the requested outputs and the record of every node.
+#[derive(Debug)]
 pub struct Run {
     outputs: Outputs,
     record: RunRecord,

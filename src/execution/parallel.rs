@@ -2,10 +2,15 @@
 //!
 //! A task starts the moment its dependency counter reaches zero. The thread that releases
 //! tasks keeps one for itself (so a chain never leaves its thread) and splits the rest with
-//! `rayon::join`, which touches no shared counter; only when joins nest deeper than
-//! `MAX_NESTING` does it hand tasks to fresh `spawn`ed jobs, to bound stack use on graphs such
-//! as long combs. Tasks with async nodes go to tokio and come back to the pool when done.
-//! The caller waits on a latch that the last outstanding job opens.
+//! `rayon::join`, which touches no shared counter.
+//!
+//! Joins nest: on a comb (a chain with a leaf at every link) every link would add a level,
+//! and a thread waiting in `join` runs stolen jobs on top of its own stack. So the nesting is
+//! counted per thread, stolen work included, and beyond `MAX_NESTING` ready tasks go to
+//! `spawn`ed jobs instead, which never wait and so cannot nest further.
+//!
+//! Tasks with async nodes go to tokio and come back to the pool when done. The caller waits
+//! on a latch that the last outstanding job opens.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -17,7 +22,33 @@ use super::state::{PoolRef, RunShared};
 use super::task::Ready;
 use crate::hooks::HookSet;
 
-const MAX_NESTING: u32 = 48;
+const MAX_NESTING: u32 = 24;
+
+thread_local! {
+    /// How many `drive_many` joins are open on this thread's stack.
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one open join on this thread for as long as it lives.
+struct Nested;
+
+impl Nested {
+    fn enter() -> Option<Self> {
+        NESTING.with(|n| {
+            let depth = n.get();
+            (depth < MAX_NESTING).then(|| {
+                n.set(depth + 1);
+                Nested
+            })
+        })
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        NESTING.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
 
 /// Keeps a run open while a job exists; the last job to drop its guard opens the latch.
 struct JobGuard<H: HookSet>(Option<Arc<RunShared<H>>>);
@@ -74,7 +105,7 @@ fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
         let shared = guard.shared();
         // Node bodies and hooks are contained already; this only keeps an executor bug from
         // aborting the process (rayon aborts on a panicking job).
-        let _ = catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks, 0)));
+        let _ = catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks)));
         drop(guard);
     };
     match &shared.sched.pool {
@@ -103,26 +134,30 @@ fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
     });
 }
 
-fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32], nesting: u32) {
+fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
     match tasks {
         [] => {}
-        [task] => drive(shared, *task, nesting),
-        _ if nesting >= MAX_NESTING => {
-            for &task in tasks {
-                spawn_drive(shared, Ready::from_slice(&[task]));
+        [task] => drive(shared, *task),
+        _ => match Nested::enter() {
+            Some(_level) => {
+                let (left, right) = tasks.split_at(tasks.len() / 2);
+                rayon::join(
+                    || drive_many(shared, left),
+                    || drive_many(shared, right),
+                );
             }
-        }
-        _ => {
-            let (left, right) = tasks.split_at(tasks.len() / 2);
-            rayon::join(
-                || drive_many(shared, left, nesting + 1),
-                || drive_many(shared, right, nesting + 1),
-            );
-        }
+            None => {
+                // Halves, not one job per task: a wide list stays two jobs, which split it
+                // further wherever they land.
+                let (left, right) = tasks.split_at(tasks.len() / 2);
+                spawn_drive(shared, Ready::from_slice(left));
+                spawn_drive(shared, Ready::from_slice(right));
+            }
+        },
     }
 }
 
-fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32, nesting: u32) {
+fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
     let mut task = first;
     let mut ready = Ready::new();
     loop {
@@ -136,7 +171,7 @@ fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32, nesting: u32) {
             1 => task = ready.pop().unwrap_or(task),
             _ => {
                 let tasks = std::mem::take(&mut ready);
-                return drive_many(shared, &tasks, nesting);
+                return drive_many(shared, &tasks);
             }
         }
     }

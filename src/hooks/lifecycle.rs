@@ -1,1 +1,407 @@
-pub struct Lifecycle; pub struct ActiveNode; pub struct ActiveRun; pub struct ActiveStage; pub struct RunInfo;
+//! Driving hooks from an executor that is not dagtel's.
+//!
+//! A program with its own DAG code (its own loop, its own petgraph graph, another scheduler)
+//! calls the same hooks in the same order as dagtel's executor does, and gets the same
+//! telemetry: start a run, optionally stages, then one [`ActiveNode`] per node attempt.
+//!
+//! ```
+//! use dagtel::hooks::{Lifecycle, RunInfo};
+//! use dagtel::{NodeMeta, NodeOutcome, TaskMeta};
+//!
+//! let lifecycle = Lifecycle::new(); // add hooks with `.hook(..)`
+//! let run = lifecycle.start_run(RunInfo::new("my-dag").node_count(1));
+//! let meta = NodeMeta::new("load").with_tag("layer", "io");
+//! let task = TaskMeta::single(&meta);
+//! let mut node = run.node(None, &meta, &task);
+//! let rows = node.run(|| 42);
+//! node.finish(NodeOutcome::Succeeded);
+//! run.finish();
+//! assert_eq!(rows, 42);
+//! ```
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime};
+
+use super::events::*;
+use super::failures::HookFailures;
+use super::set::{HookSet, NoHooks, Stack};
+use super::Hooks;
+use crate::graph::NodeMeta;
+use crate::ids::RunId;
+use crate::outcome::{NodeOutcome, Outcome};
+use crate::plan::TaskMeta;
+
+/// A set of hooks for a caller-driven executor. Build it once, start many runs.
+pub struct Lifecycle<H: HookSet = NoHooks> {
+    hooks: H,
+    failures: HookFailures,
+}
+
+impl Lifecycle<NoHooks> {
+    /// No hooks yet.
+    pub fn new() -> Self {
+        Self {
+            hooks: NoHooks,
+            failures: HookFailures::default(),
+        }
+    }
+}
+
+impl Default for Lifecycle<NoHooks> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<H: HookSet> Lifecycle<H> {
+    /// Adds a hook (same ordering rules as [`Executor::hook`](crate::Executor::hook)).
+    pub fn hook<X: Hooks>(self, hook: X) -> Lifecycle<Stack<H, X>> {
+        Lifecycle {
+            hooks: Stack {
+                inner: self.hooks,
+                hook,
+            },
+            failures: self.failures,
+        }
+    }
+
+    /// Hook failures contained so far, over all runs.
+    pub fn failures(&self) -> &HookFailures {
+        &self.failures
+    }
+
+    /// Calls `before_run`.
+    pub fn start_run(&self, info: RunInfo) -> ActiveRun<'_, H> {
+        let started_at = SystemTime::now();
+        let state = self.hooks.before_run(
+            &RunStart {
+                run_id: &info.run_id,
+                dag: &info.dag,
+                mode: ExecutionMode::External,
+                outputs: info.outputs.iter().map(String::as_str).collect(),
+                inputs: Vec::new(),
+                overrides: Vec::new(),
+                node_count: info.node_count,
+                plan: None,
+                started_at,
+            },
+            &self.failures,
+        );
+        ActiveRun {
+            lifecycle: self,
+            info,
+            state,
+            started: Instant::now(),
+            failed: Mutex::new(Vec::new()),
+            succeeded: AtomicUsize::new(0),
+            skipped: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// What a caller-driven run tells hooks about itself.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    run_id: RunId,
+    dag: String,
+    outputs: Vec<String>,
+    node_count: usize,
+}
+
+impl RunInfo {
+    /// A run of graph `dag` with a generated run id.
+    pub fn new(dag: impl Into<String>) -> Self {
+        Self {
+            run_id: RunId::generate(),
+            dag: dag.into(),
+            outputs: Vec::new(),
+            node_count: 0,
+        }
+    }
+
+    /// Uses the caller's run id.
+    pub fn run_id(mut self, id: impl Into<RunId>) -> Self {
+        self.run_id = id.into();
+        self
+    }
+
+    /// The requested outputs.
+    pub fn outputs<I: IntoIterator<Item = S>, S: Into<String>>(mut self, outputs: I) -> Self {
+        self.outputs = outputs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many nodes will run.
+    pub fn node_count(mut self, count: usize) -> Self {
+        self.node_count = count;
+        self
+    }
+}
+
+/// A run in progress. Shareable between threads (`&ActiveRun` is `Send` when the hooks'
+/// states are), so worker threads can start nodes concurrently.
+pub struct ActiveRun<'l, H: HookSet> {
+    lifecycle: &'l Lifecycle<H>,
+    info: RunInfo,
+    state: H::Run,
+    started: Instant,
+    failed: Mutex<Vec<String>>,
+    succeeded: AtomicUsize,
+    skipped: AtomicUsize,
+}
+
+impl<'l, H: HookSet> ActiveRun<'l, H> {
+    /// The run's id.
+    pub fn run_id(&self) -> &RunId {
+        &self.info.run_id
+    }
+
+    /// Calls `before_stage`; finish the stage after its last node.
+    pub fn stage(&self, name: impl Into<String>, task_count: usize) -> ActiveStage<'_, 'l, H> {
+        let name = name.into();
+        let state = self.lifecycle.hooks.before_stage(
+            &self.state,
+            &StageStart {
+                run_id: &self.info.run_id,
+                stage: &name,
+                task_count,
+            },
+            &self.lifecycle.failures,
+        );
+        ActiveStage {
+            run: self,
+            name,
+            state,
+            started: Instant::now(),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Calls `before_task` and `before_node` for the first attempt of `node`.
+    pub fn node<'r>(
+        &'r self,
+        stage: Option<&'r ActiveStage<'r, 'l, H>>,
+        node: &'r NodeMeta,
+        task: &'r TaskMeta,
+    ) -> ActiveNode<'r, 'l, H> {
+        let hooks = &self.lifecycle.hooks;
+        let stage_state = stage.map(|s| &s.state);
+        let task_state = hooks.before_task(
+            &self.state,
+            stage_state,
+            &TaskStart {
+                run_id: &self.info.run_id,
+                task,
+            },
+            &self.lifecycle.failures,
+        );
+        let mut active = ActiveNode {
+            run: self,
+            stage,
+            node,
+            task,
+            task_state,
+            node_state: None,
+            attempt: 0,
+            task_started: Instant::now(),
+            attempt_started: Instant::now(),
+        };
+        active.begin_attempt();
+        active
+    }
+
+    /// Calls `after_run` with the outcome made of the nodes' outcomes.
+    pub fn finish(self) -> Outcome {
+        let failed = self.failed.into_inner().unwrap_or_default();
+        let outcome = if failed.is_empty() {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed
+        };
+        self.lifecycle.hooks.after_run(
+            self.state,
+            &RunEnd {
+                run_id: &self.info.run_id,
+                dag: &self.info.dag,
+                outcome,
+                duration: self.started.elapsed(),
+                failed: failed.iter().map(String::as_str).collect(),
+                succeeded: self.succeeded.into_inner(),
+                skipped: self.skipped.into_inner(),
+            },
+            &self.lifecycle.failures,
+        );
+        outcome
+    }
+}
+
+/// A stage in progress.
+pub struct ActiveStage<'r, 'l, H: HookSet> {
+    run: &'r ActiveRun<'l, H>,
+    name: String,
+    state: H::Stage,
+    started: Instant,
+    failed: AtomicBool,
+}
+
+impl<H: HookSet> ActiveStage<'_, '_, H> {
+    /// Calls `after_stage`.
+    pub fn finish(self) {
+        let outcome = if self.failed.load(Ordering::Relaxed) {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        };
+        self.run.lifecycle.hooks.after_stage(
+            &self.run.state,
+            &self.state,
+            &StageEnd {
+                run_id: &self.run.info.run_id,
+                stage: &self.name,
+                outcome,
+                duration: self.started.elapsed(),
+            },
+            &self.run.lifecycle.failures,
+        );
+    }
+}
+
+/// One node in progress: wrap its body with [`run`](Self::run), then [`finish`](Self::finish)
+/// (or [`retry`](Self::retry) and run again).
+pub struct ActiveNode<'r, 'l, H: HookSet> {
+    run: &'r ActiveRun<'l, H>,
+    stage: Option<&'r ActiveStage<'r, 'l, H>>,
+    node: &'r NodeMeta,
+    task: &'r TaskMeta,
+    task_state: H::Task,
+    node_state: Option<H::Node>,
+    attempt: u32,
+    task_started: Instant,
+    attempt_started: Instant,
+}
+
+impl<H: HookSet> ActiveNode<'_, '_, H> {
+    fn hooks(&self) -> &H {
+        &self.run.lifecycle.hooks
+    }
+
+    fn start_event(&self) -> NodeStart<'_> {
+        NodeStart {
+            run_id: &self.run.info.run_id,
+            node: self.node,
+            task: self.task,
+            attempt: self.attempt,
+        }
+    }
+
+    fn begin_attempt(&mut self) {
+        self.attempt += 1;
+        self.attempt_started = Instant::now();
+        let state = self.hooks().before_node(
+            &self.run.state,
+            self.stage.map(|s| &s.state),
+            &self.task_state,
+            &self.start_event(),
+            &self.run.lifecycle.failures,
+        );
+        self.node_state = Some(state);
+    }
+
+    fn end_attempt(&mut self, outcome: &NodeOutcome, will_retry: bool) {
+        let Some(state) = self.node_state.take() else {
+            return;
+        };
+        let ev = NodeEnd {
+            run_id: &self.run.info.run_id,
+            node: self.node,
+            task: self.task,
+            attempt: self.attempt,
+            outcome,
+            duration: self.attempt_started.elapsed(),
+            will_retry,
+        };
+        self.hooks().after_node(
+            &self.run.state,
+            self.stage.map(|s| &s.state),
+            &self.task_state,
+            state,
+            &ev,
+            &self.run.lifecycle.failures,
+        );
+    }
+
+    /// The current attempt (1 for the first).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Runs `body` inside the hooks' `around_node` wrappers. A panic in `body` is passed on
+    /// to the caller after the wrappers have unwound.
+    pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
+        let mut body = Some(body);
+        let mut result = None;
+        if let Some(state) = &self.node_state {
+            let mut call = || {
+                if let Some(body) = body.take() {
+                    result = Some(catch_unwind(AssertUnwindSafe(body)));
+                }
+            };
+            self.hooks()
+                .around_node(state, &self.start_event(), &mut call, &self.run.lifecycle.failures);
+        }
+        if let Some(body) = body.take() {
+            result = Some(catch_unwind(AssertUnwindSafe(body)));
+        }
+        match result {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => resume_unwind(payload),
+            None => unreachable!("the body is taken exactly once above"),
+        }
+    }
+
+    /// Ends this attempt with `outcome` and starts the next one.
+    pub fn retry(&mut self, outcome: NodeOutcome) {
+        self.end_attempt(&outcome, true);
+        self.begin_attempt();
+    }
+
+    /// Ends the last attempt and the node's task.
+    pub fn finish(mut self, outcome: NodeOutcome) {
+        self.end_attempt(&outcome, false);
+        let run = self.run;
+        let task_outcome = match &outcome {
+            NodeOutcome::Succeeded => {
+                run.succeeded.fetch_add(1, Ordering::Relaxed);
+                Outcome::Succeeded
+            }
+            NodeOutcome::Skipped(_) => {
+                run.skipped.fetch_add(1, Ordering::Relaxed);
+                Outcome::Skipped
+            }
+            _ => {
+                if let Ok(mut failed) = run.failed.lock() {
+                    failed.push(self.node.name().to_string());
+                }
+                if let Some(stage) = self.stage {
+                    stage.failed.store(true, Ordering::Relaxed);
+                }
+                Outcome::Failed
+            }
+        };
+        let ev = TaskEnd {
+            run_id: &run.info.run_id,
+            task: self.task,
+            outcome: task_outcome,
+            duration: self.task_started.elapsed(),
+        };
+        run.lifecycle.hooks.after_task(
+            &run.state,
+            self.stage.map(|s| &s.state),
+            self.task_state,
+            &ev,
+            &run.lifecycle.failures,
+        );
+    }
+}

@@ -1,0 +1,577 @@
+//! Execution semantics under both executors: failures, skips, panics, retries, timeouts,
+//! cancellation, async nodes, run ids and the run record.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dagtel::*;
+
+fn executors() -> Vec<(&'static str, Executor)> {
+    vec![
+        ("sequential", Executor::sequential()),
+        ("parallel", Executor::parallel().threads(4)),
+    ]
+}
+
+fn status(record: &RunRecord, name: &str) -> NodeStatus {
+    record.node(name).unwrap_or_else(|| panic!("no record for {name}")).status
+}
+
+fn outcome(record: &RunRecord, name: &str) -> NodeOutcome {
+    record.node(name).unwrap().outcome.clone().unwrap()
+}
+
+/// x -> bad -> after_bad -> sink ; x -> good -> sink2 (independent of bad)
+struct Branches {
+    dag: Dag,
+    sink: Handle<u32>,
+    other: Handle<u32>,
+    x: Handle<u32>,
+}
+
+fn branches(fail_with_panic: bool) -> Branches {
+    let mut g = DagBuilder::new("branches");
+    let x = g.input::<u32>("x");
+    let bad = g.node("bad").run(x, move |_, _| -> NodeResult<u32> {
+        if fail_with_panic {
+            panic!("bad exploded");
+        }
+        Err(NodeError::msg("bad input"))
+    });
+    let after_bad = g.node("after_bad").run(bad, |_, b| Ok(b + 1));
+    let sink = g.node("sink").run(after_bad, |_, b| Ok(b + 1));
+    let good = g.node("good").run(x, |_, x| {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(x + 1)
+    });
+    let other = g.node("other").run(good, |_, g| Ok(g * 2));
+    Branches {
+        dag: g.build().unwrap(),
+        sink,
+        other,
+        x,
+    }
+}
+
+#[test]
+fn continue_policy_runs_independent_branches_and_names_failed_ancestor() {
+    for (mode, exec) in executors() {
+        let b = branches(false);
+        let plan = b
+            .dag
+            .plan(&Request::new().output(b.sink).output(b.other))
+            .unwrap();
+        let exec = exec.failure_policy(FailurePolicy::Continue);
+        let err = exec.run(&plan, Inputs::new().set(b.x, 1)).unwrap_err();
+        let RunError::Failed(run) = &err else {
+            panic!("{mode}: expected Failed, got {err}");
+        };
+        let record = &run.record;
+        assert_eq!(status(record, "bad"), NodeStatus::Failed, "{mode}");
+        assert_eq!(
+            outcome(record, "bad"),
+            NodeOutcome::Failed {
+                message: "bad input".into()
+            }
+        );
+        for skipped in ["after_bad", "sink"] {
+            assert_eq!(
+                outcome(record, skipped),
+                NodeOutcome::Skipped(SkipReason::UpstreamFailed {
+                    ancestor: "bad".into()
+                }),
+                "{mode}: {skipped}"
+            );
+        }
+        assert_eq!(status(record, "other"), NodeStatus::Succeeded, "{mode}");
+        assert_eq!(run.outputs.get(b.other), Some(&4), "{mode}");
+        assert_eq!(run.outputs.get(b.sink), None);
+        assert_eq!(record.outcome, Outcome::Failed);
+        let message = err.to_string();
+        assert!(message.contains("`bad` (error: bad input)"), "{message}");
+    }
+}
+
+#[test]
+fn fail_fast_schedules_nothing_new() {
+    // Sequential: `bad` runs first in topological order among x's consumers? Not guaranteed,
+    // so build a chain where the failure precedes everything else.
+    let mut g = DagBuilder::new("ff");
+    let first = g
+        .node("first")
+        .run((), |_, ()| -> NodeResult<u32> { Err(NodeError::msg("nope")) });
+    let independent = g.node("independent").run((), |_, ()| Ok(1u32));
+    let later = g.node("later").run(independent, |_, i| Ok(i + 1));
+    let dependent = g.node("dependent").run(first, |_, f| Ok(f + 1));
+    let dag = g.build().unwrap();
+    let plan = dag
+        .plan(&Request::new().output(later).output(dependent))
+        .unwrap();
+    let order: Vec<&str> = plan.nodes().map(|n| n.name()).collect();
+    let first_pos = order.iter().position(|n| *n == "first").unwrap();
+    let later_pos = order.iter().position(|n| *n == "later").unwrap();
+    let err = Executor::sequential()
+        .failure_policy(FailurePolicy::FailFast)
+        .run(&plan, Inputs::new())
+        .unwrap_err();
+    let record = err.record().unwrap();
+    assert_eq!(status(record, "first"), NodeStatus::Failed);
+    assert_eq!(
+        outcome(record, "dependent"),
+        NodeOutcome::Skipped(SkipReason::UpstreamFailed {
+            ancestor: "first".into()
+        })
+    );
+    if first_pos < later_pos {
+        assert_eq!(
+            outcome(record, "later"),
+            NodeOutcome::Skipped(SkipReason::FailFast {
+                failed: "first".into()
+            })
+        );
+    }
+}
+
+#[test]
+fn fail_fast_in_parallel_skips_waiting_nodes() {
+    // A long independent chain: once `boom` fails, the chain's unstarted links are skipped.
+    let mut g = DagBuilder::new("ff-par");
+    let boom = g
+        .node("boom")
+        .run((), |_, ()| -> NodeResult<u32> { Err(NodeError::msg("boom")) });
+    let mut link = g.node("link0").run((), |_, ()| {
+        std::thread::sleep(Duration::from_millis(30));
+        Ok(0u32)
+    });
+    for i in 1..20 {
+        link = g.node(format!("link{i}")).run(link, |_, l| {
+            std::thread::sleep(Duration::from_millis(5));
+            Ok(l + 1)
+        });
+    }
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(boom).output(link)).unwrap();
+    let err = Executor::parallel()
+        .threads(2)
+        .run(&plan, Inputs::new())
+        .unwrap_err();
+    let record = err.record().unwrap();
+    let fail_fast = record
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                &n.outcome,
+                Some(NodeOutcome::Skipped(SkipReason::FailFast { failed })) if failed == "boom"
+            )
+        })
+        .count();
+    assert!(fail_fast >= 1, "{}", record.summary_table());
+    assert_eq!(status(record, "link19"), NodeStatus::Skipped);
+}
+
+#[test]
+fn panics_are_contained_and_reported() {
+    for (mode, exec) in executors() {
+        let b = branches(true);
+        let plan = b
+            .dag
+            .plan(&Request::new().output(b.sink).output(b.other))
+            .unwrap();
+        let err = exec
+            .failure_policy(FailurePolicy::Continue)
+            .run(&plan, Inputs::new().set(b.x, 1))
+            .unwrap_err();
+        let record = err.record().unwrap();
+        assert_eq!(
+            outcome(record, "bad"),
+            NodeOutcome::Panicked {
+                message: "bad exploded".into()
+            },
+            "{mode}"
+        );
+        assert_eq!(status(record, "other"), NodeStatus::Succeeded);
+        assert!(err.to_string().contains("panic: bad exploded"));
+    }
+}
+
+#[test]
+fn every_failure_is_listed() {
+    let mut g = DagBuilder::new("many-failures");
+    let handles: Vec<Handle<u32>> = (0..5)
+        .map(|i| {
+            g.node(format!("f{i}")).run((), move |_, ()| -> NodeResult<u32> {
+                Err(NodeError::msg(format!("failure {i}")))
+            })
+        })
+        .collect();
+    let dag = g.build().unwrap();
+    let request = handles.iter().fold(Request::new(), |r, h| r.output(*h));
+    let plan = dag.plan(&request).unwrap();
+    for (mode, exec) in executors() {
+        let err = exec
+            .failure_policy(FailurePolicy::Continue)
+            .run(&plan, Inputs::new())
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("5 node(s) failed"), "{mode}: {text}");
+        for i in 0..5 {
+            assert!(text.contains(&format!("`f{i}` (error: failure {i})")), "{text}");
+        }
+    }
+}
+
+#[test]
+fn retries_until_success_and_counts_attempts() {
+    for (mode, exec) in executors() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let mut g = DagBuilder::new("retry");
+        let seen = calls.clone();
+        let flaky = g
+            .node("flaky")
+            .retry(RetryPolicy::attempts(4).with_backoff(
+                Duration::from_millis(1),
+                2.0,
+                Duration::from_millis(4),
+            ))
+            .run((), move |ctx, ()| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                if ctx.attempt() < 3 {
+                    Err(NodeError::msg(format!("attempt {} failed", ctx.attempt())))
+                } else {
+                    Ok(ctx.attempt())
+                }
+            });
+        let dag = g.build().unwrap();
+        let plan = dag.plan(&Request::new().output(flaky)).unwrap();
+        let run = exec.run(&plan, Inputs::new()).unwrap();
+        assert_eq!(run.outputs().get(flaky), Some(&3), "{mode}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(run.record().node("flaky").unwrap().attempts, 3);
+    }
+}
+
+#[test]
+fn retries_exhausted_report_last_error() {
+    let mut g = DagBuilder::new("retry-fail");
+    let node = g
+        .node("always")
+        .retry(RetryPolicy::attempts(3))
+        .run((), |ctx, ()| -> NodeResult<u8> {
+            Err(NodeError::msg(format!("no luck on {}", ctx.attempt())))
+        });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(node)).unwrap();
+    let err = Executor::sequential().run(&plan, Inputs::new()).unwrap_err();
+    let record = err.record().unwrap();
+    let node = record.node("always").unwrap();
+    assert_eq!(node.attempts, 3);
+    assert_eq!(
+        node.outcome,
+        Some(NodeOutcome::Failed {
+            message: "no luck on 3".into()
+        })
+    );
+    assert!(err.to_string().contains("after 3 attempts"));
+}
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let policy =
+        RetryPolicy::attempts(6).with_backoff(Duration::from_millis(10), 2.0, Duration::from_millis(35));
+    let delays: Vec<u128> = (2..=6).map(|a| policy.delay_before(a).as_millis()).collect();
+    assert_eq!(delays, [10, 20, 35, 35, 35]);
+    assert_eq!(RetryPolicy::attempts(0).max_attempts(), 1);
+}
+
+#[test]
+fn async_nodes_run_on_tokio_and_feed_sync_nodes() {
+    for (mode, exec) in executors() {
+        let mut g = DagBuilder::new("async");
+        let x = g.input::<u64>("x");
+        let fetched = g.node("fetch").run_async(x, |ctx, x| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(ctx.name(), "fetch");
+            Ok(*x * 3)
+        });
+        let fetched2 = g.node("fetch2").run_async(x, |_, x| async move {
+            tokio::task::yield_now().await;
+            Ok(*x + 100)
+        });
+        let sum = g.node("sum").run((fetched, fetched2), |_, (a, b)| Ok(a + b));
+        let dag = g.build().unwrap();
+        let plan = dag.plan(&Request::new().output(sum)).unwrap();
+        assert!(plan.has_async());
+        let run = exec.run(&plan, Inputs::new().set(x, 2)).unwrap();
+        assert_eq!(run.outputs().get(sum), Some(&108), "{mode}");
+        assert_eq!(run.record().node("fetch").unwrap().thread, ThreadLabel::Async);
+    }
+}
+
+#[test]
+fn async_timeout_is_a_failure_and_can_be_retried() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let mut g = DagBuilder::new("timeout");
+    let seen = attempts.clone();
+    let slow = g
+        .node("slow")
+        .timeout(Duration::from_millis(20))
+        .retry(RetryPolicy::attempts(2))
+        .run_async((), move |_, ()| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(1u8)
+            }
+        });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(slow)).unwrap();
+    for (mode, exec) in executors() {
+        attempts.store(0, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let err = exec.run(&plan, Inputs::new()).unwrap_err();
+        let node = err.record().unwrap().node("slow").unwrap().clone();
+        assert_eq!(
+            node.outcome,
+            Some(NodeOutcome::TimedOut {
+                limit: Duration::from_millis(20)
+            }),
+            "{mode}"
+        );
+        assert_eq!(node.attempts, 2);
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        // The 5 s sleeps were dropped, not awaited (generous bound; not a performance test).
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+}
+
+#[test]
+fn async_panic_and_error_are_contained() {
+    let mut g = DagBuilder::new("async-fail");
+    let boom = g
+        .node("boom")
+        .run_async((), |_, ()| async { panic!("async kaboom") as NodeResult<u8> });
+    let err_node = g
+        .node("err")
+        .run_async((), |_, ()| async { Err::<u8, _>(NodeError::msg("async error")) });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(boom).output(err_node)).unwrap();
+    for (mode, exec) in executors() {
+        let err = exec
+            .failure_policy(FailurePolicy::Continue)
+            .run(&plan, Inputs::new())
+            .unwrap_err();
+        let record = err.record().unwrap();
+        assert_eq!(
+            outcome(record, "boom"),
+            NodeOutcome::Panicked {
+                message: "async kaboom".into()
+            },
+            "{mode}"
+        );
+        assert_eq!(
+            outcome(record, "err"),
+            NodeOutcome::Failed {
+                message: "async error".into()
+            }
+        );
+    }
+}
+
+#[test]
+fn caller_tokio_runtime_is_used() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("callers-runtime")
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = DagBuilder::new("caller-rt");
+    let name = g.node("where").run_async((), |_, ()| async {
+        Ok(std::thread::current().name().unwrap_or("").to_string())
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(name)).unwrap();
+    let exec = Executor::parallel()
+        .threads(2)
+        .tokio(runtime.handle().clone());
+    let run = exec.run(&plan, Inputs::new()).unwrap();
+    assert_eq!(run.outputs().get(name).map(String::as_str), Some("callers-runtime"));
+}
+
+#[test]
+fn cancellation_stops_scheduling_and_lets_running_nodes_finish() {
+    for (mode, exec) in executors() {
+        let token = CancelToken::new();
+        let finished = Arc::new(AtomicUsize::new(0));
+        let mut g = DagBuilder::new("cancel");
+        let cancel = token.clone();
+        let done = finished.clone();
+        let first = g.node("first").run((), move |_, ()| {
+            cancel.cancel();
+            std::thread::sleep(Duration::from_millis(10));
+            done.fetch_add(1, Ordering::SeqCst);
+            Ok(1u32)
+        });
+        let second = g.node("second").run(first, |_, f| Ok(f + 1));
+        let third = g.node("third").run(second, |_, s| Ok(s + 1));
+        let dag = g.build().unwrap();
+        let plan = dag.plan(&Request::new().output(third)).unwrap();
+        let err = exec
+            .run_with(&plan, Inputs::new(), RunOptions::new().cancel(token))
+            .unwrap_err();
+        let RunError::Cancelled(run) = &err else {
+            panic!("{mode}: expected Cancelled, got {err}");
+        };
+        assert_eq!(finished.load(Ordering::SeqCst), 1, "running node finished");
+        assert_eq!(status(&run.record, "first"), NodeStatus::Succeeded);
+        for name in ["second", "third"] {
+            assert_eq!(
+                outcome(&run.record, name),
+                NodeOutcome::Skipped(SkipReason::Cancelled),
+                "{mode}"
+            );
+        }
+        assert_eq!(run.record.outcome, Outcome::Cancelled);
+    }
+}
+
+#[test]
+fn nodes_can_poll_cancellation() {
+    let token = CancelToken::new();
+    token.cancel();
+    let mut g = DagBuilder::new("poll");
+    let seen = g.node("seen").run((), |ctx, ()| Ok(ctx.is_cancelled()));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(seen)).unwrap();
+    // Cancelled before start: the node never runs.
+    let err = Executor::sequential()
+        .run_with(&plan, Inputs::new(), RunOptions::new().cancel(token))
+        .unwrap_err();
+    assert!(matches!(err, RunError::Cancelled(_)));
+}
+
+#[test]
+fn run_id_is_generated_time_ordered_or_given() {
+    let mut g = DagBuilder::new("ids");
+    let id = g.node("id").run((), |ctx, ()| Ok(ctx.run_id().to_string()));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(id)).unwrap();
+    let exec = Executor::parallel().threads(2);
+    let first = exec.run(&plan, Inputs::new()).unwrap();
+    let second = exec.run(&plan, Inputs::new()).unwrap();
+    let a = first.record().run_id.to_string();
+    let b = second.record().run_id.to_string();
+    assert_eq!(first.outputs().get(id), Some(&a), "nodes see the run id");
+    assert_eq!(a.len(), 36);
+    assert_eq!(&a[14..15], "7", "UUID version 7");
+    assert!(a < b, "time-ordered: {a} then {b}");
+    let given = exec
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("nightly-42"))
+        .unwrap();
+    assert_eq!(given.outputs().get(id).map(String::as_str), Some("nightly-42"));
+    assert_eq!(given.record().run_id.as_str(), "nightly-42");
+}
+
+#[test]
+fn record_has_times_threads_and_attempts() {
+    let mut g = DagBuilder::new("record");
+    let slow = g.node("slow").run((), |_, ()| {
+        std::thread::sleep(Duration::from_millis(15));
+        Ok(())
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(slow)).unwrap();
+    let run = Executor::parallel().threads(2).run(&plan, Inputs::new()).unwrap();
+    let node = run.record().node("slow").unwrap();
+    assert!(node.duration >= Duration::from_millis(14), "{:?}", node.duration);
+    assert!(run.record().duration >= node.duration);
+    assert!(matches!(node.thread, ThreadLabel::Worker(0 | 1)));
+    assert_eq!(node.attempts, 1);
+    let started = node.started_at.unwrap();
+    assert!(started >= run.record().started_at);
+    let table = run.record().summary_table();
+    assert!(table.contains("slow") && table.contains("succeeded") && table.contains("worker-"));
+}
+
+#[test]
+fn wide_fan_out_fan_in_in_parallel() {
+    let mut g = DagBuilder::new("wide");
+    let root = g.node("root").run((), |_, ()| Ok(1u64));
+    let leaves: Vec<Handle<u64>> = (0..5000)
+        .map(|i| g.node(format!("leaf{i}")).run(root, move |_, r| Ok(r + i)))
+        .collect();
+    let sink = g
+        .node("sink")
+        .run(leaves, |_, leaves| Ok(leaves.iter().copied().sum::<u64>()));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(sink)).unwrap();
+    let expected: u64 = (0..5000u64).map(|i| 1 + i).sum();
+    for (mode, exec) in executors() {
+        let run = exec.run(&plan, Inputs::new()).unwrap();
+        assert_eq!(run.outputs().get(sink), Some(&expected), "{mode}");
+    }
+}
+
+#[test]
+fn long_comb_does_not_overflow_the_stack() {
+    // Every link releases two tasks (the next link and a leaf): joins would nest per link
+    // without the nesting bound.
+    let mut g = DagBuilder::new("comb");
+    let mut link = g.node("l0").run((), |_, ()| Ok(0u64));
+    let mut leaves = Vec::new();
+    for i in 1..20_000u64 {
+        leaves.push(g.node(format!("leaf{i}")).run(link, |_, l| Ok(*l)));
+        link = g.node(format!("l{i}")).run(link, |_, l| Ok(l + 1));
+    }
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(link)).unwrap();
+    let all = dag.plan_all().unwrap();
+    assert!(all.len() > plan.len());
+    let run = Executor::parallel().threads(2).run(&all, Inputs::new()).unwrap();
+    assert_eq!(run.record().count(NodeStatus::Succeeded), all.len());
+}
+
+#[test]
+fn one_slow_node_does_not_stall_independent_branches() {
+    // Two threads: `slow` occupies one, the whole fast chain must finish on the other while
+    // `slow` is still running (checked by order of completion, not by timing).
+    let slow_done = Arc::new(AtomicU32::new(0));
+    let fast_seen_slow_running = Arc::new(AtomicU32::new(0));
+    let mut g = DagBuilder::new("stall");
+    let done = slow_done.clone();
+    let slow = g.node("slow").run((), move |_, ()| {
+        std::thread::sleep(Duration::from_millis(300));
+        done.store(1, Ordering::SeqCst);
+        Ok(0u32)
+    });
+    let mut fast = g.node("fast0").run((), |_, ()| Ok(0u32));
+    for i in 1..50 {
+        fast = g.node(format!("fast{i}")).run(fast, |_, f| Ok(f + 1));
+    }
+    let witness = fast_seen_slow_running.clone();
+    let end = slow_done.clone();
+    let fast_end = g.node("fast_end").run(fast, move |_, f| {
+        witness.store(1 - end.load(Ordering::SeqCst), Ordering::SeqCst);
+        Ok(*f)
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(slow).output(fast_end)).unwrap();
+    Executor::parallel().threads(2).run(&plan, Inputs::new()).unwrap();
+    assert_eq!(fast_seen_slow_running.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn run_inside_the_same_pool_does_not_deadlock() {
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap());
+    let mut g = DagBuilder::new("nested");
+    let a = g.node("a").run((), |_, ()| Ok(1u8));
+    let b = g.node("b").run(a, |_, a| Ok(a + 1));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(b)).unwrap();
+    let exec = Executor::parallel().pool(pool.clone());
+    let value = pool.install(|| exec.run(&plan, Inputs::new()).unwrap().outputs().get(b).copied());
+    assert_eq!(value, Some(2));
+}
