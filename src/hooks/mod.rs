@@ -188,3 +188,57 @@ impl<H: Hooks + ?Sized> Clone for Parents<'_, H> {
 }
 
 impl<H: Hooks + ?Sized> Copy for Parents<'_, H> {}
+
+/// A shared hook is a hook: keep one clone to read what the hook gathered after the run.
+impl<T: Hooks> Hooks for std::sync::Arc<T> {
+    type Run = T::Run;
+    type Stage = T::Stage;
+    type Task = T::Task;
+    type Node = T::Node;
+
+    fn before_run(&self, run: &RunStart<'_>) -> HookResult<Self::Run> {
+        (**self).before_run(run)
+    }
+    fn after_run(&self, state: Self::Run, run: &RunEnd<'_>) -> HookResult {
+        (**self).after_run(state, run)
+    }
+    fn before_stage(&self, run: &Self::Run, stage: &StageStart<'_>) -> HookResult<Self::Stage> {
+        (**self).before_stage(run, stage)
+    }
+    fn after_stage(&self, run: &Self::Run, state: &Self::Stage, stage: &StageEnd<'_>) -> HookResult {
+        (**self).after_stage(run, state, stage)
+    }
+    fn before_task(&self, parents: Parents<'_, Self>, task: &TaskStart<'_>) -> HookResult<Self::Task> {
+        (**self).before_task(parents.cast(), task)
+    }
+    fn after_task(&self, parents: Parents<'_, Self>, state: Self::Task, task: &TaskEnd<'_>) -> HookResult {
+        (**self).after_task(parents.cast(), state, task)
+    }
+    fn before_node(&self, parents: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<Self::Node> {
+        (**self).before_node(parents.cast(), node)
+    }
+    fn after_node(&self, parents: Parents<'_, Self>, state: Self::Node, node: &NodeEnd<'_>) -> HookResult {
+        (**self).after_node(parents.cast(), state, node)
+    }
+    fn around_node(&self, state: &Self::Node, node: &NodeStart<'_>, body: &mut dyn FnMut()) -> HookResult {
+        (**self).around_node(state, node, body)
+    }
+    fn around_async(
+        &self,
+        state: &Self::Node,
+        node: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        (**self).around_async(state, node, body)
+    }
+}
+
+impl<'a, T: Hooks> Parents<'a, std::sync::Arc<T>> {
+    fn cast(self) -> Parents<'a, T> {
+        Parents {
+            run: self.run,
+            stage: self.stage,
+            task: self.task,
+        }
+    }
+}
