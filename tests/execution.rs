@@ -15,7 +15,10 @@ fn executors() -> Vec<(&'static str, Executor)> {
 }
 
 fn status(record: &RunRecord, name: &str) -> NodeStatus {
-    record.node(name).unwrap_or_else(|| panic!("no record for {name}")).status
+    record
+        .node(name)
+        .unwrap_or_else(|| panic!("no record for {name}"))
+        .status
 }
 
 fn outcome(record: &RunRecord, name: &str) -> NodeOutcome {
@@ -98,9 +101,9 @@ fn fail_fast_schedules_nothing_new() {
     // Sequential: `bad` runs first in topological order among x's consumers? Not guaranteed,
     // so build a chain where the failure precedes everything else.
     let mut g = DagBuilder::new("ff");
-    let first = g
-        .node("first")
-        .run((), |_, ()| -> NodeResult<u32> { Err(NodeError::msg("nope")) });
+    let first = g.node("first").run((), |_, ()| -> NodeResult<u32> {
+        Err(NodeError::msg("nope"))
+    });
     let independent = g.node("independent").run((), |_, ()| Ok(1u32));
     let later = g.node("later").run(independent, |_, i| Ok(i + 1));
     let dependent = g.node("dependent").run(first, |_, f| Ok(f + 1));
@@ -137,9 +140,9 @@ fn fail_fast_schedules_nothing_new() {
 fn fail_fast_in_parallel_skips_waiting_nodes() {
     // A long independent chain: once `boom` fails, the chain's unstarted links are skipped.
     let mut g = DagBuilder::new("ff-par");
-    let boom = g
-        .node("boom")
-        .run((), |_, ()| -> NodeResult<u32> { Err(NodeError::msg("boom")) });
+    let boom = g.node("boom").run((), |_, ()| -> NodeResult<u32> {
+        Err(NodeError::msg("boom"))
+    });
     let mut link = g.node("link0").run((), |_, ()| {
         std::thread::sleep(Duration::from_millis(30));
         Ok(0u32)
@@ -201,9 +204,10 @@ fn every_failure_is_listed() {
     let mut g = DagBuilder::new("many-failures");
     let handles: Vec<Handle<u32>> = (0..5)
         .map(|i| {
-            g.node(format!("f{i}")).run((), move |_, ()| -> NodeResult<u32> {
-                Err(NodeError::msg(format!("failure {i}")))
-            })
+            g.node(format!("f{i}"))
+                .run((), move |_, ()| -> NodeResult<u32> {
+                    Err(NodeError::msg(format!("failure {i}")))
+                })
         })
         .collect();
     let dag = g.build().unwrap();
@@ -217,7 +221,10 @@ fn every_failure_is_listed() {
         let text = err.to_string();
         assert!(text.starts_with("5 node(s) failed"), "{mode}: {text}");
         for i in 0..5 {
-            assert!(text.contains(&format!("`f{i}` (error: failure {i})")), "{text}");
+            assert!(
+                text.contains(&format!("`f{i}` (error: failure {i})")),
+                "{text}"
+            );
         }
     }
 }
@@ -255,15 +262,17 @@ fn retries_until_success_and_counts_attempts() {
 #[test]
 fn retries_exhausted_report_last_error() {
     let mut g = DagBuilder::new("retry-fail");
-    let node = g
-        .node("always")
-        .retry(RetryPolicy::attempts(3))
-        .run((), |ctx, ()| -> NodeResult<u8> {
-            Err(NodeError::msg(format!("no luck on {}", ctx.attempt())))
-        });
+    let node =
+        g.node("always")
+            .retry(RetryPolicy::attempts(3))
+            .run((), |ctx, ()| -> NodeResult<u8> {
+                Err(NodeError::msg(format!("no luck on {}", ctx.attempt())))
+            });
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(node)).unwrap();
-    let err = Executor::sequential().run(&plan, Inputs::new()).unwrap_err();
+    let err = Executor::sequential()
+        .run(&plan, Inputs::new())
+        .unwrap_err();
     let record = err.record().unwrap();
     let node = record.node("always").unwrap();
     assert_eq!(node.attempts, 3);
@@ -278,9 +287,14 @@ fn retries_exhausted_report_last_error() {
 
 #[test]
 fn backoff_grows_and_is_capped() {
-    let policy =
-        RetryPolicy::attempts(6).with_backoff(Duration::from_millis(10), 2.0, Duration::from_millis(35));
-    let delays: Vec<u128> = (2..=6).map(|a| policy.delay_before(a).as_millis()).collect();
+    let policy = RetryPolicy::attempts(6).with_backoff(
+        Duration::from_millis(10),
+        2.0,
+        Duration::from_millis(35),
+    );
+    let delays: Vec<u128> = (2..=6)
+        .map(|a| policy.delay_before(a).as_millis())
+        .collect();
     assert_eq!(delays, [10, 20, 35, 35, 35]);
     assert_eq!(RetryPolicy::attempts(0).max_attempts(), 1);
 }
@@ -299,13 +313,18 @@ fn async_nodes_run_on_tokio_and_feed_sync_nodes() {
             tokio::task::yield_now().await;
             Ok(*x + 100)
         });
-        let sum = g.node("sum").run((fetched, fetched2), |_, (a, b)| Ok(a + b));
+        let sum = g
+            .node("sum")
+            .run((fetched, fetched2), |_, (a, b)| Ok(a + b));
         let dag = g.build().unwrap();
         let plan = dag.plan(&Request::new().output(sum)).unwrap();
         assert!(plan.has_async());
         let run = exec.run(&plan, Inputs::new().set(x, 2)).unwrap();
         assert_eq!(run.outputs().get(sum), Some(&108), "{mode}");
-        assert_eq!(run.record().node("fetch").unwrap().thread, ThreadLabel::Async);
+        assert_eq!(
+            run.record().node("fetch").unwrap().thread,
+            ThreadLabel::Async
+        );
     }
 }
 
@@ -350,14 +369,16 @@ fn async_timeout_is_a_failure_and_can_be_retried() {
 #[test]
 fn async_panic_and_error_are_contained() {
     let mut g = DagBuilder::new("async-fail");
-    let boom = g
-        .node("boom")
-        .run_async((), |_, ()| async { panic!("async kaboom") as NodeResult<u8> });
-    let err_node = g
-        .node("err")
-        .run_async((), |_, ()| async { Err::<u8, _>(NodeError::msg("async error")) });
+    let boom = g.node("boom").run_async((), |_, ()| async {
+        panic!("async kaboom") as NodeResult<u8>
+    });
+    let err_node = g.node("err").run_async((), |_, ()| async {
+        Err::<u8, _>(NodeError::msg("async error"))
+    });
     let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(boom).output(err_node)).unwrap();
+    let plan = dag
+        .plan(&Request::new().output(boom).output(err_node))
+        .unwrap();
     for (mode, exec) in executors() {
         let err = exec
             .failure_policy(FailurePolicy::Continue)
@@ -398,7 +419,10 @@ fn caller_tokio_runtime_is_used() {
         .threads(2)
         .tokio(runtime.handle().clone());
     let run = exec.run(&plan, Inputs::new()).unwrap();
-    assert_eq!(run.outputs().get(name).map(String::as_str), Some("callers-runtime"));
+    assert_eq!(
+        run.outputs().get(name).map(String::as_str),
+        Some("callers-runtime")
+    );
 }
 
 #[test]
@@ -471,7 +495,10 @@ fn run_id_is_generated_time_ordered_or_given() {
     let given = exec
         .run_with(&plan, Inputs::new(), RunOptions::new().run_id("nightly-42"))
         .unwrap();
-    assert_eq!(given.outputs().get(id).map(String::as_str), Some("nightly-42"));
+    assert_eq!(
+        given.outputs().get(id).map(String::as_str),
+        Some("nightly-42")
+    );
     assert_eq!(given.record().run_id.as_str(), "nightly-42");
 }
 
@@ -484,9 +511,16 @@ fn record_has_times_threads_and_attempts() {
     });
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(slow)).unwrap();
-    let run = Executor::parallel().threads(2).run(&plan, Inputs::new()).unwrap();
+    let run = Executor::parallel()
+        .threads(2)
+        .run(&plan, Inputs::new())
+        .unwrap();
     let node = run.record().node("slow").unwrap();
-    assert!(node.duration >= Duration::from_millis(14), "{:?}", node.duration);
+    assert!(
+        node.duration >= Duration::from_millis(14),
+        "{:?}",
+        node.duration
+    );
     assert!(run.record().duration >= node.duration);
     assert!(matches!(node.thread, ThreadLabel::Worker(0 | 1)));
     assert_eq!(node.attempts, 1);
@@ -530,7 +564,10 @@ fn long_comb_does_not_overflow_the_stack() {
     let plan = dag.plan(&Request::new().output(link)).unwrap();
     let all = dag.plan_all().unwrap();
     assert!(all.len() > plan.len());
-    let run = Executor::parallel().threads(2).run(&all, Inputs::new()).unwrap();
+    let run = Executor::parallel()
+        .threads(2)
+        .run(&all, Inputs::new())
+        .unwrap();
     assert_eq!(run.record().count(NodeStatus::Succeeded), all.len());
 }
 
@@ -558,20 +595,36 @@ fn one_slow_node_does_not_stall_independent_branches() {
         Ok(*f)
     });
     let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(slow).output(fast_end)).unwrap();
-    Executor::parallel().threads(2).run(&plan, Inputs::new()).unwrap();
+    let plan = dag
+        .plan(&Request::new().output(slow).output(fast_end))
+        .unwrap();
+    Executor::parallel()
+        .threads(2)
+        .run(&plan, Inputs::new())
+        .unwrap();
     assert_eq!(fast_seen_slow_running.load(Ordering::SeqCst), 1);
 }
 
 #[test]
 fn run_inside_the_same_pool_does_not_deadlock() {
-    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap());
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    );
     let mut g = DagBuilder::new("nested");
     let a = g.node("a").run((), |_, ()| Ok(1u8));
     let b = g.node("b").run(a, |_, a| Ok(a + 1));
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(b)).unwrap();
     let exec = Executor::parallel().pool(pool.clone());
-    let value = pool.install(|| exec.run(&plan, Inputs::new()).unwrap().outputs().get(b).copied());
+    let value = pool.install(|| {
+        exec.run(&plan, Inputs::new())
+            .unwrap()
+            .outputs()
+            .get(b)
+            .copied()
+    });
     assert_eq!(value, Some(2));
 }

@@ -88,7 +88,11 @@ impl Hooks for Recorder {
         self.push(Ev::AfterTask(state, task.outcome));
         Ok(())
     }
-    fn before_node(&self, parents: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<NodeState> {
+    fn before_node(
+        &self,
+        parents: Parents<'_, Self>,
+        node: &NodeStart<'_>,
+    ) -> HookResult<NodeState> {
         if parents.task.map(String::as_str) != Some(node.node.task_id())
             || parents.run != node.run_id.as_str()
         {
@@ -154,7 +158,10 @@ fn hooks_see_every_level_in_order_under_parallel_execution() {
         exec.run(&plan, Inputs::new()).unwrap();
         let events = recorder.events();
         assert_eq!(events.first(), Some(&Ev::BeforeRun));
-        assert_eq!(events.last(), Some(&Ev::AfterRun(Outcome::Succeeded, vec![])));
+        assert_eq!(
+            events.last(),
+            Some(&Ev::AfterRun(Outcome::Succeeded, vec![]))
+        );
         let count = |f: &dyn Fn(&Ev) -> bool| events.iter().filter(|e| f(e)).count();
         assert_eq!(count(&|e| matches!(e, Ev::BeforeNode(..))), plan.len());
         assert_eq!(count(&|e| matches!(e, Ev::AfterNode(..))), plan.len());
@@ -171,9 +178,7 @@ fn hooks_see_every_level_in_order_under_parallel_execution() {
             assert!(bt < bn && bn < an && an < at, "{name}: {bt} {bn} {an} {at}");
             if let Some(stage) = node.stage() {
                 assert!(position(&events, &Ev::BeforeStage(stage.into())) < bt);
-                assert!(
-                    at < position(&events, &Ev::AfterStage(stage.into(), Outcome::Succeeded))
-                );
+                assert!(at < position(&events, &Ev::AfterStage(stage.into(), Outcome::Succeeded)));
             }
         }
         // Stage "work" ends before stage "reduce" starts: sink needs all of work.
@@ -192,7 +197,9 @@ fn failures_and_skips_reach_hooks_and_propagate_to_task_stage_and_run() {
     let bad = g
         .node("bad")
         .stage("s1")
-        .run((), |_, ()| -> NodeResult<u8> { Err(NodeError::msg("nope")) });
+        .run((), |_, ()| -> NodeResult<u8> {
+            Err(NodeError::msg("nope"))
+        });
     let later = g.node("later").stage("s2").run(bad, |_, b| Ok(*b));
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(later)).unwrap();
@@ -261,7 +268,10 @@ struct Labelled {
 
 impl Labelled {
     fn push(&self, what: &str) {
-        self.log.lock().unwrap().push(format!("{}:{what}", self.label));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{}:{what}", self.label));
     }
 }
 
@@ -306,17 +316,33 @@ fn hooks_compose_before_in_order_after_in_reverse() {
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(only)).unwrap();
     Executor::sequential()
-        .hook(Labelled { label: "A", log: log.clone() })
-        .hook(Labelled { label: "B", log: log.clone() })
+        .hook(Labelled {
+            label: "A",
+            log: log.clone(),
+        })
+        .hook(Labelled {
+            label: "B",
+            log: log.clone(),
+        })
         .run(&plan, Inputs::new())
         .unwrap();
     let log = log.lock().unwrap().clone();
     assert_eq!(
         log,
         [
-            "A:before_run", "B:before_run", "A:before_node", "B:before_node", "A:enter",
-            "B:enter", "body", "B:exit", "A:exit", "B:after_node", "A:after_node",
-            "B:after_run", "A:after_run",
+            "A:before_run",
+            "B:before_run",
+            "A:before_node",
+            "B:before_node",
+            "A:enter",
+            "B:enter",
+            "body",
+            "B:exit",
+            "A:exit",
+            "B:after_node",
+            "A:after_node",
+            "B:after_run",
+            "A:after_run",
         ]
     );
 }
@@ -363,7 +389,10 @@ impl Hooks for CurrentNode {
         _: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(WithCurrent { name: name.clone(), inner: body })
+        Box::pin(WithCurrent {
+            name: name.clone(),
+            inner: body,
+        })
     }
 }
 
@@ -383,7 +412,9 @@ fn wrappers_make_context_current_while_user_code_runs() {
         Ok(format!("{before}|{}", current()))
     });
     let dag = g.build().unwrap();
-    let request = names.iter().fold(Request::new().output(async_name), |r, h| r.output(*h));
+    let request = names
+        .iter()
+        .fold(Request::new().output(async_name), |r, h| r.output(*h));
     let plan = dag.plan(&request).unwrap();
     for exec in [
         Executor::sequential().hook(CurrentNode),
@@ -470,30 +501,53 @@ fn failing_hooks_are_contained_counted_and_do_not_affect_other_hooks() {
         .hook(recorder.clone());
     let run = exec.run(&plan, Inputs::new()).unwrap();
     assert_eq!(run.outputs().get(sum), Some(&4));
-    assert_eq!(runs.load(Ordering::SeqCst), 3, "each sync body ran exactly once");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        3,
+        "each sync body ran exactly once"
+    );
     let record = run.record();
     let phases: HashMap<HookPhase, usize> =
-        record.hook_failures.iter().fold(HashMap::new(), |mut m, f| {
-            *m.entry(f.phase).or_default() += 1;
-            m
-        });
+        record
+            .hook_failures
+            .iter()
+            .fold(HashMap::new(), |mut m, f| {
+                *m.entry(f.phase).or_default() += 1;
+                m
+            });
     assert_eq!(phases.get(&HookPhase::BeforeNode), Some(&1), "{phases:?}");
     assert_eq!(phases.get(&HookPhase::AfterTask), Some(&1));
     assert_eq!(phases.get(&HookPhase::AroundNode), Some(&2)); // b panicked, c skipped body
     assert_eq!(phases.get(&HookPhase::AroundAsync), Some(&1));
     assert_eq!(phases.get(&HookPhase::AfterRun), Some(&1));
     assert_eq!(record.hook_failure_count, 6);
-    assert!(record.hook_failures.iter().all(|f| f.hook.contains("Broken")));
+    assert!(
+        record
+            .hook_failures
+            .iter()
+            .all(|f| f.hook.contains("Broken"))
+    );
     // The well-behaved hook saw every node and the end of the run.
     let events = recorder.events();
-    assert_eq!(events.iter().filter(|e| matches!(e, Ev::AfterNode(..))).count(), 5);
-    assert_eq!(events.last(), Some(&Ev::AfterRun(Outcome::Succeeded, vec![])));
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Ev::AfterNode(..)))
+            .count(),
+        5
+    );
+    assert_eq!(
+        events.last(),
+        Some(&Ev::AfterRun(Outcome::Succeeded, vec![]))
+    );
 }
 
 #[test]
 fn hook_events_carry_node_declarations() {
+    /// (node, deps, layer tag, task id, fingerprint) per `before_node`.
+    type Seen = (String, Vec<String>, Option<String>, String, u64);
     #[derive(Default)]
-    struct Capture(Mutex<Vec<(String, Vec<String>, Option<String>, String, u64)>>);
+    struct Capture(Mutex<Vec<Seen>>);
     impl Hooks for Capture {
         type Run = ();
         type Stage = ();
@@ -531,7 +585,10 @@ fn hook_events_carry_node_declarations() {
     assert_eq!(seen[0].1, ["x", "y"]);
     assert_eq!(seen[0].2.as_deref(), Some("extract"));
     assert_eq!(seen[0].3, "batch");
-    assert_eq!(seen[0].4, seen[1].4, "fingerprint computed once, stable across runs");
+    assert_eq!(
+        seen[0].4, seen[1].4,
+        "fingerprint computed once, stable across runs"
+    );
 }
 
 #[test]
@@ -543,7 +600,9 @@ fn lifecycle_drives_the_same_hooks_from_an_external_loop() {
     let stage = run.stage("load", 2);
     let metas = [
         NodeMeta::new("left").with_stage("load"),
-        NodeMeta::new("right").with_stage("load").with_deps(["left"]),
+        NodeMeta::new("right")
+            .with_stage("load")
+            .with_deps(["left"]),
     ];
     std::thread::scope(|scope| {
         for meta in &metas {
@@ -554,7 +613,9 @@ fn lifecycle_drives_the_same_hooks_from_an_external_loop() {
                 let value = node.run(|| 21 * 2);
                 assert_eq!(value, 42);
                 if meta.name() == "right" {
-                    node.retry(NodeOutcome::Failed { message: "transient".into() });
+                    node.retry(NodeOutcome::Failed {
+                        message: "transient".into(),
+                    });
                 }
                 node.finish(NodeOutcome::Succeeded);
             });
@@ -568,5 +629,8 @@ fn lifecycle_drives_the_same_hooks_from_an_external_loop() {
     assert!(events.contains(&Ev::AfterStage("load".into(), Outcome::Succeeded)));
     assert_eq!(recorder.wrong_thread.load(Ordering::Relaxed), 0);
     assert_eq!(recorder.wrong_parent.load(Ordering::Relaxed), 0);
-    assert_eq!(events.last(), Some(&Ev::AfterRun(Outcome::Succeeded, vec![])));
+    assert_eq!(
+        events.last(),
+        Some(&Ev::AfterRun(Outcome::Succeeded, vec![]))
+    );
 }

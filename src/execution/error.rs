@@ -43,7 +43,9 @@ pub enum RunError {
     },
     /// A value was supplied for a node that the plan runs (it is neither an input nor an
     /// override of this plan).
-    #[error("value supplied for `{name}`, which this plan computes; declare it in `Request::overrides`")]
+    #[error(
+        "value supplied for `{name}`, which this plan computes; declare it in `Request::overrides`"
+    )]
     NotOverridden {
         /// The node.
         name: String,

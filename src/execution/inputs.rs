@@ -19,7 +19,8 @@ impl Inputs {
         Self::default()
     }
 
-    /// Supplies the value of an input, or of an overridden node, by its handle.
+    /// Supplies the value of an input, or of an overridden node, by its handle. Setting the
+    /// same name twice keeps the last value.
     pub fn set<T: Any + Send + Sync>(mut self, handle: Handle<T>, value: T) -> Self {
         self.values
             .push((Target::of(handle), TypedValue::new(value)));

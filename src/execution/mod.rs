@@ -209,7 +209,12 @@ impl<H: HookSet> Executor<H> {
 
     /// Runs a plan. Blocks until every node has finished or been skipped; from async code,
     /// call it inside `tokio::task::spawn_blocking`.
-    pub fn run_with(&self, plan: &Plan, inputs: Inputs, options: RunOptions) -> Result<Run, RunError> {
+    pub fn run_with(
+        &self,
+        plan: &Plan,
+        inputs: Inputs,
+        options: RunOptions,
+    ) -> Result<Run, RunError> {
         let pool = self.resolve_pool()?;
         let tokio = if plan.has_async() {
             Some(self.tokio_handle()?)

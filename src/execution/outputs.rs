@@ -29,9 +29,7 @@ impl Outputs {
 
     /// A shared pointer to the output, to keep it beyond these outputs.
     pub fn get_arc<T: Any + Send + Sync>(&self, handle: Handle<T>) -> Option<Arc<T>> {
-        Arc::clone(self.lookup(Target::of(handle))?)
-            .downcast()
-            .ok()
+        Arc::clone(self.lookup(Target::of(handle))?).downcast().ok()
     }
 
     /// The output of the node called `name`, if it is of type `T`.
@@ -63,6 +61,8 @@ impl Outputs {
 
 impl std::fmt::Debug for Outputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outputs").field("names", &self.names()).finish()
+        f.debug_struct("Outputs")
+            .field("names", &self.names())
+            .finish()
     }
 }

@@ -60,7 +60,9 @@ impl<H: HookSet> JobGuard<H> {
     }
 
     fn shared(&self) -> &Arc<RunShared<H>> {
-        self.0.as_ref().expect("job guard holds its run until dropped")
+        self.0
+            .as_ref()
+            .expect("job guard holds its run until dropped")
     }
 }
 
@@ -141,10 +143,7 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
         _ => match Nested::enter() {
             Some(_level) => {
                 let (left, right) = tasks.split_at(tasks.len() / 2);
-                rayon::join(
-                    || drive_many(shared, left),
-                    || drive_many(shared, right),
-                );
+                rayon::join(|| drive_many(shared, left), || drive_many(shared, right));
             }
             None => {
                 // Halves, not one job per task: a wide list stays two jobs, which split it

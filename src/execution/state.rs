@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::clock::Clock;
 use super::{
-    FailurePolicy, FinishedRun, Inputs, NodeRecord, NodeStatus, Outputs, Run, RunError,
-    RunOptions, RunRecord, ThreadLabel,
+    FailurePolicy, FinishedRun, Inputs, NodeRecord, NodeStatus, Outputs, Run, RunError, RunOptions,
+    RunRecord, ThreadLabel,
 };
 use crate::cancel::CancelToken;
 use crate::hooks::{ExecutionMode, HookFailures, HookSet, RunEnd, RunStart};
@@ -121,7 +121,8 @@ pub(crate) fn prepare<H: HookSet>(
     let slots: Box<[OnceLock<Value>]> = (0..dag.len()).map(|_| OnceLock::new()).collect();
     let mut supplied = vec![false; dag.len()];
     let planned: std::collections::HashSet<u32> = inner.nodes.iter().copied().collect();
-    for (target, typed) in inputs.values {
+    // Later values for the same name replace earlier ones: walk backwards, keep the first seen.
+    for (target, typed) in inputs.values.into_iter().rev() {
         let index = target.resolve(dag).map_err(|name| RunError::UnknownValue {
             dag: dag.name().to_string(),
             name,
@@ -143,15 +144,17 @@ pub(crate) fn prepare<H: HookSet>(
                 found: typed.ty.name(),
             });
         }
-        supplied[index as usize] = true;
-        let _ = slots[index as usize].set(typed.value);
+        if !supplied[index as usize] {
+            supplied[index as usize] = true;
+            let _ = slots[index as usize].set(typed.value);
+        }
     }
     if let Some(&missing) = inner.inputs.iter().find(|&&i| !supplied[i as usize]) {
         let needed_by = dag.inner.children[missing as usize]
             .iter()
             .find(|c| planned.contains(c))
             .map(|&c| dag.entry(c).meta.name().to_string())
-            .unwrap_or_default();
+            .unwrap_or_else(|| "(requested as an output)".to_string());
         return Err(RunError::MissingInput {
             name: dag.entry(missing).meta.name().to_string(),
             needed_by,
@@ -199,7 +202,11 @@ pub(crate) fn prepare<H: HookSet>(
         run_state,
         failures,
         slots,
-        counters: inner.tasks.iter().map(|t| AtomicU32::new(t.indegree)).collect(),
+        counters: inner
+            .tasks
+            .iter()
+            .map(|t| AtomicU32::new(t.indegree))
+            .collect(),
         poison: inner.nodes.iter().map(|_| AtomicU32::new(NONE)).collect(),
         records: inner.nodes.iter().map(|_| OnceLock::new()).collect(),
         stages,
@@ -306,8 +313,14 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
                 outcome,
                 duration,
                 failed,
-                succeeded: nodes.iter().filter(|n| n.status == NodeStatus::Succeeded).count(),
-                skipped: nodes.iter().filter(|n| n.status == NodeStatus::Skipped).count(),
+                succeeded: nodes
+                    .iter()
+                    .filter(|n| n.status == NodeStatus::Succeeded)
+                    .count(),
+                skipped: nodes
+                    .iter()
+                    .filter(|n| n.status == NodeStatus::Skipped)
+                    .count(),
             },
             &shared.failures,
         );
@@ -332,7 +345,10 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let outputs = Outputs::new(dag.clone(), values);
     match outcome {
         Outcome::Succeeded => Ok(Run { outputs, record }),
-        Outcome::Cancelled => Err(RunError::Cancelled(Box::new(FinishedRun { record, outputs }))),
+        Outcome::Cancelled => Err(RunError::Cancelled(Box::new(FinishedRun {
+            record,
+            outputs,
+        }))),
         _ => Err(RunError::Failed(Box::new(FinishedRun { record, outputs }))),
     }
 }

@@ -13,8 +13,7 @@ use super::ThreadLabel;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::{Body, NodeEntry};
 use crate::hooks::{
-    HookPhase, HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart,
-    panic_message,
+    HookPhase, HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
@@ -247,9 +246,13 @@ impl<H: HookSet> RunShared<H> {
                 attempt: 0,
             };
             let stage = scope.stage.map(|(_, st)| st);
-            let state =
-                self.hooks
-                    .before_node(&self.run_state, stage, &scope.state, &start, &self.failures);
+            let state = self.hooks.before_node(
+                &self.run_state,
+                stage,
+                &scope.state,
+                &start,
+                &self.failures,
+            );
             let end = NodeEnd {
                 run_id: &self.run_id,
                 node: &entry.meta,
@@ -259,8 +262,14 @@ impl<H: HookSet> RunShared<H> {
                 duration: Default::default(),
                 will_retry: false,
             };
-            self.hooks
-                .after_node(&self.run_state, stage, &scope.state, state, &end, &self.failures);
+            self.hooks.after_node(
+                &self.run_state,
+                stage,
+                &scope.state,
+                state,
+                &end,
+                &self.failures,
+            );
         }
         let _ = self.records[p as usize].set(RawRecord {
             outcome: outcome.clone(),
@@ -291,7 +300,11 @@ impl<H: HookSet> RunShared<H> {
             let state =
                 self.hooks
                     .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
-            let attempt_start = if attempt == 1 { first_start } else { self.clock.raw() };
+            let attempt_start = if attempt == 1 {
+                first_start
+            } else {
+                self.clock.raw()
+            };
             let mut result: Option<Attempt> = None;
             {
                 let ctx = NodeCtx {
@@ -310,7 +323,12 @@ impl<H: HookSet> RunShared<H> {
                     .around_node(&state, &ev, &mut call, &self.failures);
             }
             let (value, outcome) = result.unwrap_or_else(|| {
-                (None, NodeOutcome::Failed { message: "node body was not run".into() })
+                (
+                    None,
+                    NodeOutcome::Failed {
+                        message: "node body was not run".into(),
+                    },
+                )
             });
             let end = self.clock.raw();
             let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
@@ -324,8 +342,14 @@ impl<H: HookSet> RunShared<H> {
                     duration: self.clock.between(attempt_start, end),
                     will_retry,
                 };
-                self.hooks
-                    .after_node(&self.run_state, stage, &scope.state, state, &ev, &self.failures);
+                self.hooks.after_node(
+                    &self.run_state,
+                    stage,
+                    &scope.state,
+                    state,
+                    &ev,
+                    &self.failures,
+                );
             }
             if will_retry {
                 std::thread::sleep(meta.retry().delay_before(attempt + 1));
@@ -352,7 +376,11 @@ impl<H: HookSet> RunShared<H> {
             let state =
                 self.hooks
                     .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
-            let attempt_start = if attempt == 1 { first_start } else { self.clock.raw() };
+            let attempt_start = if attempt == 1 {
+                first_start
+            } else {
+                self.clock.raw()
+            };
             let slot = AttemptSlot::default();
             let future = self.attempt_future(entry, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
@@ -370,7 +398,12 @@ impl<H: HookSet> RunShared<H> {
                 result = take(&slot);
             }
             let (value, outcome) = result.unwrap_or_else(|| {
-                (None, NodeOutcome::Failed { message: "async node did not complete".into() })
+                (
+                    None,
+                    NodeOutcome::Failed {
+                        message: "async node did not complete".into(),
+                    },
+                )
             });
             let end = self.clock.raw();
             let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
@@ -384,22 +417,49 @@ impl<H: HookSet> RunShared<H> {
                     duration: self.clock.between(attempt_start, end),
                     will_retry,
                 };
-                self.hooks
-                    .after_node(&self.run_state, stage, &scope.state, state, &ev, &self.failures);
+                self.hooks.after_node(
+                    &self.run_state,
+                    stage,
+                    &scope.state,
+                    state,
+                    &ev,
+                    &self.failures,
+                );
             }
             if will_retry {
                 tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
                 attempt += 1;
                 continue;
             }
-            return self.complete(p, value, outcome, first_start, end, attempt, ThreadLabel::Async);
+            return self.complete(
+                p,
+                value,
+                outcome,
+                first_start,
+                end,
+                attempt,
+                ThreadLabel::Async,
+            );
         }
     }
 
     /// One attempt of an async node as a `'static` future: body, timeout and panic capture.
-    fn attempt_future(&self, entry: &NodeEntry, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
+    fn attempt_future(
+        &self,
+        entry: &NodeEntry,
+        attempt: u32,
+        slot: AttemptSlot,
+    ) -> BoxFuture<'static, ()> {
         let Body::Async(body) = &entry.body else {
-            put(&slot, (None, NodeOutcome::Failed { message: "not an async node".into() }));
+            put(
+                &slot,
+                (
+                    None,
+                    NodeOutcome::Failed {
+                        message: "not an async node".into(),
+                    },
+                ),
+            );
             return futures_util::future::ready(()).boxed();
         };
         let ctx = AsyncNodeCtx {
@@ -410,10 +470,14 @@ impl<H: HookSet> RunShared<H> {
         };
         let started = Args::new(&self.slots, &entry.deps)
             .to_owned_args()
-            .map_err(|e| NodeOutcome::Failed { message: e.to_string() })
+            .map_err(|e| NodeOutcome::Failed {
+                message: e.to_string(),
+            })
             .and_then(|args| {
                 catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|payload| {
-                    NodeOutcome::Panicked { message: panic_message(&*payload) }
+                    NodeOutcome::Panicked {
+                        message: panic_message(&*payload),
+                    }
                 })
             });
         let limit = entry.meta.timeout();
@@ -430,7 +494,10 @@ impl<H: HookSet> RunShared<H> {
                 },
                 None => guarded.await,
             };
-            put(&slot, settle_result(finished.map_err(|p| panic_message(&*p))));
+            put(
+                &slot,
+                settle_result(finished.map_err(|p| panic_message(&*p))),
+            );
         }
         .boxed()
     }
@@ -441,7 +508,9 @@ impl<H: HookSet> RunShared<H> {
 
     fn fail_unrunnable(&self, p: u32, thread: ThreadLabel) -> NodeOutcome {
         let now = self.clock.raw();
-        let outcome = NodeOutcome::Failed { message: "node has no sync body".into() };
+        let outcome = NodeOutcome::Failed {
+            message: "node has no sync body".into(),
+        };
         self.complete(p, None, outcome, now, now, 1, thread)
     }
 
@@ -463,20 +532,34 @@ impl<H: HookSet> RunShared<H> {
                 order.push(p);
             }
             if self.policy == super::FailurePolicy::FailFast {
-                let _ = self.halted_by.compare_exchange(NONE, p, Ordering::Relaxed, Ordering::Relaxed);
+                let _ =
+                    self.halted_by
+                        .compare_exchange(NONE, p, Ordering::Relaxed, Ordering::Relaxed);
             }
         }
         let summary = match &outcome {
             NodeOutcome::Succeeded => NodeOutcome::Succeeded,
             other => other.clone(),
         };
-        let _ = self.records[p as usize].set(RawRecord { outcome, start, end, attempts, thread });
+        let _ = self.records[p as usize].set(RawRecord {
+            outcome,
+            start,
+            end,
+            attempts,
+            thread,
+        });
         summary
     }
 
     /// Records the node in its task's tally, marks descendants of a failure, and counts down
     /// the dependency counters of downstream tasks.
-    fn settle(&self, p: u32, outcome: &NodeOutcome, scope: &mut TaskScope<'_, H>, ready: &mut Ready) {
+    fn settle(
+        &self,
+        p: u32,
+        outcome: &NodeOutcome,
+        scope: &mut TaskScope<'_, H>,
+        ready: &mut Ready,
+    ) {
         scope.tally.add(outcome);
         let culprit = match outcome {
             NodeOutcome::Succeeded => NONE,
@@ -487,7 +570,8 @@ impl<H: HookSet> RunShared<H> {
             _ => p,
         };
         let plan = &*self.plan.inner;
-        let children = &plan.children[plan.child_off[p as usize] as usize..plan.child_off[p as usize + 1] as usize];
+        let children = &plan.children
+            [plan.child_off[p as usize] as usize..plan.child_off[p as usize + 1] as usize];
         for &child in children {
             if culprit != NONE {
                 let _ = self.poison[child as usize].compare_exchange(
@@ -498,25 +582,30 @@ impl<H: HookSet> RunShared<H> {
                 );
             }
             let task = plan.task_of[child as usize];
-            if task != scope.index && self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if task != scope.index
+                && self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
+            {
                 ready.push(task);
             }
         }
     }
 }
 
-fn call_sync(
-    body: &crate::graph::SyncBody,
-    ctx: &NodeCtx<'_>,
-    args: &Args<'_>,
-) -> Attempt {
-    settle_result(catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|p| panic_message(&*p)))
+fn call_sync(body: &crate::graph::SyncBody, ctx: &NodeCtx<'_>, args: &Args<'_>) -> Attempt {
+    settle_result(
+        catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|p| panic_message(&*p)),
+    )
 }
 
 fn settle_result(result: Result<crate::node::NodeResult<Value>, String>) -> Attempt {
     match result {
         Ok(Ok(value)) => (Some(value), NodeOutcome::Succeeded),
-        Ok(Err(error)) => (None, NodeOutcome::Failed { message: error.message().to_string() }),
+        Ok(Err(error)) => (
+            None,
+            NodeOutcome::Failed {
+                message: error.message().to_string(),
+            },
+        ),
         Err(message) => (None, NodeOutcome::Panicked { message }),
     }
 }

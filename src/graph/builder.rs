@@ -237,13 +237,11 @@ impl NodeBuilder<'_> {
         Fut: Future<Output = NodeResult<R>> + Send + 'static,
     {
         let (specs, layout) = deps.specs();
-        let body: AsyncBody = Box::new(move |ctx, args| {
-            match D::fetch_owned(&layout, &args) {
-                Ok(owned) => body(ctx, owned)
-                    .map(|result| result.map(|value| Arc::new(value) as Value))
-                    .boxed(),
-                Err(error) => futures_util::future::ready(Err(error)).boxed(),
-            }
+        let body: AsyncBody = Box::new(move |ctx, args| match D::fetch_owned(&layout, &args) {
+            Ok(owned) => body(ctx, owned)
+                .map(|result| result.map(|value| Arc::new(value) as Value))
+                .boxed(),
+            Err(error) => futures_util::future::ready(Err(error)).boxed(),
         });
         self.finish(NodeKind::Async, Body::Async(body), specs)
     }

@@ -24,8 +24,7 @@ pub trait DepItem: 'static {
     #[doc(hidden)]
     fn fetch<'a>(args: &Args<'a>, start: usize, len: usize) -> Result<Self::Ref<'a>, NodeError>;
     #[doc(hidden)]
-    fn fetch_owned(args: &OwnedArgs, start: usize, len: usize)
-    -> Result<Self::Owned, NodeError>;
+    fn fetch_owned(args: &OwnedArgs, start: usize, len: usize) -> Result<Self::Owned, NodeError>;
 }
 
 /// A node's whole dependency list; see the [module docs](self).

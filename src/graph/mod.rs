@@ -20,16 +20,15 @@ use futures_util::future::BoxFuture;
 pub use builder::{DagBuilder, NodeBuilder};
 pub use deps::{DepItem, Deps, Layout, Many};
 pub use error::BuildError;
-pub use handle::{DepSpec, Handle};
 pub(crate) use handle::Key;
+pub(crate) use validate::stable_order;
+pub use handle::{DepSpec, Handle};
 pub use meta::{NodeKind, NodeMeta, RetryPolicy};
-
 
 use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};
 
-pub(crate) type SyncBody =
-    Box<dyn Fn(&NodeCtx<'_>, &Args<'_>) -> NodeResult<Value> + Send + Sync>;
+pub(crate) type SyncBody = Box<dyn Fn(&NodeCtx<'_>, &Args<'_>) -> NodeResult<Value> + Send + Sync>;
 pub(crate) type AsyncBody =
     Box<dyn Fn(AsyncNodeCtx, OwnedArgs) -> BoxFuture<'static, NodeResult<Value>> + Send + Sync>;
 
@@ -105,10 +104,13 @@ impl Dag {
         let Some(&index) = self.inner.by_name.get(name) else {
             return Vec::new();
         };
-        self.inner.children[index as usize]
+        // One entry per edge (a node may read the same value twice); list each reader once.
+        let mut readers: Vec<&str> = self.inner.children[index as usize]
             .iter()
             .map(|&c| self.inner.nodes[c as usize].meta.name())
-            .collect()
+            .collect();
+        readers.dedup();
+        readers
     }
 
     pub(crate) fn index_of(&self, name: &str) -> Option<u32> {

@@ -24,7 +24,7 @@ pub(super) fn build(parts: Parts) -> Result<Dag, BuildError> {
     let deps = resolve_deps(&parts)?;
     check_types(&parts.decls, &deps)?;
     let graph = dependency_graph(parts.decls.len(), &deps);
-    let topo = toposort(&graph, None).map_err(|cycle| {
+    toposort(&graph, None).map_err(|cycle| {
         let names = cycle_through(&graph, cycle.node_id())
             .into_iter()
             .map(|i| parts.decls[i as usize].node.name.clone())
@@ -32,6 +32,7 @@ pub(super) fn build(parts: Parts) -> Result<Dag, BuildError> {
         BuildError::Cycle { nodes: names }
     })?;
     check_task_groups(&parts.decls, &graph)?;
+    let topo = stable_order(&deps);
 
     let mut children = vec![Vec::new(); parts.decls.len()];
     for (consumer, list) in deps.iter().enumerate() {
@@ -39,11 +40,7 @@ pub(super) fn build(parts: Parts) -> Result<Dag, BuildError> {
             children[producer as usize].push(consumer as u32);
         }
     }
-    let nodes = parts
-        .decls
-        .into_iter()
-        .zip(deps)
-        .collect::<Vec<_>>();
+    let nodes = parts.decls.into_iter().zip(deps).collect::<Vec<_>>();
     let names: Vec<String> = nodes.iter().map(|(d, _)| d.node.name.clone()).collect();
     let nodes = nodes
         .into_iter()
@@ -64,12 +61,43 @@ pub(super) fn build(parts: Parts) -> Result<Dag, BuildError> {
             name: parts.name,
             nodes,
             by_name: parts.by_name,
-            topo: topo.into_iter().map(|n| n.index() as u32).collect(),
+            topo,
             stages: parts.stages,
             children,
             named_refs: parts.named_refs,
         }),
     })
+}
+
+/// The topological order of `deps` (each entry lists a node's producers) that keeps
+/// declaration order wherever dependencies allow: Kahn's algorithm, taking the
+/// lowest-numbered ready node first. Plans and reports then read in the order the pipeline was
+/// written, and the sequential executor runs in that order.
+pub(crate) fn stable_order(deps: &[Vec<u32>]) -> Vec<u32> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut consumers = vec![Vec::new(); deps.len()];
+    for (consumer, list) in deps.iter().enumerate() {
+        for &producer in list {
+            consumers[producer as usize].push(consumer as u32);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<u32>> = (0..deps.len() as u32)
+        .filter(|&i| waiting[i as usize] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(deps.len());
+    while let Some(Reverse(next)) = ready.pop() {
+        order.push(next);
+        for &consumer in &consumers[next as usize] {
+            waiting[consumer as usize] -= 1;
+            if waiting[consumer as usize] == 0 {
+                ready.push(Reverse(consumer));
+            }
+        }
+    }
+    order
 }
 
 fn resolve_deps(parts: &Parts) -> Result<Vec<Vec<u32>>, BuildError> {
@@ -129,7 +157,7 @@ fn dependency_graph(len: usize, deps: &[Vec<u32>]) -> DiGraph<(), ()> {
         for &producer in list {
             graph.add_edge(
                 NodeIndex::new(producer as usize),
-                NodeIndex::new(consumer as usize),
+                NodeIndex::new(consumer),
                 (),
             );
         }
@@ -156,7 +184,7 @@ fn cycle_through<N, E>(graph: &DiGraph<N, E>, start: NodeIndex) -> Vec<u32> {
                     step = came_from[&step];
                 }
                 path.push(start.index() as u32);
-                path[1..].reverse();
+                path.reverse(); // [start, successor, ..., start]: data-flow order
                 return path;
             }
             if component.contains(&next) && !came_from.contains_key(&next) {
@@ -220,7 +248,10 @@ fn check_task_groups(decls: &[Declaration], graph: &DiGraph<(), ()>) -> Result<(
     }
     if let Err(cycle) = toposort(&tasks, None) {
         let path = cycle_through(&tasks, cycle.node_id());
-        let names: Vec<&str> = path.iter().map(|&i| tasks[NodeIndex::new(i as usize)]).collect();
+        let names: Vec<&str> = path
+            .iter()
+            .map(|&i| tasks[NodeIndex::new(i as usize)])
+            .collect();
         let task = names
             .iter()
             .find(|name| group_stage.contains_key(*name))

@@ -119,7 +119,11 @@ impl HookFailures {
                 None
             }
             Err(payload) => {
-                self.record(hook, phase, format!("panicked: {}", panic_message(&*payload)));
+                self.record(
+                    hook,
+                    phase,
+                    format!("panicked: {}", panic_message(&*payload)),
+                );
                 None
             }
         }

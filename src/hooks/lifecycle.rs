@@ -24,10 +24,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
+use super::Hooks;
 use super::events::*;
 use super::failures::HookFailures;
 use super::set::{HookSet, NoHooks, Stack};
-use super::Hooks;
 use crate::graph::NodeMeta;
 use crate::ids::RunId;
 use crate::outcome::{NodeOutcome, Outcome};
@@ -348,8 +348,12 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
                     result = Some(catch_unwind(AssertUnwindSafe(body)));
                 }
             };
-            self.hooks()
-                .around_node(state, &self.start_event(), &mut call, &self.run.lifecycle.failures);
+            self.hooks().around_node(
+                state,
+                &self.start_event(),
+                &mut call,
+                &self.run.lifecycle.failures,
+            );
         }
         if let Some(body) = body.take() {
             result = Some(catch_unwind(AssertUnwindSafe(body)));

@@ -43,10 +43,10 @@
 //! let x = g.input::<u32>("x");
 //! let y = g.node("y").run(x, |_, x| Ok(x + 1));
 //! let dag = g.build().unwrap();
-//! let plan = dag.plan(&Request::new().output(&dag, y)).unwrap();
+//! let plan = dag.plan(&Request::new().output(y)).unwrap();
 //! let executor = Executor::sequential().hook(SlowNodes::default());
-//! let run = executor.run(&plan, Inputs::new().set(&dag, x, 1)).unwrap();
-//! assert_eq!(run.outputs().get(&dag, y), Some(&2));
+//! let run = executor.run(&plan, Inputs::new().set(x, 1)).unwrap();
+//! assert_eq!(run.outputs().get(y), Some(&2));
 //! ```
 
 mod events;
@@ -109,7 +109,11 @@ pub trait Hooks: Send + Sync + 'static {
     }
 
     /// A task is starting.
-    fn before_task(&self, parents: Parents<'_, Self>, task: &TaskStart<'_>) -> HookResult<Self::Task> {
+    fn before_task(
+        &self,
+        parents: Parents<'_, Self>,
+        task: &TaskStart<'_>,
+    ) -> HookResult<Self::Task> {
         let _ = (parents, task);
         Ok(Default::default())
     }
@@ -127,7 +131,11 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// A node attempt is starting. Skipped nodes get a `before_node`/`after_node` pair too,
     /// with attempt 0 and a [`NodeOutcome::Skipped`](crate::NodeOutcome::Skipped) outcome.
-    fn before_node(&self, parents: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<Self::Node> {
+    fn before_node(
+        &self,
+        parents: Parents<'_, Self>,
+        node: &NodeStart<'_>,
+    ) -> HookResult<Self::Node> {
         let _ = (parents, node);
         Ok(Default::default())
     }
@@ -205,22 +213,50 @@ impl<T: Hooks> Hooks for std::sync::Arc<T> {
     fn before_stage(&self, run: &Self::Run, stage: &StageStart<'_>) -> HookResult<Self::Stage> {
         (**self).before_stage(run, stage)
     }
-    fn after_stage(&self, run: &Self::Run, state: &Self::Stage, stage: &StageEnd<'_>) -> HookResult {
+    fn after_stage(
+        &self,
+        run: &Self::Run,
+        state: &Self::Stage,
+        stage: &StageEnd<'_>,
+    ) -> HookResult {
         (**self).after_stage(run, state, stage)
     }
-    fn before_task(&self, parents: Parents<'_, Self>, task: &TaskStart<'_>) -> HookResult<Self::Task> {
+    fn before_task(
+        &self,
+        parents: Parents<'_, Self>,
+        task: &TaskStart<'_>,
+    ) -> HookResult<Self::Task> {
         (**self).before_task(parents.cast(), task)
     }
-    fn after_task(&self, parents: Parents<'_, Self>, state: Self::Task, task: &TaskEnd<'_>) -> HookResult {
+    fn after_task(
+        &self,
+        parents: Parents<'_, Self>,
+        state: Self::Task,
+        task: &TaskEnd<'_>,
+    ) -> HookResult {
         (**self).after_task(parents.cast(), state, task)
     }
-    fn before_node(&self, parents: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<Self::Node> {
+    fn before_node(
+        &self,
+        parents: Parents<'_, Self>,
+        node: &NodeStart<'_>,
+    ) -> HookResult<Self::Node> {
         (**self).before_node(parents.cast(), node)
     }
-    fn after_node(&self, parents: Parents<'_, Self>, state: Self::Node, node: &NodeEnd<'_>) -> HookResult {
+    fn after_node(
+        &self,
+        parents: Parents<'_, Self>,
+        state: Self::Node,
+        node: &NodeEnd<'_>,
+    ) -> HookResult {
         (**self).after_node(parents.cast(), state, node)
     }
-    fn around_node(&self, state: &Self::Node, node: &NodeStart<'_>, body: &mut dyn FnMut()) -> HookResult {
+    fn around_node(
+        &self,
+        state: &Self::Node,
+        node: &NodeStart<'_>,
+        body: &mut dyn FnMut(),
+    ) -> HookResult {
         (**self).around_node(state, node, body)
     }
     fn around_async(

@@ -32,8 +32,12 @@ pub trait HookSet: sealed::Sealed + Send + Sync + 'static {
     #[doc(hidden)]
     fn after_run(&self, st: Self::Run, ev: &RunEnd<'_>, sink: &HookFailures);
     #[doc(hidden)]
-    fn before_stage(&self, run: &Self::Run, ev: &StageStart<'_>, sink: &HookFailures)
-    -> Self::Stage;
+    fn before_stage(
+        &self,
+        run: &Self::Run,
+        ev: &StageStart<'_>,
+        sink: &HookFailures,
+    ) -> Self::Stage;
     #[doc(hidden)]
     fn after_stage(
         &self,
@@ -121,10 +125,21 @@ impl<T: HookSet> HookSet for std::sync::Arc<T> {
     fn after_run(&self, st: Self::Run, ev: &RunEnd<'_>, sink: &HookFailures) {
         (**self).after_run(st, ev, sink)
     }
-    fn before_stage(&self, run: &Self::Run, ev: &StageStart<'_>, sink: &HookFailures) -> Self::Stage {
+    fn before_stage(
+        &self,
+        run: &Self::Run,
+        ev: &StageStart<'_>,
+        sink: &HookFailures,
+    ) -> Self::Stage {
         (**self).before_stage(run, ev, sink)
     }
-    fn after_stage(&self, run: &Self::Run, st: &Self::Stage, ev: &StageEnd<'_>, sink: &HookFailures) {
+    fn after_stage(
+        &self,
+        run: &Self::Run,
+        st: &Self::Stage,
+        ev: &StageEnd<'_>,
+        sink: &HookFailures,
+    ) {
         (**self).after_stage(run, st, ev, sink)
     }
     fn before_task(
@@ -167,7 +182,13 @@ impl<T: HookSet> HookSet for std::sync::Arc<T> {
     ) {
         (**self).after_node(run, stage, task, st, ev, sink)
     }
-    fn around_node(&self, st: &Self::Node, ev: &NodeStart<'_>, body: &mut dyn FnMut(), sink: &HookFailures) {
+    fn around_node(
+        &self,
+        st: &Self::Node,
+        ev: &NodeStart<'_>,
+        body: &mut dyn FnMut(),
+        sink: &HookFailures,
+    ) {
         (**self).around_node(st, ev, body, sink)
     }
     fn around_async(
@@ -203,15 +224,7 @@ impl HookSet for NoHooks {
     #[inline]
     fn before_node(&self, _: &(), _: Option<&()>, _: &(), _: &NodeStart<'_>, _: &HookFailures) {}
     #[inline]
-    fn after_node(
-        &self,
-        _: &(),
-        _: Option<&()>,
-        _: &(),
-        _: (),
-        _: &NodeEnd<'_>,
-        _: &HookFailures,
-    ) {
+    fn after_node(&self, _: &(), _: Option<&()>, _: &(), _: (), _: &NodeEnd<'_>, _: &HookFailures) {
     }
     #[inline]
     fn around_node(&self, _: &(), _: &NodeStart<'_>, body: &mut dyn FnMut(), _: &HookFailures) {
@@ -252,13 +265,17 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
 
     fn before_run(&self, ev: &RunStart<'_>, sink: &HookFailures) -> Self::Run {
         let inner = self.inner.before_run(ev, sink);
-        let own = sink.guard(name::<H>(), HookPhase::BeforeRun, || self.hook.before_run(ev));
+        let own = sink.guard(name::<H>(), HookPhase::BeforeRun, || {
+            self.hook.before_run(ev)
+        });
         (inner, own)
     }
 
     fn after_run(&self, st: Self::Run, ev: &RunEnd<'_>, sink: &HookFailures) {
         if let Some(own) = st.1 {
-            sink.guard(name::<H>(), HookPhase::AfterRun, || self.hook.after_run(own, ev));
+            sink.guard(name::<H>(), HookPhase::AfterRun, || {
+                self.hook.after_run(own, ev)
+            });
         }
         self.inner.after_run(st.0, ev, sink);
     }

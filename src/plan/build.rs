@@ -3,11 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use petgraph::algo::toposort;
-use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::{Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
-use crate::graph::{Body, Dag, NodeKind};
+use crate::graph::{Body, Dag, NodeKind, stable_order};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -22,10 +20,12 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
     let mut role = vec![Role::Unused; dag.len()];
     let mut overridden = vec![false; dag.len()];
     for name in &request.overrides {
-        let index = dag.index_of(name).ok_or_else(|| PlanError::UnknownOverride {
-            dag: dag.name().to_string(),
-            name: name.clone(),
-        })?;
+        let index = dag
+            .index_of(name)
+            .ok_or_else(|| PlanError::UnknownOverride {
+                dag: dag.name().to_string(),
+                name: name.clone(),
+            })?;
         if dag.entry(index).meta.kind() == NodeKind::Input {
             return Err(PlanError::OverrideOfInput { name: name.clone() });
         }
@@ -139,28 +139,21 @@ fn group_tasks(dag: &Dag, nodes: &[u32], plan_of: &[u32]) -> Grouping {
         members[t as usize].push(p as u32);
         task_of.push(t);
     }
-    // Members are in plan (topological) order already, since plan indices follow the topo order.
-    let mut graph: DiGraph<(), ()> = DiGraph::with_capacity(members.len(), nodes.len());
-    for _ in 0..members.len() {
-        graph.add_node(());
-    }
+    // Members are in plan (topological) order already, since plan indices follow the graph's
+    // stable order. Tasks need their own order: a group's first node may come before a node
+    // of another task that a later member of the group reads.
+    let mut task_deps: Vec<Vec<u32>> = vec![Vec::new(); members.len()];
     for (p, &d) in nodes.iter().enumerate() {
         for &dep in &dag.entry(d).deps {
             let pd = plan_of[dep as usize];
             if pd != u32::MAX && task_of[pd as usize] != task_of[p] {
-                graph.update_edge(
-                    NodeIndex::new(task_of[pd as usize] as usize),
-                    NodeIndex::new(task_of[p] as usize),
-                    (),
-                );
+                task_deps[task_of[p] as usize].push(task_of[pd as usize]);
             }
         }
     }
-    // The graph validated task groups as contiguous, so this cannot fail; fall back to the
-    // plan order rather than panic if it ever did.
-    let order: Vec<u32> = toposort(&graph, None)
-        .map(|o| o.into_iter().map(|n| n.index() as u32).collect())
-        .unwrap_or_else(|_| (0..members.len() as u32).collect());
+    // Task groups were checked to be contiguous when the graph was built, so this is a full
+    // order of the tasks.
+    let order = stable_order(&task_deps);
 
     let mut task_nodes = Vec::with_capacity(nodes.len());
     let tasks = members

@@ -16,13 +16,21 @@ impl Plan {
             let _ = writeln!(out, "  {} [shape=box, style=dashed];", dot_id(name));
         }
         for name in self.overrides() {
-            let _ = writeln!(out, "  {} [shape=box, style=filled, fillcolor=lightgrey];", dot_id(name));
+            let _ = writeln!(
+                out,
+                "  {} [shape=box, style=filled, fillcolor=lightgrey];",
+                dot_id(name)
+            );
         }
         for name in self.outputs() {
             let _ = writeln!(out, "  {} [shape=doubleoctagon];", dot_id(name));
         }
         for stage in self.stages() {
-            let _ = writeln!(out, "  subgraph {} {{", dot_id(&format!("cluster_{}", stage.name())));
+            let _ = writeln!(
+                out,
+                "  subgraph {} {{",
+                dot_id(&format!("cluster_{}", stage.name()))
+            );
             let _ = writeln!(out, "    label={};", dot_id(stage.name()));
             for node in self.nodes().filter(|n| n.stage() == Some(stage.name())) {
                 let _ = writeln!(out, "    {};", dot_id(node.name()));
@@ -58,15 +66,35 @@ impl Plan {
             let _ = writeln!(out, "  {}[{}]", id_of(name), mermaid_label(&label));
         }
         for (index, stage) in self.stages().iter().enumerate() {
-            let _ = writeln!(out, "  subgraph stage{index}[{}]", mermaid_label(stage.name()));
+            let _ = writeln!(
+                out,
+                "  subgraph stage{index}[{}]",
+                mermaid_label(stage.name())
+            );
             for node in self.nodes().filter(|n| n.stage() == Some(stage.name())) {
-                let _ = writeln!(out, "    {}({})", id_of(node.name()), mermaid_label(node.name()));
+                let _ = writeln!(
+                    out,
+                    "    {}({})",
+                    id_of(node.name()),
+                    mermaid_label(node.name())
+                );
             }
             out.push_str("  end\n");
         }
         for node in self.nodes().filter(|n| n.stage().is_none()) {
-            let shape = if node.kind() == NodeKind::Async { ("([", "])") } else { ("(", ")") };
-            let _ = writeln!(out, "  {}{}{}{}", id_of(node.name()), shape.0, mermaid_label(node.name()), shape.1);
+            let shape = if node.kind() == NodeKind::Async {
+                ("([", "])")
+            } else {
+                ("(", ")")
+            };
+            let _ = writeln!(
+                out,
+                "  {}{}{}{}",
+                id_of(node.name()),
+                shape.0,
+                mermaid_label(node.name()),
+                shape.1
+            );
         }
         for (from, to) in self.edges() {
             let _ = writeln!(out, "  {} --> {}", id_of(from), id_of(to));

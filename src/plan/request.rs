@@ -69,10 +69,12 @@ impl Request {
         self.outputs
             .iter()
             .map(|target| {
-                target.resolve(dag).map_err(|name| PlanError::UnknownOutput {
-                    dag: dag.name().to_string(),
-                    name,
-                })
+                target
+                    .resolve(dag)
+                    .map_err(|name| PlanError::UnknownOutput {
+                        dag: dag.name().to_string(),
+                        name,
+                    })
             })
             .collect()
     }

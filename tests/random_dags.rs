@@ -1,0 +1,311 @@
+//! Property tests on random DAGs: the parallel executor agrees with the sequential one and
+//! with a plain model of the graph, with and without failing nodes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use dagtel::*;
+use proptest::prelude::*;
+
+const STAGES: [&str; 3] = ["s0", "s1", "s2"];
+
+/// A random graph: node `i` reads `parents[i]` (all below `i`, repeats allowed).
+#[derive(Clone, Debug)]
+struct Spec {
+    parents: Vec<Vec<usize>>,
+    stages: Vec<Option<usize>>,
+    requested: Vec<usize>,
+    failing: Vec<bool>,
+    seed: u64,
+}
+
+fn spec(fail_weight: f64) -> impl Strategy<Value = Spec> {
+    (1usize..200).prop_flat_map(move |n| {
+        let nodes: Vec<_> = (0..n)
+            .map(|i| {
+                let parents = if i == 0 {
+                    Just(Vec::new()).boxed()
+                } else {
+                    prop::collection::vec(0..i, 0..5).boxed()
+                };
+                (
+                    parents,
+                    prop::option::weighted(0.4, 0..STAGES.len()),
+                    prop::bool::weighted(fail_weight),
+                )
+            })
+            .collect();
+        (nodes, prop::collection::vec(0..n, 1..6), any::<u64>()).prop_map(
+            |(nodes, requested, seed)| {
+                let mut spec = Spec {
+                    parents: Vec::new(),
+                    stages: Vec::new(),
+                    requested,
+                    failing: Vec::new(),
+                    seed,
+                };
+                for (parents, stage, fails) in nodes {
+                    spec.parents.push(parents);
+                    spec.stages.push(stage);
+                    spec.failing.push(fails);
+                }
+                spec
+            },
+        )
+    })
+}
+
+fn name(i: usize) -> String {
+    format!("n{i}")
+}
+
+/// What a node computes: its index, plus the seed, plus the wrapping sum of its parents.
+fn compute(i: usize, seed: u64, parents: &[&u64]) -> u64 {
+    parents
+        .iter()
+        .fold((i as u64).wrapping_add(seed), |acc, p| {
+            acc.wrapping_add(**p)
+        })
+}
+
+fn build(spec: &Spec) -> (Dag, Handle<u64>, Vec<Handle<u64>>) {
+    let mut g = DagBuilder::new("random");
+    // Declare the stages in reverse so their order is not the order of first use.
+    for stage in STAGES.iter().rev() {
+        g.stage(*stage);
+    }
+    let seed = g.input::<u64>("seed");
+    let mut handles: Vec<Handle<u64>> = Vec::with_capacity(spec.parents.len());
+    for (i, parents) in spec.parents.iter().enumerate() {
+        let deps: Vec<Handle<u64>> = parents.iter().map(|&p| handles[p]).collect();
+        let mut node = g.node(name(i)).tag("index", i.to_string());
+        if let Some(stage) = spec.stages[i] {
+            node = node.stage(STAGES[stage]);
+        }
+        let fails = spec.failing[i];
+        let handle = node.run((seed, deps), move |_, (seed, parents)| {
+            if fails {
+                return Err(NodeError::msg(format!("node {i} fails on purpose")));
+            }
+            Ok(compute(i, *seed, &parents))
+        });
+        handles.push(handle);
+    }
+    (g.build().expect("random DAGs are acyclic"), seed, handles)
+}
+
+/// The plain model: values (where computable), statuses and ancestor sets of every node.
+struct Model {
+    values: Vec<Option<u64>>,
+    status: Vec<NodeStatus>,
+    ancestors: Vec<BTreeSet<usize>>,
+    planned: BTreeSet<usize>,
+}
+
+fn model(spec: &Spec) -> Model {
+    let n = spec.parents.len();
+    let mut values = vec![None; n];
+    let mut status = vec![NodeStatus::Succeeded; n];
+    let mut ancestors: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for i in 0..n {
+        let parents = &spec.parents[i];
+        let mut set = BTreeSet::new();
+        for &p in parents {
+            set.insert(p);
+            set.extend(ancestors[p].iter().copied());
+        }
+        ancestors[i] = set;
+        status[i] = if parents.iter().any(|&p| status[p] != NodeStatus::Succeeded) {
+            NodeStatus::Skipped
+        } else if spec.failing[i] {
+            NodeStatus::Failed
+        } else {
+            NodeStatus::Succeeded
+        };
+        if status[i] == NodeStatus::Succeeded {
+            let inputs: Vec<u64> = parents.iter().map(|&p| values[p].unwrap()).collect();
+            let refs: Vec<&u64> = inputs.iter().collect();
+            values[i] = Some(compute(i, spec.seed, &refs));
+        }
+    }
+    let mut planned = BTreeSet::new();
+    for &r in &spec.requested {
+        planned.insert(r);
+        planned.extend(ancestors[r].iter().copied());
+    }
+    Model {
+        values,
+        status,
+        ancestors,
+        planned,
+    }
+}
+
+fn index_of(node: &str) -> usize {
+    node.strip_prefix('n').unwrap().parse().unwrap()
+}
+
+static SEQUENTIAL: LazyLock<Executor> = LazyLock::new(Executor::sequential);
+static PARALLEL_2: LazyLock<Executor> = LazyLock::new(|| Executor::parallel().threads(2));
+static PARALLEL_4: LazyLock<Executor> = LazyLock::new(|| Executor::parallel().threads(4));
+static SEQUENTIAL_CONTINUE: LazyLock<Executor> =
+    LazyLock::new(|| Executor::sequential().failure_policy(FailurePolicy::Continue));
+static PARALLEL_2_CONTINUE: LazyLock<Executor> = LazyLock::new(|| {
+    Executor::parallel()
+        .threads(2)
+        .failure_policy(FailurePolicy::Continue)
+});
+static PARALLEL_4_CONTINUE: LazyLock<Executor> = LazyLock::new(|| {
+    Executor::parallel()
+        .threads(4)
+        .failure_policy(FailurePolicy::Continue)
+});
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 64,
+        // Only the three test files are ours to write: keep no regression files on failure.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Runs and returns the record and the requested outputs that were produced, by index.
+fn run_all(
+    exec: &Executor,
+    plan: &Plan,
+    seed: Handle<u64>,
+    spec: &Spec,
+    handles: &[Handle<u64>],
+) -> (RunRecord, HashMap<usize, u64>) {
+    let (outputs, record) = match exec.run(plan, Inputs::new().set(seed, spec.seed)) {
+        Ok(run) => run.into_parts(),
+        Err(RunError::Failed(finished)) => {
+            let finished = *finished;
+            (finished.outputs, finished.record)
+        }
+        Err(other) => panic!("unexpected run error: {other}"),
+    };
+    let values = spec
+        .requested
+        .iter()
+        .filter_map(|&r| outputs.get(handles[r]).map(|v| (r, *v)))
+        .collect();
+    (record, values)
+}
+
+fn statuses(record: &RunRecord) -> HashMap<usize, NodeStatus> {
+    record
+        .nodes
+        .iter()
+        .map(|n| (index_of(&n.name), n.status))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn parallel_matches_sequential_and_the_model(spec in spec(0.0)) {
+        let (dag, seed, handles) = build(&spec);
+        let expected = model(&spec);
+        let mut request = Request::new();
+        for &r in &spec.requested {
+            request = request.output(handles[r]);
+        }
+        let plan = dag.plan(&request).unwrap();
+        let planned: BTreeSet<usize> = plan.nodes().map(|n| index_of(n.name())).collect();
+        prop_assert_eq!(&planned, &expected.planned);
+        prop_assert_eq!(plan.len(), expected.planned.len());
+        prop_assert_eq!(plan.inputs(), vec!["seed"]);
+
+        let (seq_record, seq_values) = run_all(&SEQUENTIAL, &plan, seed, &spec, &handles);
+        let wanted: HashMap<usize, u64> = spec
+            .requested
+            .iter()
+            .map(|&r| (r, expected.values[r].unwrap()))
+            .collect();
+        prop_assert_eq!(&seq_values, &wanted);
+        let seq_nodes: BTreeSet<usize> = statuses(&seq_record).into_keys().collect();
+        prop_assert_eq!(&seq_nodes, &expected.planned);
+        prop_assert_eq!(seq_record.nodes.len(), expected.planned.len());
+        prop_assert_eq!(seq_record.count(NodeStatus::Succeeded), expected.planned.len());
+
+        for exec in [&*PARALLEL_2, &*PARALLEL_4] {
+            let (record, values) = run_all(exec, &plan, seed, &spec, &handles);
+            prop_assert_eq!(&values, &seq_values);
+            let nodes: BTreeSet<usize> = statuses(&record).into_keys().collect();
+            prop_assert_eq!(&nodes, &seq_nodes);
+            prop_assert_eq!(record.nodes.len(), seq_record.nodes.len());
+            prop_assert_eq!(record.outcome, Outcome::Succeeded);
+            prop_assert!(record.nodes.iter().all(|n| n.attempts == 1));
+            for node in &record.nodes {
+                let stage = spec.stages[index_of(&node.name)].map(|s| STAGES[s]);
+                prop_assert_eq!(node.stage.as_deref(), stage);
+            }
+        }
+    }
+
+    #[test]
+    fn failures_skip_exactly_their_descendants(spec in spec(0.12)) {
+        let (dag, seed, handles) = build(&spec);
+        let expected = model(&spec);
+        let mut request = Request::new();
+        for &r in &spec.requested {
+            request = request.output(handles[r]);
+        }
+        let plan = dag.plan(&request).unwrap();
+
+        let mut seen = Vec::new();
+        for exec in [&*SEQUENTIAL_CONTINUE, &*PARALLEL_2_CONTINUE, &*PARALLEL_4_CONTINUE] {
+            let (record, values) = run_all(exec, &plan, seed, &spec, &handles);
+            let status = statuses(&record);
+            prop_assert_eq!(status.len(), expected.planned.len());
+            for (&i, &got) in &status {
+                prop_assert!(expected.planned.contains(&i));
+                prop_assert_eq!(got, expected.status[i], "status of n{}", i);
+            }
+            let any_failed = expected.planned.iter().any(|&i| expected.status[i] == NodeStatus::Failed);
+            prop_assert_eq!(
+                record.outcome,
+                if any_failed { Outcome::Failed } else { Outcome::Succeeded }
+            );
+            for node in &record.nodes {
+                let i = index_of(&node.name);
+                match (&node.status, &node.outcome) {
+                    (NodeStatus::Skipped, Some(NodeOutcome::Skipped(SkipReason::UpstreamFailed { ancestor }))) => {
+                        let a = index_of(ancestor);
+                        prop_assert!(
+                            expected.ancestors[i].contains(&a),
+                            "n{} names n{}, which is not its ancestor", i, a
+                        );
+                        prop_assert_eq!(expected.status[a], NodeStatus::Failed, "n{} names n{}", i, a);
+                        prop_assert_eq!(node.attempts, 0);
+                    }
+                    (NodeStatus::Skipped, other) => {
+                        prop_assert!(false, "n{} skipped with {:?}", i, other);
+                    }
+                    (NodeStatus::Failed, Some(NodeOutcome::Failed { message })) => {
+                        prop_assert!(spec.failing[i]);
+                        prop_assert_eq!(message, &format!("node {i} fails on purpose"));
+                        prop_assert_eq!(node.attempts, 1);
+                    }
+                    (NodeStatus::Succeeded, Some(NodeOutcome::Succeeded)) => {}
+                    (status, outcome) => {
+                        prop_assert!(false, "n{}: {:?} with {:?}", i, status, outcome);
+                    }
+                }
+            }
+            // Requested outputs whose node succeeded are delivered, with the model's value.
+            let wanted: HashMap<usize, u64> = spec
+                .requested
+                .iter()
+                .filter_map(|&r| expected.values[r].map(|v| (r, v)))
+                .collect();
+            prop_assert_eq!(&values, &wanted);
+            seen.push(status);
+        }
+        prop_assert_eq!(&seen[0], &seen[1]);
+        prop_assert_eq!(&seen[0], &seen[2]);
+    }
+}
