@@ -21,9 +21,9 @@ pub use builder::{DagBuilder, NodeBuilder};
 pub use deps::{DepItem, Deps, Layout, Many};
 pub use error::BuildError;
 pub(crate) use handle::Key;
-pub(crate) use validate::stable_order;
 pub use handle::{DepSpec, Handle};
 pub use meta::{NodeKind, NodeMeta, RetryPolicy};
+pub(crate) use validate::stable_order;
 
 use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};

@@ -332,14 +332,21 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         );
     }
 
-    /// The current attempt (1 for the first).
+    /// The current attempt (1 for the first; after [`retry`](Self::retry), the next one).
     pub fn attempt(&self) -> u32 {
-        self.attempt
+        if self.node_state.is_some() {
+            self.attempt
+        } else {
+            self.attempt + 1
+        }
     }
 
     /// Runs `body` inside the hooks' `around_node` wrappers. A panic in `body` is passed on
     /// to the caller after the wrappers have unwound.
     pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
+        if self.node_state.is_none() {
+            self.begin_attempt();
+        }
         let mut body = Some(body);
         let mut result = None;
         if let Some(state) = &self.node_state {
@@ -365,14 +372,17 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         }
     }
 
-    /// Ends this attempt with `outcome` and starts the next one.
+    /// Ends this attempt with `outcome`; the next attempt starts at the next
+    /// [`run`](Self::run), so a backoff in between is not counted in either attempt.
     pub fn retry(&mut self, outcome: NodeOutcome) {
         self.end_attempt(&outcome, true);
-        self.begin_attempt();
     }
 
     /// Ends the last attempt and the node's task.
     pub fn finish(mut self, outcome: NodeOutcome) {
+        if self.node_state.is_none() {
+            self.begin_attempt();
+        }
         self.end_attempt(&outcome, false);
         let run = self.run;
         let task_outcome = match &outcome {

@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-
 use super::{Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 
