@@ -25,6 +25,38 @@ fn outcome(record: &RunRecord, name: &str) -> NodeOutcome {
     record.node(name).unwrap().outcome.clone().unwrap()
 }
 
+#[test]
+fn diamond_runs_each_node_once_after_its_inputs() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("diamond");
+    let x = g.input::<u64>("x");
+    let count = calls.clone();
+    let top = g.node("top").run(x, move |_, x| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(x + 1)
+    });
+    let left = g.node("left").run(top, |_, t| Ok(t * 2));
+    let right = g.node("right").run(top, |_, t| Ok(t * 3));
+    let bottom = g.node("bottom").run((left, right), |_, (l, r)| Ok(l + r));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(bottom)).unwrap();
+    for (mode, exec) in executors() {
+        calls.store(0, Ordering::SeqCst);
+        let run = exec.run(&plan, Inputs::new().set(x, 4)).unwrap();
+        assert_eq!(run.outputs().get(bottom), Some(&25), "{mode}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "{mode}: shared ancestor ran once"
+        );
+        let record = run.record();
+        let ended = |n: &str| record.node(n).unwrap().ended_at().unwrap();
+        let started = |n: &str| record.node(n).unwrap().started_at.unwrap();
+        assert!(ended("top") <= started("left") && ended("top") <= started("right"));
+        assert!(ended("left") <= started("bottom") && ended("right") <= started("bottom"));
+    }
+}
+
 /// x -> bad -> after_bad -> sink ; x -> good -> sink2 (independent of bad)
 struct Branches {
     dag: Dag,

@@ -86,6 +86,13 @@ pub struct NodeRecord {
     pub thread: ThreadLabel,
 }
 
+impl NodeRecord {
+    /// When its last attempt ended (`None` if it never ran).
+    pub fn ended_at(&self) -> Option<SystemTime> {
+        self.started_at.map(|start| start + self.duration)
+    }
+}
+
 /// What happened in one run: every planned node, in plan order, then overridden nodes.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
