@@ -193,8 +193,7 @@ fn fail_fast_in_parallel_skips_waiting_nodes() {
         .unwrap_err();
     let record = err.record().unwrap();
     let fail_fast = record
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| {
             matches!(
                 &n.outcome,

@@ -67,7 +67,7 @@ fn set_of<'a>(items: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
 }
 
 fn recorded(record: &RunRecord) -> HashSet<&str> {
-    record.nodes.iter().map(|n| n.name.as_str()).collect()
+    record.nodes().map(|n| n.name).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ fn requested_input_is_returned_without_running_anything() {
     for exec in executors() {
         let run = exec.run(&plan, Inputs::new().set(p.x, 9)).unwrap();
         assert_eq!(run.outputs().get(p.x), Some(&9));
-        assert!(run.record().nodes.is_empty());
+        assert!(run.record().is_empty());
     }
 }
 
@@ -181,7 +181,7 @@ fn override_skips_the_node_and_prunes_ancestors_only_it_needed() {
         assert_eq!(record.node("d").unwrap().status, NodeStatus::Succeeded);
         assert_eq!(record.count(NodeStatus::Overridden), 1);
         // Overrides come after the planned nodes.
-        assert_eq!(record.nodes.last().unwrap().name, "b");
+        assert_eq!(record.nodes().last().unwrap().name, "b");
     }
 }
 
@@ -662,17 +662,14 @@ fn task_group_runs_as_one_unit_in_order() {
         assert_eq!(threads[0].1, threads[1].1, "a task runs on one thread");
 
         let record = run.record();
-        assert_eq!(record.node("t1").unwrap().task, "grp");
-        assert_eq!(record.node("t2").unwrap().task, "grp");
+        assert_eq!(record.node("t1").unwrap().task(), "grp");
+        assert_eq!(record.node("t2").unwrap().task(), "grp");
         assert_eq!(
             record.node("t1").unwrap().thread,
             record.node("t2").unwrap().thread
         );
-        assert_eq!(record.node("load_a").unwrap().task, "load_a");
-        assert_eq!(
-            record.node("t1").unwrap().stage.as_deref(),
-            Some("transform")
-        );
+        assert_eq!(record.node("load_a").unwrap().task(), "load_a");
+        assert_eq!(record.node("t1").unwrap().stage(), Some("transform"));
     }
 }
 
@@ -872,7 +869,7 @@ fn plan_all_runs_every_node_and_requests_every_sink() {
         assert_eq!(run.outputs().get(p.d), Some(&15));
         assert_eq!(run.outputs().get(p.e), Some(&30));
         assert_eq!(run.outputs().get(p.a), None, "not a sink");
-        assert_eq!(run.record().nodes.len(), 6);
+        assert_eq!(run.record().len(), 6);
     }
 }
 
@@ -887,5 +884,5 @@ fn plan_all_of_an_empty_graph_is_empty() {
         .run(&plan, Inputs::new())
         .unwrap();
     assert!(run.outputs().is_empty());
-    assert!(run.record().nodes.is_empty());
+    assert!(run.record().is_empty());
 }

@@ -196,9 +196,8 @@ fn run_all(
 
 fn statuses(record: &RunRecord) -> HashMap<usize, NodeStatus> {
     record
-        .nodes
-        .iter()
-        .map(|n| (index_of(&n.name), n.status))
+        .nodes()
+        .map(|n| (index_of(n.name), n.status))
         .collect()
 }
 
@@ -228,7 +227,7 @@ proptest! {
         prop_assert_eq!(&seq_values, &wanted);
         let seq_nodes: BTreeSet<usize> = statuses(&seq_record).into_keys().collect();
         prop_assert_eq!(&seq_nodes, &expected.planned);
-        prop_assert_eq!(seq_record.nodes.len(), expected.planned.len());
+        prop_assert_eq!(seq_record.len(), expected.planned.len());
         prop_assert_eq!(seq_record.count(NodeStatus::Succeeded), expected.planned.len());
 
         for exec in [&*PARALLEL_2, &*PARALLEL_4] {
@@ -236,12 +235,12 @@ proptest! {
             prop_assert_eq!(&values, &seq_values);
             let nodes: BTreeSet<usize> = statuses(&record).into_keys().collect();
             prop_assert_eq!(&nodes, &seq_nodes);
-            prop_assert_eq!(record.nodes.len(), seq_record.nodes.len());
+            prop_assert_eq!(record.len(), seq_record.len());
             prop_assert_eq!(record.outcome, Outcome::Succeeded);
-            prop_assert!(record.nodes.iter().all(|n| n.attempts == 1));
-            for node in &record.nodes {
-                let stage = spec.stages[index_of(&node.name)].map(|s| STAGES[s]);
-                prop_assert_eq!(node.stage.as_deref(), stage);
+            prop_assert!(record.nodes().all(|n| n.attempts == 1));
+            for node in record.nodes() {
+                let stage = spec.stages[index_of(node.name)].map(|s| STAGES[s]);
+                prop_assert_eq!(node.stage(), stage);
             }
         }
     }
@@ -270,8 +269,8 @@ proptest! {
                 record.outcome,
                 if any_failed { Outcome::Failed } else { Outcome::Succeeded }
             );
-            for node in &record.nodes {
-                let i = index_of(&node.name);
+            for node in record.nodes() {
+                let i = index_of(node.name);
                 match (&node.status, &node.outcome) {
                     (NodeStatus::Skipped, Some(NodeOutcome::Skipped(SkipReason::UpstreamFailed { ancestor }))) => {
                         let a = index_of(ancestor);

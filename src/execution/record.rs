@@ -1,5 +1,10 @@
 use std::fmt::{self, Write};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+
+use super::clock::Clock;
+use crate::graph::NodeMeta;
+use crate::plan::Plan;
 
 use crate::hooks::{ExecutionMode, HookFailure};
 use crate::ids::RunId;
@@ -10,7 +15,7 @@ use crate::outcome::{NodeOutcome, Outcome};
 #[non_exhaustive]
 pub enum ThreadLabel {
     /// A rayon worker, by index in its pool.
-    Worker(usize),
+    Worker(u32),
     /// The thread that called `run` (sequential executor).
     Caller,
     /// A tokio worker (async nodes, and task groups containing one).
@@ -62,16 +67,14 @@ impl fmt::Display for NodeStatus {
     }
 }
 
-/// What happened to one node.
+/// What happened to one node: a view into a [`RunRecord`], built when asked for.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct NodeRecord {
+pub struct NodeRecord<'a> {
     /// The node's name.
-    pub name: String,
-    /// The task it ran in.
-    pub task: String,
-    /// Its stage.
-    pub stage: Option<String>,
+    pub name: &'a str,
+    /// The node's declaration.
+    pub node: &'a NodeMeta,
     /// Its final state.
     pub status: NodeStatus,
     /// The last attempt's outcome (`None` for overridden nodes).
@@ -86,15 +89,38 @@ pub struct NodeRecord {
     pub thread: ThreadLabel,
 }
 
-impl NodeRecord {
+impl NodeRecord<'_> {
     /// When its last attempt ended (`None` if it never ran).
     pub fn ended_at(&self) -> Option<SystemTime> {
         self.started_at.map(|start| start + self.duration)
     }
+
+    /// The task it ran in.
+    pub fn task(&self) -> &str {
+        self.node.task_id()
+    }
+
+    /// Its stage.
+    pub fn stage(&self) -> Option<&str> {
+        self.node.stage()
+    }
 }
 
-/// What happened in one run: every planned node, in plan order, then overridden nodes.
-#[derive(Clone, Debug)]
+/// How one node ended, as the executor wrote it: raw clock readings, converted when read.
+#[derive(Clone)]
+pub(crate) struct RawRecord {
+    pub(crate) outcome: NodeOutcome,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) attempts: u32,
+    pub(crate) thread: ThreadLabel,
+}
+
+/// What happened in one run.
+///
+/// Per-node records are kept as the executor wrote them and turned into [`NodeRecord`]s on
+/// access, so finishing a run of 100k nodes costs no allocation per node.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RunRecord {
     /// The run's id.
@@ -109,23 +135,92 @@ pub struct RunRecord {
     pub started_at: SystemTime,
     /// Wall time.
     pub duration: Duration,
-    /// One record per node.
-    pub nodes: Vec<NodeRecord>,
     /// The first hook failures (at most 64).
     pub hook_failures: Vec<HookFailure>,
     /// How many hook calls failed in all.
     pub hook_failure_count: u64,
+    pub(crate) plan: Plan,
+    pub(crate) clock: Clock,
+    pub(crate) raw: Box<[OnceLock<RawRecord>]>,
 }
 
 impl RunRecord {
+    /// Every planned node in plan order, then overridden nodes.
+    pub fn nodes(&self) -> impl ExactSizeIterator<Item = NodeRecord<'_>> + '_ {
+        let inner = &*self.plan.inner;
+        (0..inner.nodes.len() + inner.overrides.len()).map(move |i| self.view(i))
+    }
+
+    /// How many nodes the record covers (planned and overridden).
+    pub fn len(&self) -> usize {
+        self.plan.inner.nodes.len() + self.plan.inner.overrides.len()
+    }
+
+    /// Whether it covers none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The record of the node called `name`.
-    pub fn node(&self, name: &str) -> Option<&NodeRecord> {
-        self.nodes.iter().find(|n| n.name == name)
+    pub fn node(&self, name: &str) -> Option<NodeRecord<'_>> {
+        let inner = &*self.plan.inner;
+        let index = inner.dag.index_of(name)?;
+        match inner.plan_of[index as usize] {
+            u32::MAX => inner
+                .overrides
+                .iter()
+                .position(|&o| o == index)
+                .map(|o| self.view(inner.nodes.len() + o)),
+            p => Some(self.view(p as usize)),
+        }
+    }
+
+    /// Item `i` of [`nodes`](Self::nodes).
+    fn view(&self, i: usize) -> NodeRecord<'_> {
+        let inner = &*self.plan.inner;
+        let Some(&planned) = inner.nodes.get(i) else {
+            let meta = &*inner.dag.entry(inner.overrides[i - inner.nodes.len()]).meta;
+            return NodeRecord {
+                name: meta.name(),
+                node: meta,
+                status: NodeStatus::Overridden,
+                outcome: None,
+                started_at: None,
+                duration: Duration::ZERO,
+                attempts: 0,
+                thread: ThreadLabel::None,
+            };
+        };
+        let meta = &*inner.dag.entry(planned).meta;
+        let Some(raw) = self.raw[i].get() else {
+            return NodeRecord {
+                name: meta.name(),
+                node: meta,
+                status: NodeStatus::Failed,
+                outcome: Some(NodeOutcome::Failed {
+                    message: "not executed: the executor stopped unexpectedly".into(),
+                }),
+                started_at: None,
+                duration: Duration::ZERO,
+                attempts: 0,
+                thread: ThreadLabel::None,
+            };
+        };
+        NodeRecord {
+            name: meta.name(),
+            node: meta,
+            status: raw.status(),
+            outcome: Some(raw.outcome.clone()),
+            started_at: (raw.attempts > 0).then(|| self.clock.wall(raw.start)),
+            duration: self.clock.between(raw.start, raw.end),
+            attempts: raw.attempts,
+            thread: raw.thread,
+        }
     }
 
     /// Nodes whose final state is `status`.
-    pub fn with_status(&self, status: NodeStatus) -> impl Iterator<Item = &NodeRecord> + '_ {
-        self.nodes.iter().filter(move |n| n.status == status)
+    pub fn with_status(&self, status: NodeStatus) -> impl Iterator<Item = NodeRecord<'_>> + '_ {
+        self.nodes().filter(move |n| n.status == status)
     }
 
     /// How many nodes ended in `status`.
@@ -134,27 +229,21 @@ impl RunRecord {
     }
 
     /// The failed nodes.
-    pub fn failures(&self) -> impl Iterator<Item = &NodeRecord> + '_ {
+    pub fn failures(&self) -> impl Iterator<Item = NodeRecord<'_>> + '_ {
         self.with_status(NodeStatus::Failed)
     }
 
     /// A plain-text table: node, status, attempts, duration, thread, and why for failures
     /// and skips. Nodes in plan order.
     pub fn summary_table(&self) -> String {
-        let width = self
-            .nodes
-            .iter()
-            .map(|n| n.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
+        let width = self.nodes().map(|n| n.name.len()).max().unwrap_or(4).max(4);
         let mut out = String::new();
         let _ = writeln!(
             out,
             "{:<width$}  {:<10}  {:>8}  {:>12}  {:<9}  detail",
             "node", "status", "attempts", "duration", "thread"
         );
-        for node in &self.nodes {
+        for node in self.nodes() {
             let detail = match &node.outcome {
                 Some(outcome @ NodeOutcome::Succeeded) if node.attempts > 1 => {
                     format!("{outcome} after retries")
@@ -188,5 +277,28 @@ impl RunRecord {
             let _ = writeln!(out, "{} hook call(s) failed", self.hook_failure_count);
         }
         out
+    }
+}
+
+impl RawRecord {
+    pub(crate) fn status(&self) -> NodeStatus {
+        match self.outcome {
+            NodeOutcome::Succeeded => NodeStatus::Succeeded,
+            NodeOutcome::Skipped(_) => NodeStatus::Skipped,
+            _ => NodeStatus::Failed,
+        }
+    }
+}
+
+impl fmt::Debug for RunRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunRecord")
+            .field("run_id", &self.run_id)
+            .field("dag", &self.dag)
+            .field("outcome", &self.outcome)
+            .field("duration", &self.duration)
+            .field("nodes", &self.len())
+            .field("hook_failure_count", &self.hook_failure_count)
+            .finish()
     }
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::clock::Clock;
+pub(crate) use super::record::RawRecord;
 use super::{
-    FailurePolicy, FinishedRun, Inputs, NodeRecord, NodeStatus, Outputs, Run, RunError, RunOptions,
-    RunRecord, ThreadLabel,
+    FailurePolicy, FinishedRun, Inputs, NodeStatus, Outputs, Run, RunError, RunOptions, RunRecord,
 };
 use crate::cancel::CancelToken;
 use crate::hooks::{ExecutionMode, HookFailures, HookSet, RunEnd, RunStart};
@@ -19,14 +19,6 @@ use crate::value::Value;
 
 /// "No node" in the per-node `u32` atomics.
 pub(crate) const NONE: u32 = u32::MAX;
-
-pub(crate) struct RawRecord {
-    pub(crate) outcome: NodeOutcome,
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub(crate) attempts: u32,
-    pub(crate) thread: ThreadLabel,
-}
 
 pub(crate) struct StageRun<S> {
     pub(crate) state: OnceLock<S>,
@@ -120,7 +112,7 @@ pub(crate) fn prepare<H: HookSet>(
     let dag = &inner.dag;
     let slots: Box<[OnceLock<Value>]> = (0..dag.len()).map(|_| OnceLock::new()).collect();
     let mut supplied = vec![false; dag.len()];
-    let planned: std::collections::HashSet<u32> = inner.nodes.iter().copied().collect();
+    let planned = |index: u32| inner.plan_of[index as usize] != NONE;
     // Later values for the same name replace earlier ones: walk backwards, keep the first seen.
     for (target, typed) in inputs.values.into_iter().rev() {
         let index = target.resolve(dag).map_err(|name| RunError::UnknownValue {
@@ -130,7 +122,7 @@ pub(crate) fn prepare<H: HookSet>(
         let entry = dag.entry(index);
         let wanted = inner.inputs.contains(&index) || inner.overrides.contains(&index);
         if !wanted {
-            if planned.contains(&index) {
+            if planned(index) {
                 return Err(RunError::NotOverridden {
                     name: entry.meta.name().to_string(),
                 });
@@ -152,7 +144,7 @@ pub(crate) fn prepare<H: HookSet>(
     if let Some(&missing) = inner.inputs.iter().find(|&&i| !supplied[i as usize]) {
         let needed_by = dag.inner.children[missing as usize]
             .iter()
-            .find(|c| planned.contains(c))
+            .find(|&&c| planned(c))
             .map(|&c| dag.entry(c).meta.name().to_string())
             .unwrap_or_else(|| "(requested as an output)".to_string());
         return Err(RunError::MissingInput {
@@ -236,53 +228,27 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let end = shared.clock.raw();
     let inner = &*shared.plan.inner;
     let dag = &inner.dag;
-    let mut nodes = Vec::with_capacity(inner.nodes.len() + inner.overrides.len());
-    for (p, &d) in inner.nodes.iter().enumerate() {
-        let meta = &dag.entry(d).meta;
-        let record = shared.records[p].get();
-        let (status, outcome) = match record.map(|r| &r.outcome) {
-            Some(NodeOutcome::Succeeded) => (NodeStatus::Succeeded, NodeOutcome::Succeeded),
-            Some(skipped @ NodeOutcome::Skipped(_)) => (NodeStatus::Skipped, skipped.clone()),
-            Some(failed) => (NodeStatus::Failed, failed.clone()),
-            None => (
-                NodeStatus::Failed,
-                NodeOutcome::Failed {
-                    message: "not executed: the executor stopped unexpectedly".into(),
-                },
-            ),
-        };
-        let ran = record.is_some_and(|r| r.attempts > 0);
-        nodes.push(NodeRecord {
-            name: meta.name().to_string(),
-            task: meta.task_id().to_string(),
-            stage: meta.stage().map(str::to_string),
-            status,
-            outcome: Some(outcome),
-            started_at: record.filter(|_| ran).map(|r| shared.clock.wall(r.start)),
-            duration: record.map_or(Default::default(), |r| shared.clock.between(r.start, r.end)),
-            attempts: record.map_or(0, |r| r.attempts),
-            thread: record.map_or(ThreadLabel::None, |r| r.thread),
-        });
+    // One pass over the raw records; no per-node allocation (the record is a lazy view).
+    let (mut succeeded, mut skipped, mut cancelled) = (0, 0, false);
+    let mut unfinished = Vec::new();
+    for (p, raw) in shared.records.iter().enumerate() {
+        match raw.get().map(|r| (r.status(), &r.outcome)) {
+            Some((NodeStatus::Succeeded, _)) => succeeded += 1,
+            Some((NodeStatus::Skipped, outcome)) => {
+                skipped += 1;
+                cancelled |= *outcome == NodeOutcome::Skipped(SkipReason::Cancelled);
+            }
+            Some(_) => {}
+            None => unfinished.push(p as u32),
+        }
     }
-    for &d in &inner.overrides {
-        let meta = &dag.entry(d).meta;
-        nodes.push(NodeRecord {
-            name: meta.name().to_string(),
-            task: meta.task_id().to_string(),
-            stage: meta.stage().map(str::to_string),
-            status: NodeStatus::Overridden,
-            outcome: None,
-            started_at: None,
-            duration: Default::default(),
-            attempts: 0,
-            thread: ThreadLabel::None,
-        });
-    }
-    let failed_any = nodes.iter().any(|n| n.status == NodeStatus::Failed);
-    let cancelled = nodes
-        .iter()
-        .any(|n| n.outcome == Some(NodeOutcome::Skipped(SkipReason::Cancelled)));
-    let outcome = if failed_any {
+    let mut failed_order = shared
+        .failure_order
+        .lock()
+        .map(|o| o.clone())
+        .unwrap_or_default();
+    failed_order.extend(unfinished);
+    let outcome = if !failed_order.is_empty() {
         Outcome::Failed
     } else if cancelled {
         Outcome::Cancelled
@@ -290,41 +256,22 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         Outcome::Succeeded
     };
     let duration = shared.clock.between(shared.clock.anchor(), end);
-    {
-        let order = shared
-            .failure_order
-            .lock()
-            .map(|o| o.clone())
-            .unwrap_or_default();
-        let mut failed: Vec<&str> = order
-            .iter()
-            .map(|&p| dag.entry(inner.nodes[p as usize]).meta.name())
-            .collect();
-        for node in nodes.iter().filter(|n| n.status == NodeStatus::Failed) {
-            if !failed.contains(&node.name.as_str()) {
-                failed.push(&node.name);
-            }
-        }
-        shared.hooks.after_run(
-            shared.run_state,
-            &RunEnd {
-                run_id: &shared.run_id,
-                dag: dag.name(),
-                outcome,
-                duration,
-                failed,
-                succeeded: nodes
-                    .iter()
-                    .filter(|n| n.status == NodeStatus::Succeeded)
-                    .count(),
-                skipped: nodes
-                    .iter()
-                    .filter(|n| n.status == NodeStatus::Skipped)
-                    .count(),
-            },
-            &shared.failures,
-        );
-    }
+    shared.hooks.after_run(
+        shared.run_state,
+        &RunEnd {
+            run_id: &shared.run_id,
+            dag: dag.name(),
+            outcome,
+            duration,
+            failed: failed_order
+                .iter()
+                .map(|&p| dag.entry(inner.nodes[p as usize]).meta.name())
+                .collect(),
+            succeeded,
+            skipped,
+        },
+        &shared.failures,
+    );
     let record = RunRecord {
         run_id: shared.run_id,
         dag: dag.name().to_string(),
@@ -332,9 +279,11 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         outcome,
         started_at: shared.clock.started_at(),
         duration,
-        nodes,
         hook_failures: shared.failures.kept(),
         hook_failure_count: shared.failures.count(),
+        plan: shared.plan.clone(),
+        clock: shared.clock,
+        raw: shared.records,
     };
     let mut slots = Vec::from(shared.slots);
     let values: HashMap<u32, Value> = inner

@@ -113,7 +113,7 @@ impl<H: HookSet> RunShared<H> {
 
     fn thread_label(&self) -> ThreadLabel {
         match rayon::current_thread_index() {
-            Some(index) if self.sched.pool.is_some() => ThreadLabel::Worker(index),
+            Some(index) if self.sched.pool.is_some() => ThreadLabel::Worker(index as u32),
             _ => ThreadLabel::Caller,
         }
     }

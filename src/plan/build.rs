@@ -107,6 +107,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         inner: Arc::new(PlanInner {
             dag: dag.clone(),
             nodes,
+            plan_of,
             task_of,
             child_off,
             children,

@@ -118,6 +118,8 @@ pub(crate) struct PlanInner {
     pub(crate) dag: Dag,
     /// Plan index -> graph index, in topological order.
     pub(crate) nodes: Vec<u32>,
+    /// Graph index -> plan index, `u32::MAX` for nodes the plan does not run.
+    pub(crate) plan_of: Vec<u32>,
     pub(crate) task_of: Vec<u32>,
     pub(crate) child_off: Vec<u32>,
     pub(crate) children: Vec<u32>,
