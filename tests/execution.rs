@@ -659,3 +659,95 @@ fn run_inside_the_same_pool_does_not_deadlock() {
     });
     assert_eq!(value, Some(2));
 }
+
+fn async_then_sync() -> (Dag, Handle<u32>) {
+    let mut g = DagBuilder::new("async-then-sync");
+    let slow = g.node("slow").run_async((), |_, ()| async {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(1u32)
+    });
+    let down = g.node("down").run(slow, |_, s| Ok(s + 1));
+    (g.build().unwrap(), down)
+}
+
+#[test]
+fn a_runtime_shut_down_mid_run_fails_its_nodes_and_skips_descendants() {
+    let (dag, down) = async_then_sync();
+    let plan = dag.plan(&Request::new().output(down)).unwrap();
+    for parallel in [false, true] {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let exec = if parallel {
+            Executor::parallel().threads(2)
+        } else {
+            Executor::sequential()
+        }
+        .tokio(runtime.handle().clone());
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            runtime.shutdown_background();
+        });
+        let err = exec.run(&plan, Inputs::new()).unwrap_err();
+        stopper.join().unwrap();
+        let record = err.record().unwrap();
+        let slow = outcome(record, "slow");
+        assert!(
+            matches!(&slow, NodeOutcome::Failed { message } if message.contains("runtime dropped")),
+            "parallel={parallel}: {slow:?}"
+        );
+        assert_eq!(
+            outcome(record, "down"),
+            NodeOutcome::Skipped(SkipReason::UpstreamFailed {
+                ancestor: "slow".into()
+            }),
+            "parallel={parallel}"
+        );
+    }
+}
+
+#[test]
+fn unusable_caller_runtimes_are_refused_with_the_reason() {
+    let (dag, down) = async_then_sync();
+    let plan = dag.plan(&Request::new().output(down)).unwrap();
+    let current_thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = Executor::parallel()
+        .tokio(current_thread.handle().clone())
+        .run(&plan, Inputs::new())
+        .unwrap_err();
+    assert!(
+        matches!(&err, RunError::Runtime(m) if m.contains("current-thread")),
+        "{err}"
+    );
+    let no_timers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let err = Executor::sequential()
+        .tokio(no_timers.handle().clone())
+        .run(&plan, Inputs::new())
+        .unwrap_err();
+    assert!(
+        matches!(&err, RunError::Runtime(m) if m.contains("enable_time")),
+        "{err}"
+    );
+}
+
+#[test]
+fn huge_backoff_factors_saturate_at_the_cap() {
+    let policy =
+        RetryPolicy::attempts(10).with_backoff(Duration::from_millis(1), 1e30, Duration::MAX);
+    assert_eq!(policy.delay_before(2), Duration::from_millis(1));
+    assert_eq!(policy.delay_before(3), Duration::MAX);
+    let capped = RetryPolicy::attempts(10).with_backoff(
+        Duration::from_millis(1),
+        f64::MAX,
+        Duration::from_secs(1),
+    );
+    assert_eq!(capped.delay_before(9), Duration::from_secs(1));
+}

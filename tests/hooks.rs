@@ -634,3 +634,116 @@ fn lifecycle_drives_the_same_hooks_from_an_external_loop() {
         Some(&Ev::AfterRun(Outcome::Succeeded, vec![]))
     );
 }
+
+/// A stage hook that does parallel work on rayon while the stage's tasks are being scheduled.
+struct ParallelStageHook;
+
+impl Hooks for ParallelStageHook {
+    type Run = ();
+    type Stage = u64;
+    type Task = ();
+    type Node = ();
+    fn before_stage(&self, _: &(), _: &StageStart<'_>) -> HookResult<u64> {
+        use rayon::prelude::*;
+        Ok((0..10_000u64).into_par_iter().map(|x| x % 7).sum())
+    }
+}
+
+#[test]
+fn a_stage_hook_that_uses_rayon_does_not_deadlock() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut g = DagBuilder::new("stage-rayon");
+        let root = g.node("root").run((), |_, ()| Ok(1u32));
+        let members: Vec<Handle<u32>> = (0..64)
+            .map(|i| {
+                g.node(format!("m{i}"))
+                    .stage("s")
+                    .run(root, move |_, r| Ok(r + i))
+            })
+            .collect();
+        let sink = g
+            .node("sink")
+            .run(members, |_, m| Ok(m.iter().copied().sum::<u32>()));
+        let dag = g.build().unwrap();
+        let plan = dag.plan(&Request::new().output(sink)).unwrap();
+        let exec = Executor::parallel().threads(4).hook(ParallelStageHook);
+        for _ in 0..20 {
+            let run = exec.run(&plan, Inputs::new()).unwrap();
+            assert_eq!(run.outputs().get(sink), Some(&(64 + (0..64).sum::<u32>())));
+        }
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("runs with a rayon-using before_stage hook did not finish (deadlock)");
+}
+
+/// Polls the node's future once, then drops it (like a `select!` against a deadline).
+struct DropsBody;
+
+impl Hooks for DropsBody {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+    fn around_async(
+        &self,
+        _: &(),
+        _: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut body = body;
+            let _ = futures_util::poll!(&mut body);
+        })
+    }
+}
+
+#[test]
+fn an_async_wrapper_that_drops_the_body_is_recorded_and_the_node_still_completes() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("drops");
+    let seen = starts.clone();
+    let value = g.node("value").run_async((), move |_, ()| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(7u8)
+        }
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(value)).unwrap();
+    let run = Executor::sequential()
+        .hook(DropsBody)
+        .run(&plan, Inputs::new())
+        .unwrap();
+    assert_eq!(run.outputs().get(value), Some(&7));
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        2,
+        "started under the wrapper, then again without"
+    );
+    let failures = &run.record().hook_failures;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].hook.contains("DropsBody"));
+    assert_eq!(failures[0].phase, HookPhase::AroundAsync);
+    assert!(failures[0].message.contains("dropped the node's future"));
+}
+
+#[test]
+fn a_task_starts_only_after_its_upstream_task_ended() {
+    let (dag, sink) = wide_staged();
+    let plan = dag.plan(&Request::new().output(sink)).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    Executor::parallel()
+        .threads(4)
+        .hook(recorder.clone())
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let events = recorder.events();
+    let src_end = position(&events, &Ev::AfterTask("src".into(), Outcome::Succeeded));
+    for i in 0..200 {
+        assert!(src_end < position(&events, &Ev::BeforeTask(format!("work{i}"))));
+    }
+}

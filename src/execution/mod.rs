@@ -39,7 +39,7 @@ use crate::graph::Dag;
 use crate::hooks::{ExecutionMode, HookSet, Hooks, NoHooks, Stack};
 use crate::ids::RunId;
 use crate::plan::{Plan, Request};
-use state::{Latch, PoolRef, Scheduler, Setup};
+use state::{Latch, Scheduler, Setup};
 
 /// What happens to the rest of the run when a node fails.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -104,7 +104,6 @@ impl Run {
 
 enum Workers {
     Sequential,
-    Global,
     Sized(usize, OnceLock<Result<Arc<rayon::ThreadPool>, String>>),
     Given(Arc<rayon::ThreadPool>),
 }
@@ -141,10 +140,11 @@ impl Executor<NoHooks> {
         Self::with_workers(Workers::Sequential)
     }
 
-    /// Runs nodes in parallel on rayon's global pool (see [`threads`](Self::threads) and
-    /// [`pool`](Self::pool) for others).
+    /// Runs nodes in parallel on a rayon pool of one thread per core, owned by this executor
+    /// and started on its first run (see [`threads`](Self::threads) and [`pool`](Self::pool)).
     pub fn parallel() -> Self {
-        Self::with_workers(Workers::Global)
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self::with_workers(Workers::Sized(cores, OnceLock::new()))
     }
 
     fn with_workers(workers: Workers) -> Self {
@@ -172,6 +172,10 @@ impl<H: HookSet> Executor<H> {
     }
 
     /// Runs async nodes on the caller's tokio runtime instead of one the executor starts.
+    ///
+    /// The runtime must be multi-threaded (`run` blocks its caller, so a current-thread
+    /// runtime would never get to run the nodes) and have timers enabled (for timeouts and
+    /// retry backoff); runs report [`RunError::Runtime`] otherwise.
     pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
         self.runtime = AsyncRuntime::Given(handle);
         self
@@ -223,10 +227,7 @@ impl<H: HookSet> Executor<H> {
         };
         let mode = match &pool {
             None => ExecutionMode::Sequential,
-            Some(PoolRef::Global) => ExecutionMode::Parallel {
-                threads: rayon::current_num_threads(),
-            },
-            Some(PoolRef::Pool(pool)) => ExecutionMode::Parallel {
+            Some(pool) => ExecutionMode::Parallel {
                 threads: pool.current_num_threads(),
             },
         };
@@ -249,11 +250,10 @@ impl<H: HookSet> Executor<H> {
         state::finish(shared)
     }
 
-    fn resolve_pool(&self) -> Result<Option<PoolRef>, RunError> {
+    fn resolve_pool(&self) -> Result<Option<Arc<rayon::ThreadPool>>, RunError> {
         Ok(match &self.workers {
             Workers::Sequential => None,
-            Workers::Global => Some(PoolRef::Global),
-            Workers::Given(pool) => Some(PoolRef::Pool(Arc::clone(pool))),
+            Workers::Given(pool) => Some(Arc::clone(pool)),
             Workers::Sized(threads, pool) => {
                 let built = pool.get_or_init(|| {
                     rayon::ThreadPoolBuilder::new()
@@ -263,14 +263,14 @@ impl<H: HookSet> Executor<H> {
                         .map(Arc::new)
                         .map_err(|e| e.to_string())
                 });
-                Some(PoolRef::Pool(built.clone().map_err(RunError::Pool)?))
+                Some(built.clone().map_err(RunError::Pool)?)
             }
         })
     }
 
     fn tokio_handle(&self) -> Result<tokio::runtime::Handle, RunError> {
         match &self.runtime {
-            AsyncRuntime::Given(handle) => Ok(handle.clone()),
+            AsyncRuntime::Given(handle) => check_runtime(handle).map(|()| handle.clone()),
             AsyncRuntime::Owned(runtime) => runtime
                 .0
                 .get_or_init(|| {
@@ -286,4 +286,25 @@ impl<H: HookSet> Executor<H> {
                 .map_err(|e| RunError::Runtime(e.clone())),
         }
     }
+}
+
+/// Refuses runtimes that would hang or panic a run, with the reason.
+fn check_runtime(handle: &tokio::runtime::Handle) -> Result<(), RunError> {
+    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+        return Err(RunError::Runtime(
+            "a current-thread runtime cannot run async nodes while `run` blocks its thread; \
+             use a multi-thread runtime"
+                .into(),
+        ));
+    }
+    let _context = handle.enter();
+    let timers = std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO)));
+    if timers.is_err() {
+        return Err(RunError::Runtime(
+            "the runtime has no timers, which async node timeouts and retry backoff need; \
+             build it with `enable_time()` or `enable_all()`"
+                .into(),
+        ));
+    }
+    Ok(())
 }

@@ -15,10 +15,11 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use super::state::{PoolRef, RunShared};
+use super::state::RunShared;
 use super::task::Ready;
 use crate::hooks::HookSet;
 
@@ -69,69 +70,101 @@ impl<H: HookSet> JobGuard<H> {
 impl<H: HookSet> Drop for JobGuard<H> {
     fn drop(&mut self) {
         let Some(shared) = self.0.take() else { return };
-        let latch = Arc::clone(&shared.sched.latch);
         let last = shared.sched.pending.fetch_sub(1, Ordering::AcqRel) == 1;
+        let latch = last.then(|| Arc::clone(&shared.sched.latch));
         drop(shared);
-        if last {
+        if let Some(latch) = latch {
             latch.open();
         }
     }
 }
 
 /// Runs the whole plan on the pool and returns when every task has finished.
-pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &PoolRef) {
+pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::ThreadPool>) {
     let roots: Ready = shared.plan.inner.roots.iter().copied().collect();
     if roots.is_empty() {
         return;
     }
     spawn_drive(shared, roots);
-    let in_pool = match pool {
-        PoolRef::Global => rayon::current_thread_index().is_some(),
-        PoolRef::Pool(pool) => pool.current_thread_index().is_some(),
-    };
-    if in_pool {
-        // Blocking a worker of the pool we need could starve the run: help it instead.
-        while !shared.sched.latch.is_open() {
-            if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                std::thread::yield_now();
+    let latch = &shared.sched.latch;
+    if pool.current_thread_index().is_some() {
+        // Blocking a worker of the pool we need could starve the run: help it instead, and
+        // sleep briefly when there is nothing to help with (work may be on tokio).
+        let mut nap = Duration::from_micros(50);
+        while !latch.is_open() {
+            if pool.yield_now() != Some(rayon::Yield::Executed) {
+                latch.wait_for(nap);
+                nap = (nap * 2).min(Duration::from_millis(5));
             }
         }
     } else {
-        shared.sched.latch.wait();
+        latch.wait();
     }
 }
 
 fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
+    let Some(pool) = shared.sched.pool.clone() else {
+        return; // parallel runs always have a pool
+    };
     let guard = JobGuard::new(shared);
-    let job = move || {
+    pool.spawn(move || {
         let shared = guard.shared();
         // Node bodies and hooks are contained already; this only keeps an executor bug from
         // aborting the process (rayon aborts on a panicking job).
         let _ = catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks)));
         drop(guard);
-    };
-    match &shared.sched.pool {
-        Some(PoolRef::Pool(pool)) => pool.spawn(job),
-        _ => rayon::spawn(job),
+    });
+}
+
+/// Ends an async task's bookkeeping if its tokio future is dropped before it finished (the
+/// runtime shut down), so the run records the loss and does not wait forever.
+struct AbandonOnDrop<H: HookSet> {
+    shared: Arc<RunShared<H>>,
+    task: u32,
+    armed: bool,
+}
+
+impl<H: HookSet> Drop for AbandonOnDrop<H> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut ready = Ready::new();
+            self.shared.abandon_task(
+                self.task,
+                "not finished: the tokio runtime dropped the node's task (was it shut down?)",
+                &mut ready,
+            );
+            if !ready.is_empty() {
+                spawn_drive(&self.shared, ready);
+            }
+        }
     }
 }
 
 fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
     let Some(tokio) = shared.sched.tokio.clone() else {
-        // The executor always provides a runtime for plans with async nodes.
-        return;
+        return; // the executor provides a runtime for every plan with async nodes
     };
     let guard = JobGuard::new(shared);
+    let mut abandon = AbandonOnDrop {
+        shared: Arc::clone(shared),
+        task,
+        armed: true,
+    };
     tokio.spawn(async move {
-        let shared = Arc::clone(guard.shared());
-        let ready = AssertUnwindSafe(shared.run_task_async(task))
+        let shared = Arc::clone(&abandon.shared);
+        let finished = AssertUnwindSafe(shared.run_task_async(task))
             .catch_unwind()
-            .await
-            .unwrap_or_default();
+            .await;
+        abandon.armed = false;
+        let mut ready = Ready::new();
+        match finished {
+            Ok(()) => shared.release(task, &mut ready),
+            Err(_) => shared.abandon_task(task, "not finished: the executor panicked", &mut ready),
+        }
         if !ready.is_empty() {
             spawn_drive(&shared, ready);
         }
-        drop(shared);
+        drop((abandon, shared));
         drop(guard);
     });
 }

@@ -1,37 +1,55 @@
 //! The sequential executor: tasks in the plan's topological order on the caller's thread.
 //! Async tasks run on tokio while the caller waits for each in turn.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::mpsc;
+
+use futures_util::FutureExt;
 
 use super::state::RunShared;
 use super::task::Ready;
 use crate::hooks::HookSet;
 
 pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
-    let mut ready = Ready::new();
-    for &task in &shared.plan.inner.task_order {
-        if shared.plan.inner.tasks[task as usize].has_async {
-            run_on_tokio(shared, task);
-        } else {
-            shared.run_task(task, &mut ready);
-            ready.clear();
+    // Node bodies and hooks are contained already; this keeps an executor bug from escaping
+    // `run` (the record then shows the nodes that did not run).
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut ready = Ready::new();
+        for &task in &shared.plan.inner.task_order {
+            if shared.plan.inner.tasks[task as usize].has_async {
+                run_on_tokio(shared, task, &mut ready);
+            } else {
+                shared.run_task(task, &mut ready);
+            }
+            ready.clear(); // the order is fixed; counters only matter to the parallel executor
         }
-    }
+    }));
 }
 
-fn run_on_tokio<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
+fn run_on_tokio<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32, ready: &mut Ready) {
     let Some(tokio) = shared.sched.tokio.clone() else {
         return;
     };
     let (done, wait) = mpsc::channel();
     let job = Arc::clone(shared);
     tokio.spawn(async move {
-        job.run_task_async(task).await;
+        let finished = AssertUnwindSafe(job.run_task_async(task))
+            .catch_unwind()
+            .await
+            .is_ok();
         drop(job);
-        let _ = done.send(());
+        let _ = done.send(finished);
     });
-    // A runtime that shut down drops the task and its sender: the run then records the
-    // task's nodes as not executed instead of waiting forever.
-    let _ = wait.recv();
+    // A runtime that shuts down drops the task and its sender; a panic reports `false`.
+    // Either way the task's unfinished nodes fail and their descendants are skipped.
+    match wait.recv() {
+        Ok(true) => {}
+        Ok(false) => shared.abandon_task(task, "not finished: the executor panicked", ready),
+        Err(_) => shared.abandon_task(
+            task,
+            "not finished: the tokio runtime dropped the node's task (was it shut down?)",
+            ready,
+        ),
+    }
 }

@@ -2,7 +2,7 @@
 //! Built by [`prepare`] (which validates the supplied values), consumed by [`finish`].
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use super::clock::Clock;
@@ -31,45 +31,49 @@ pub(crate) struct StageRun<S> {
 
 /// Where jobs of a parallel run go, and how the caller learns that the last one finished.
 pub(crate) struct Scheduler {
-    pub(crate) pool: Option<PoolRef>,
+    pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
     pub(crate) tokio: Option<tokio::runtime::Handle>,
     pub(crate) pending: AtomicUsize,
     pub(crate) latch: Arc<Latch>,
 }
 
-#[derive(Clone)]
-pub(crate) enum PoolRef {
-    Global,
-    Pool(Arc<rayon::ThreadPool>),
-}
-
+/// Opened once by the last job of a run; the caller waits on it.
 #[derive(Default)]
 pub(crate) struct Latch {
-    open: Mutex<bool>,
+    opened: AtomicBool,
+    lock: Mutex<()>,
     cond: Condvar,
 }
 
 impl Latch {
     pub(crate) fn open(&self) {
-        if let Ok(mut open) = self.open.lock() {
-            *open = true;
-        }
+        // Taking the lock orders the store with a waiter between its check and its wait.
+        let _guard = self.lock.lock();
+        self.opened.store(true, Ordering::Release);
         self.cond.notify_all();
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        self.open.lock().map(|o| *o).unwrap_or(true)
+        self.opened.load(Ordering::Acquire)
     }
 
     pub(crate) fn wait(&self) {
-        let Ok(mut open) = self.open.lock() else {
+        let Ok(mut guard) = self.lock.lock() else {
             return;
         };
-        while !*open {
-            open = match self.cond.wait(open) {
+        while !self.is_open() {
+            guard = match self.cond.wait(guard) {
                 Ok(guard) => guard,
                 Err(_) => return,
             };
+        }
+    }
+
+    pub(crate) fn wait_for(&self, limit: std::time::Duration) {
+        if let Ok(guard) = self.lock.lock()
+            && !self.is_open()
+        {
+            let _ = self.cond.wait_timeout(guard, limit);
         }
     }
 }
@@ -79,7 +83,7 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) hooks: Arc<H>,
     pub(crate) run_id: RunId,
     pub(crate) run_state: H::Run,
-    pub(crate) failures: HookFailures,
+    pub(crate) failures: Arc<HookFailures>,
     pub(crate) slots: Box<[OnceLock<Value>]>,
     pub(crate) counters: Box<[AtomicU32]>,
     pub(crate) poison: Box<[AtomicU32]>,
@@ -160,7 +164,7 @@ pub(crate) fn prepare<H: HookSet>(
 
     let run_id = options.run_id.unwrap_or_else(RunId::generate);
     let clock = Clock::start();
-    let failures = HookFailures::default();
+    let failures = Arc::new(HookFailures::default());
     let run_state = setup.hooks.before_run(
         &RunStart {
             run_id: &run_id,

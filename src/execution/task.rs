@@ -13,7 +13,7 @@ use super::ThreadLabel;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::{Body, NodeEntry};
 use crate::hooks::{
-    HookPhase, HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
+    HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
@@ -65,34 +65,53 @@ type Attempt = (Option<Value>, NodeOutcome);
 type AttemptSlot = Arc<Mutex<Option<Attempt>>>;
 
 struct TaskScope<'a, H: HookSet> {
-    index: u32,
     plan: &'a TaskPlan,
-    stage: Option<(u32, &'a H::Stage)>,
+    stage: Option<u32>,
+    stage_state: Option<&'a H::Stage>,
     state: H::Task,
     start: u64,
     tally: Tally,
 }
 
+thread_local! {
+    /// Stages whose `before_stage` this thread is running, by (run, stage).
+    static ENTERING: std::cell::RefCell<Vec<(usize, u32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Removes a stage from [`ENTERING`] when its `before_stage` returns or unwinds.
+struct Entering((usize, u32));
+
+impl Drop for Entering {
+    fn drop(&mut self) {
+        ENTERING.with(|e| e.borrow_mut().retain(|k| *k != self.0));
+    }
+}
+
 impl<H: HookSet> RunShared<H> {
-    /// Runs a task whose nodes are all sync, on the current thread; pushes newly ready tasks.
+    /// Runs a task whose nodes are all sync on the current thread, then pushes the tasks it
+    /// made ready. Downstream tasks are released only after this task (and, if it was the
+    /// last, its stage) has ended, so every span nests in order.
     pub(crate) fn run_task(&self, task: u32, ready: &mut Ready) {
         let mut scope = self.begin_task(task);
-        for p in self.plan.inner.tasks[task as usize].nodes.clone() {
+        let thread = self.thread_label();
+        for p in scope.plan.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
-                None => self.run_sync_node(p, &scope, self.thread_label()),
+                None => self.run_sync_node(p, &scope, thread),
             };
-            self.settle(p, &outcome, &mut scope, ready);
+            self.mark(p, &outcome, &mut scope.tally);
         }
         self.end_task(scope);
+        self.release(task, ready);
     }
 
-    /// Runs a task that contains an async node, inside a tokio task.
-    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32) -> Ready {
-        let mut ready = Ready::new();
+    /// Runs a task that contains an async node, inside a tokio task. The caller releases the
+    /// downstream tasks (see [`release`](Self::release)) once this returns.
+    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32) {
         let mut scope = self.begin_task(task);
-        for p in self.plan.inner.tasks[task as usize].nodes.clone() {
+        for p in scope.plan.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
@@ -101,10 +120,36 @@ impl<H: HookSet> RunShared<H> {
                 }
                 None => self.run_sync_node(p, &scope, ThreadLabel::Async),
             };
-            self.settle(p, &outcome, &mut scope, &mut ready);
+            self.mark(p, &outcome, &mut scope.tally);
         }
+        // No await from here on: a dropped future has not ended its task.
         self.end_task(scope);
-        ready
+    }
+
+    /// Ends a task whose async job died (panicked, or dropped by a runtime shutting down)
+    /// before it ended: its unfinished nodes fail with `cause`, their descendants are
+    /// skipped as usual, and the downstream tasks are released.
+    pub(crate) fn abandon_task(&self, task: u32, cause: &str, ready: &mut Ready) {
+        let plan = &self.plan.inner.tasks[task as usize];
+        let mut tally = Tally::default();
+        for p in plan.nodes.clone() {
+            let p = self.plan.inner.task_nodes[p as usize];
+            let outcome = match self.records[p as usize].get() {
+                Some(done) => done.outcome.clone(),
+                None => {
+                    let now = self.clock.raw();
+                    let outcome = NodeOutcome::Failed {
+                        message: cause.to_string(),
+                    };
+                    self.complete(p, None, outcome, now, now, 0, ThreadLabel::None)
+                }
+            };
+            self.mark(p, &outcome, &mut tally);
+        }
+        if let Some(stage) = plan.stage {
+            self.leave_stage(stage, tally);
+        }
+        self.release(task, ready);
     }
 
     fn entry(&self, p: u32) -> &NodeEntry {
@@ -120,11 +165,11 @@ impl<H: HookSet> RunShared<H> {
 
     fn begin_task(&self, index: u32) -> TaskScope<'_, H> {
         let plan = &self.plan.inner.tasks[index as usize];
-        let stage = plan.stage.map(|s| (s, self.enter_stage(s)));
+        let stage_state = plan.stage.and_then(|s| self.enter_stage(s));
         let start = if H::ACTIVE { self.clock.raw() } else { 0 };
         let state = self.hooks.before_task(
             &self.run_state,
-            stage.map(|(_, st)| st),
+            stage_state,
             &TaskStart {
                 run_id: &self.run_id,
                 task: &plan.meta,
@@ -132,9 +177,9 @@ impl<H: HookSet> RunShared<H> {
             &self.failures,
         );
         TaskScope {
-            index,
             plan,
-            stage,
+            stage: plan.stage,
+            stage_state,
             state,
             start,
             tally: Tally::default(),
@@ -151,20 +196,34 @@ impl<H: HookSet> RunShared<H> {
             };
             self.hooks.after_task(
                 &self.run_state,
-                scope.stage.map(|(_, st)| st),
+                scope.stage_state,
                 scope.state,
                 &ev,
                 &self.failures,
             );
         }
-        if let Some((stage, _)) = scope.stage {
+        if let Some(stage) = scope.stage {
             self.leave_stage(stage, scope.tally);
         }
     }
 
-    fn enter_stage(&self, index: u32) -> &H::Stage {
+    /// The stage's hook state, running `before_stage` if this task is the stage's first.
+    ///
+    /// `None` when this very thread is inside that `before_stage`: a hook that waits on rayon
+    /// work can be handed another task of the same stage, and waiting for the state there
+    /// would deadlock. That task then sees no stage state (its spans fall back to the run).
+    fn enter_stage(&self, index: u32) -> Option<&H::Stage> {
         let stage = &self.stages[index as usize];
-        stage.state.get_or_init(|| {
+        if let Some(state) = stage.state.get() {
+            return Some(state);
+        }
+        let key = (self as *const Self as usize, index);
+        if ENTERING.with(|e| e.borrow().contains(&key)) {
+            return None;
+        }
+        ENTERING.with(|e| e.borrow_mut().push(key));
+        let _entering = Entering(key);
+        Some(stage.state.get_or_init(|| {
             stage.started.store(self.clock.raw(), Ordering::Relaxed);
             let plan = &self.plan.inner.stages[index as usize];
             self.hooks.before_stage(
@@ -176,7 +235,7 @@ impl<H: HookSet> RunShared<H> {
                 },
                 &self.failures,
             )
-        })
+        }))
     }
 
     fn leave_stage(&self, index: u32, tally: Tally) {
@@ -245,7 +304,7 @@ impl<H: HookSet> RunShared<H> {
                 task: &scope.plan.meta,
                 attempt: 0,
             };
-            let stage = scope.stage.map(|(_, st)| st);
+            let stage = scope.stage_state;
             let state = self.hooks.before_node(
                 &self.run_state,
                 stage,
@@ -287,7 +346,7 @@ impl<H: HookSet> RunShared<H> {
             return self.fail_unrunnable(p, thread);
         };
         let meta = &*entry.meta;
-        let stage = scope.stage.map(|(_, st)| st);
+        let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
         loop {
@@ -363,7 +422,7 @@ impl<H: HookSet> RunShared<H> {
     async fn run_async_node(self: &Arc<Self>, p: u32, scope: &TaskScope<'_, H>) -> NodeOutcome {
         let entry = self.entry(p);
         let meta = &*entry.meta;
-        let stage = scope.stage.map(|(_, st)| st);
+        let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
         loop {
@@ -384,17 +443,15 @@ impl<H: HookSet> RunShared<H> {
             let slot = AttemptSlot::default();
             let future = self.attempt_future(entry, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
-            if AssertUnwindSafe(wrapped).catch_unwind().await.is_err() {
-                self.failures.record(
-                    "async wrapper",
-                    HookPhase::AroundAsync,
-                    "a wrapped future panicked while polled".into(),
-                );
-            }
+            // Each hook's wrapper is contained by the hook set; this guards the executor.
+            let _ = AssertUnwindSafe(wrapped).catch_unwind().await;
             let mut result = take(&slot);
             if result.is_none() {
-                // A wrapper dropped or lost the node's future: run the node without it.
-                self.attempt_future(entry, attempt, slot.clone()).await;
+                // A wrapper dropped the node's future (recorded against it): run the node
+                // without wrappers.
+                let _ = AssertUnwindSafe(self.attempt_future(entry, attempt, slot.clone()))
+                    .catch_unwind()
+                    .await;
                 result = take(&slot);
             }
             let (value, outcome) = result.unwrap_or_else(|| {
@@ -551,43 +608,49 @@ impl<H: HookSet> RunShared<H> {
         summary
     }
 
-    /// Records the node in its task's tally, marks descendants of a failure, and counts down
-    /// the dependency counters of downstream tasks.
-    fn settle(
-        &self,
-        p: u32,
-        outcome: &NodeOutcome,
-        scope: &mut TaskScope<'_, H>,
-        ready: &mut Ready,
-    ) {
-        scope.tally.add(outcome);
+    /// Adds the node to its task's tally and marks its children when it failed (or was
+    /// skipped because of a failure), so they are skipped naming the failed ancestor.
+    fn mark(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
+        tally.add(outcome);
         let culprit = match outcome {
-            NodeOutcome::Succeeded => NONE,
+            NodeOutcome::Succeeded => return,
             NodeOutcome::Skipped(SkipReason::UpstreamFailed { .. }) => {
                 self.poison[p as usize].load(Ordering::Relaxed)
             }
-            NodeOutcome::Skipped(_) => NONE,
+            NodeOutcome::Skipped(_) => return,
             _ => p,
         };
+        for &child in self.children(p) {
+            let _ = self.poison[child as usize].compare_exchange(
+                NONE,
+                culprit,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Counts down the dependency counters of the tasks downstream of `task`; pushes those
+    /// that reach zero. The counter's acquire-release chain publishes the values and marks
+    /// written before it.
+    pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        let children = &plan.children
-            [plan.child_off[p as usize] as usize..plan.child_off[p as usize + 1] as usize];
-        for &child in children {
-            if culprit != NONE {
-                let _ = self.poison[child as usize].compare_exchange(
-                    NONE,
-                    culprit,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                );
-            }
-            let task = plan.task_of[child as usize];
-            if task != scope.index
-                && self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
-            {
-                ready.push(task);
+        for p in plan.tasks[task as usize].nodes.clone() {
+            let p = plan.task_nodes[p as usize];
+            for &child in self.children(p) {
+                let downstream = plan.task_of[child as usize];
+                if downstream != task
+                    && self.counters[downstream as usize].fetch_sub(1, Ordering::AcqRel) == 1
+                {
+                    ready.push(downstream);
+                }
             }
         }
+    }
+
+    fn children(&self, p: u32) -> &[u32] {
+        let plan = &*self.plan.inner;
+        &plan.children[plan.child_off[p as usize] as usize..plan.child_off[p as usize + 1] as usize]
     }
 }
 

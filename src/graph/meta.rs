@@ -66,7 +66,10 @@ impl RetryPolicy {
     pub fn delay_before(&self, next_attempt: u32) -> Duration {
         let retries_so_far = next_attempt.saturating_sub(2) as i32;
         let scaled = self.initial.as_secs_f64() * self.factor.powi(retries_so_far);
-        Duration::from_secs_f64(scaled.min(self.max_delay.as_secs_f64()))
+        // Large factors overflow to infinity, which no Duration holds: that is the cap.
+        Duration::try_from_secs_f64(scaled)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
     }
 }
 

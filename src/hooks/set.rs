@@ -6,6 +6,7 @@
 //! matching `after` and its calls below that level).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -97,7 +98,7 @@ pub trait HookSet: sealed::Sealed + Send + Sync + 'static {
         st: &Self::Node,
         ev: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
-        sink: &HookFailures,
+        sink: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()>;
     /// Whether any hook is installed (lets executors skip event construction entirely).
     #[doc(hidden)]
@@ -196,7 +197,7 @@ impl<T: HookSet> HookSet for std::sync::Arc<T> {
         st: &Self::Node,
         ev: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
-        sink: &HookFailures,
+        sink: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()> {
         (**self).around_async(st, ev, body, sink)
     }
@@ -236,7 +237,7 @@ impl HookSet for NoHooks {
         _: &(),
         _: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
-        _: &HookFailures,
+        _: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()> {
         body
     }
@@ -427,27 +428,92 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
         st: &Self::Node,
         ev: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
-        sink: &HookFailures,
+        sink: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()> {
         let wrapped = match &st.1 {
-            Some(state) => {
-                match catch_unwind(AssertUnwindSafe(|| self.hook.around_async(state, ev, body))) {
-                    Ok(future) => future,
-                    Err(payload) => {
-                        // The body went down with the hook; the executor notices that the node
-                        // never finished and runs it again without this wrapper.
-                        sink.record(
-                            name::<H>(),
-                            HookPhase::AroundAsync,
-                            format!("panicked: {}", panic_message(&*payload)),
-                        );
-                        futures_util::future::ready(()).boxed()
-                    }
-                }
-            }
+            Some(state) => contained_around_async(&self.hook, state, ev, body, sink),
             None => body,
         };
         self.inner.around_async(&st.0, ev, wrapped, sink)
+    }
+}
+
+/// Wraps `body` with `hook`'s wrapper so that whatever the wrapper does is contained and
+/// attributed to it: a panic when called or polled, or dropping the body unfinished. The
+/// executor notices an unfinished body and runs the node again without wrappers.
+fn contained_around_async<H: Hooks>(
+    hook: &H,
+    state: &H::Node,
+    ev: &NodeStart<'_>,
+    body: BoxFuture<'static, ()>,
+    sink: &Arc<HookFailures>,
+) -> BoxFuture<'static, ()> {
+    let tracked = TrackedBody {
+        body,
+        finished: false,
+        sink: Arc::clone(sink),
+        hook: name::<H>(),
+    };
+    let wrapper = match catch_unwind(AssertUnwindSafe(|| {
+        hook.around_async(state, ev, Box::pin(tracked))
+    })) {
+        Ok(wrapper) => wrapper,
+        Err(payload) => {
+            sink.record(
+                name::<H>(),
+                HookPhase::AroundAsync,
+                format!("panicked: {}", panic_message(&*payload)),
+            );
+            return futures_util::future::ready(()).boxed();
+        }
+    };
+    let sink = Arc::clone(sink);
+    async move {
+        if let Err(payload) = AssertUnwindSafe(wrapper).catch_unwind().await {
+            sink.record(
+                name::<H>(),
+                HookPhase::AroundAsync,
+                format!("panicked while polled: {}", panic_message(&*payload)),
+            );
+        }
+    }
+    .boxed()
+}
+
+/// The body as one hook's wrapper sees it; reports the wrapper if it drops the body unfinished.
+struct TrackedBody {
+    body: BoxFuture<'static, ()>,
+    finished: bool,
+    sink: Arc<HookFailures>,
+    hook: &'static str,
+}
+
+impl std::future::Future for TrackedBody {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let done = self.body.as_mut().poll(cx);
+        if done.is_ready() {
+            self.finished = true;
+        }
+        done
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        // While unwinding, the panic itself is what gets recorded.
+        if !self.finished && !std::thread::panicking() {
+            self.sink.record(
+                self.hook,
+                HookPhase::AroundAsync,
+                "dropped the node's future before it finished; the node ran again without \
+                 wrappers"
+                    .into(),
+            );
+        }
     }
 }
 
