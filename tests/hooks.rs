@@ -645,17 +645,19 @@ impl Hooks for ParallelStageHook {
     type Node = ();
     fn before_stage(&self, _: &(), _: &StageStart<'_>) -> HookResult<u64> {
         use rayon::prelude::*;
-        Ok((0..10_000u64).into_par_iter().map(|x| x % 7).sum())
+        Ok((0..200_000u64).into_par_iter().map(|x| x % 7).sum())
     }
 }
 
 #[test]
 fn a_stage_hook_that_uses_rayon_does_not_deadlock() {
+    // Fewer stage tasks than threads: idle workers steal pieces of the hook's `par_iter`, the
+    // hook's thread waits for them and meanwhile picks up another task of the same stage.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut g = DagBuilder::new("stage-rayon");
         let root = g.node("root").run((), |_, ()| Ok(1u32));
-        let members: Vec<Handle<u32>> = (0..64)
+        let members: Vec<Handle<u32>> = (0..3)
             .map(|i| {
                 g.node(format!("m{i}"))
                     .stage("s")
@@ -668,9 +670,9 @@ fn a_stage_hook_that_uses_rayon_does_not_deadlock() {
         let dag = g.build().unwrap();
         let plan = dag.plan(&Request::new().output(sink)).unwrap();
         let exec = Executor::parallel().threads(4).hook(ParallelStageHook);
-        for _ in 0..20 {
+        for _ in 0..200 {
             let run = exec.run(&plan, Inputs::new()).unwrap();
-            assert_eq!(run.outputs().get(sink), Some(&(64 + (0..64).sum::<u32>())));
+            assert_eq!(run.outputs().get(sink), Some(&6));
         }
         let _ = tx.send(());
     });
@@ -746,4 +748,29 @@ fn a_task_starts_only_after_its_upstream_task_ended() {
     for i in 0..200 {
         assert!(src_end < position(&events, &Ev::BeforeTask(format!("work{i}"))));
     }
+}
+
+#[test]
+fn lifecycle_ends_a_node_whose_body_panicked_and_reports_cancellation() {
+    let recorder = Arc::new(Recorder::default());
+    let lifecycle = Lifecycle::new().hook(recorder.clone());
+    let meta = NodeMeta::new("explodes");
+    let task = TaskMeta::single(&meta);
+    let run = lifecycle.start_run(RunInfo::new("external"));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut node = run.node(None, &meta, &task);
+        node.run(|| panic!("boom in user code"));
+    }));
+    assert!(caught.is_err(), "the body's panic reaches the caller");
+    assert_eq!(run.finish(), Outcome::Failed);
+    let events = recorder.events();
+    assert!(events.contains(&Ev::AfterNode("explodes".into(), 1, "error".into(), false)));
+    assert!(events.contains(&Ev::AfterTask("explodes".into(), Outcome::Failed)));
+
+    let run = lifecycle.start_run(RunInfo::new("external"));
+    let skipped = NodeMeta::new("never");
+    let task = TaskMeta::single(&skipped);
+    run.node(None, &skipped, &task)
+        .finish(NodeOutcome::Skipped(SkipReason::Cancelled));
+    assert_eq!(run.finish(), Outcome::Cancelled);
 }

@@ -30,7 +30,7 @@ use super::failures::HookFailures;
 use super::set::{HookSet, NoHooks, Stack};
 use crate::graph::NodeMeta;
 use crate::ids::RunId;
-use crate::outcome::{NodeOutcome, Outcome};
+use crate::outcome::{NodeOutcome, Outcome, SkipReason};
 use crate::plan::TaskMeta;
 
 /// A set of hooks for a caller-driven executor. Build it once, start many runs.
@@ -97,6 +97,7 @@ impl<H: HookSet> Lifecycle<H> {
             failed: Mutex::new(Vec::new()),
             succeeded: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
+            cancelled: AtomicBool::new(false),
         }
     }
 }
@@ -150,6 +151,7 @@ pub struct ActiveRun<'l, H: HookSet> {
     failed: Mutex<Vec<String>>,
     succeeded: AtomicUsize,
     skipped: AtomicUsize,
+    cancelled: AtomicBool,
 }
 
 impl<'l, H: HookSet> ActiveRun<'l, H> {
@@ -202,7 +204,7 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
             stage,
             node,
             task,
-            task_state,
+            task_state: Some(task_state),
             node_state: None,
             attempt: 0,
             task_started: Instant::now(),
@@ -215,10 +217,12 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
     /// Calls `after_run` with the outcome made of the nodes' outcomes.
     pub fn finish(self) -> Outcome {
         let failed = self.failed.into_inner().unwrap_or_default();
-        let outcome = if failed.is_empty() {
-            Outcome::Succeeded
-        } else {
+        let outcome = if !failed.is_empty() {
             Outcome::Failed
+        } else if self.cancelled.load(Ordering::Relaxed) {
+            Outcome::Cancelled
+        } else {
+            Outcome::Succeeded
         };
         self.lifecycle.hooks.after_run(
             self.state,
@@ -275,7 +279,7 @@ pub struct ActiveNode<'r, 'l, H: HookSet> {
     stage: Option<&'r ActiveStage<'r, 'l, H>>,
     node: &'r NodeMeta,
     task: &'r TaskMeta,
-    task_state: H::Task,
+    task_state: Option<H::Task>,
     node_state: Option<H::Node>,
     attempt: u32,
     task_started: Instant,
@@ -297,19 +301,27 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
     }
 
     fn begin_attempt(&mut self) {
+        let task = self.task_state.take();
+        if let Some(task) = &task {
+            self.begin_attempt_with(task);
+        }
+        self.task_state = task;
+    }
+
+    fn begin_attempt_with(&mut self, task: &H::Task) {
         self.attempt += 1;
         self.attempt_started = Instant::now();
         let state = self.hooks().before_node(
             &self.run.state,
             self.stage.map(|s| &s.state),
-            &self.task_state,
+            task,
             &self.start_event(),
             &self.run.lifecycle.failures,
         );
         self.node_state = Some(state);
     }
 
-    fn end_attempt(&mut self, outcome: &NodeOutcome, will_retry: bool) {
+    fn end_attempt_with(&mut self, task: &H::Task, outcome: &NodeOutcome, will_retry: bool) {
         let Some(state) = self.node_state.take() else {
             return;
         };
@@ -325,7 +337,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         self.hooks().after_node(
             &self.run.state,
             self.stage.map(|s| &s.state),
-            &self.task_state,
+            task,
             state,
             &ev,
             &self.run.lifecycle.failures,
@@ -375,24 +387,40 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
     /// Ends this attempt with `outcome`; the next attempt starts at the next
     /// [`run`](Self::run), so a backoff in between is not counted in either attempt.
     pub fn retry(&mut self, outcome: NodeOutcome) {
-        self.end_attempt(&outcome, true);
+        let task = self.task_state.take();
+        if let Some(task) = &task {
+            self.end_attempt_with(task, &outcome, true);
+        }
+        self.task_state = task;
     }
 
     /// Ends the last attempt and the node's task.
     pub fn finish(mut self, outcome: NodeOutcome) {
+        self.end(outcome);
+    }
+
+    fn end(&mut self, outcome: NodeOutcome) {
+        let Some(task_state) = self.task_state.take() else {
+            return; // already ended
+        };
         if self.node_state.is_none() {
-            self.begin_attempt();
+            self.begin_attempt_with(&task_state);
         }
-        self.end_attempt(&outcome, false);
+        self.end_attempt_with(&task_state, &outcome, false);
         let run = self.run;
         let task_outcome = match &outcome {
             NodeOutcome::Succeeded => {
                 run.succeeded.fetch_add(1, Ordering::Relaxed);
                 Outcome::Succeeded
             }
-            NodeOutcome::Skipped(_) => {
+            NodeOutcome::Skipped(reason) => {
                 run.skipped.fetch_add(1, Ordering::Relaxed);
-                Outcome::Skipped
+                if *reason == SkipReason::Cancelled {
+                    run.cancelled.store(true, Ordering::Relaxed);
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Skipped
+                }
             }
             _ => {
                 if let Ok(mut failed) = run.failed.lock() {
@@ -413,9 +441,24 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         run.lifecycle.hooks.after_task(
             &run.state,
             self.stage.map(|s| &s.state),
-            self.task_state,
+            task_state,
             &ev,
             &run.lifecycle.failures,
         );
+    }
+}
+
+/// A node dropped without [`finish`](ActiveNode::finish) (its body panicked, or the caller
+/// returned early) still ends its attempt and task, as failed, so hooks see every end.
+impl<H: HookSet> Drop for ActiveNode<'_, '_, H> {
+    fn drop(&mut self) {
+        if self.task_state.is_some() {
+            let message = if std::thread::panicking() {
+                "the node panicked".to_string()
+            } else {
+                "the node was dropped without `finish`".to_string()
+            };
+            self.end(NodeOutcome::Failed { message });
+        }
     }
 }
