@@ -102,6 +102,11 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
     }
 }
 
+/// Hands tasks to the pool as a new job.
+pub(crate) fn spawn_ready<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
+    spawn_drive(shared, tasks);
+}
+
 fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
     let Some(pool) = shared.sched.pool.clone() else {
         return; // parallel runs always have a pool
@@ -152,13 +157,14 @@ fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
     };
     tokio.spawn(async move {
         let shared = Arc::clone(&abandon.shared);
-        let finished = AssertUnwindSafe(shared.run_task_async(task))
+        let mut ready = Ready::new();
+        let finished = AssertUnwindSafe(shared.run_task_async(task, &mut ready))
             .catch_unwind()
             .await;
         abandon.armed = false;
-        let mut ready = Ready::new();
         match finished {
-            Ok(()) => shared.release(task, &mut ready),
+            Ok(true) => shared.release(task, &mut ready),
+            Ok(false) => {} // parked: its stage's first task will start it
             Err(_) => shared.abandon_task(task, "not finished: the executor panicked", &mut ready),
         }
         if !ready.is_empty() {

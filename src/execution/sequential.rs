@@ -34,7 +34,10 @@ fn run_on_tokio<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32, ready: &mut R
     let (done, wait) = mpsc::channel();
     let job = Arc::clone(shared);
     tokio.spawn(async move {
-        let finished = AssertUnwindSafe(job.run_task_async(task))
+        // One thread runs the tasks in order, so no stage is ever entered concurrently and
+        // no task is parked here.
+        let mut ignored = Ready::new();
+        let finished = AssertUnwindSafe(job.run_task_async(task, &mut ignored))
             .catch_unwind()
             .await
             .is_ok();

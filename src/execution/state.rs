@@ -22,6 +22,8 @@ pub(crate) const NONE: u32 = u32::MAX;
 
 pub(crate) struct StageRun<S> {
     pub(crate) state: OnceLock<S>,
+    /// `Some` while a thread runs `before_stage`: the tasks that arrived meanwhile.
+    pub(crate) parked: Mutex<Option<Vec<u32>>>,
     pub(crate) started: AtomicU64,
     pub(crate) remaining: AtomicU32,
     pub(crate) failed: AtomicBool,
@@ -79,6 +81,8 @@ impl Latch {
 }
 
 pub(crate) struct RunShared<H: HookSet> {
+    /// This run itself, for code that holds `&self` and must hand work to the pool.
+    pub(crate) me: std::sync::Weak<Self>,
     pub(crate) plan: Plan,
     pub(crate) hooks: Arc<H>,
     pub(crate) run_id: RunId,
@@ -184,6 +188,7 @@ pub(crate) fn prepare<H: HookSet>(
         .iter()
         .map(|stage| StageRun {
             state: OnceLock::new(),
+            parked: Mutex::new(None),
             started: AtomicU64::new(0),
             remaining: AtomicU32::new(stage.tasks.len() as u32),
             failed: AtomicBool::new(false),
@@ -191,7 +196,8 @@ pub(crate) fn prepare<H: HookSet>(
             cancelled: AtomicBool::new(false),
         })
         .collect();
-    Ok(Arc::new(RunShared {
+    Ok(Arc::new_cyclic(|me| RunShared {
+        me: me.clone(),
         plan: plan.clone(),
         hooks: setup.hooks,
         run_id,

@@ -73,27 +73,14 @@ struct TaskScope<'a, H: HookSet> {
     tally: Tally,
 }
 
-thread_local! {
-    /// Stages whose `before_stage` this thread is running, by (run, stage).
-    static ENTERING: std::cell::RefCell<Vec<(usize, u32)>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Removes a stage from [`ENTERING`] when its `before_stage` returns or unwinds.
-struct Entering((usize, u32));
-
-impl Drop for Entering {
-    fn drop(&mut self) {
-        ENTERING.with(|e| e.borrow_mut().retain(|k| *k != self.0));
-    }
-}
-
 impl<H: HookSet> RunShared<H> {
     /// Runs a task whose nodes are all sync on the current thread, then pushes the tasks it
     /// made ready. Downstream tasks are released only after this task (and, if it was the
     /// last, its stage) has ended, so every span nests in order.
     pub(crate) fn run_task(&self, task: u32, ready: &mut Ready) {
-        let mut scope = self.begin_task(task);
+        let Some(mut scope) = self.begin_task(task, ready) else {
+            return; // parked until its stage has started
+        };
         let thread = self.thread_label();
         for p in scope.plan.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
@@ -107,10 +94,14 @@ impl<H: HookSet> RunShared<H> {
         self.release(task, ready);
     }
 
-    /// Runs a task that contains an async node, inside a tokio task. The caller releases the
-    /// downstream tasks (see [`release`](Self::release)) once this returns.
-    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32) {
-        let mut scope = self.begin_task(task);
+    /// Runs a task that contains an async node, inside a tokio task. Returns `false` if the
+    /// task was parked (see [`begin_task`](Self::begin_task)); tasks to start next go to
+    /// `ready`, and the caller releases the downstream tasks (see [`release`](Self::release))
+    /// once this returns `true`.
+    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
+        let Some(mut scope) = self.begin_task(task, ready) else {
+            return false;
+        };
         for p in scope.plan.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
@@ -124,6 +115,7 @@ impl<H: HookSet> RunShared<H> {
         }
         // No await from here on: a dropped future has not ended its task.
         self.end_task(scope);
+        true
     }
 
     /// Ends a task whose async job died (panicked, or dropped by a runtime shutting down)
@@ -163,9 +155,15 @@ impl<H: HookSet> RunShared<H> {
         }
     }
 
-    fn begin_task(&self, index: u32) -> TaskScope<'_, H> {
+    /// Enters the task's stage and calls `before_task`. `None` when the task was parked
+    /// because another thread is running its stage's `before_stage`; that thread puts it in
+    /// its own `ready` list when done.
+    fn begin_task(&self, index: u32, ready: &mut Ready) -> Option<TaskScope<'_, H>> {
         let plan = &self.plan.inner.tasks[index as usize];
-        let stage_state = plan.stage.and_then(|s| self.enter_stage(s));
+        let stage_state = match plan.stage {
+            Some(stage) => Some(self.enter_stage(stage, index, ready)?),
+            None => None,
+        };
         let start = if H::ACTIVE { self.clock.raw() } else { 0 };
         let state = self.hooks.before_task(
             &self.run_state,
@@ -176,14 +174,14 @@ impl<H: HookSet> RunShared<H> {
             },
             &self.failures,
         );
-        TaskScope {
+        Some(TaskScope {
             plan,
             stage: plan.stage,
             stage_state,
             state,
             start,
             tally: Tally::default(),
-        }
+        })
     }
 
     fn end_task(&self, scope: TaskScope<'_, H>) {
@@ -209,33 +207,55 @@ impl<H: HookSet> RunShared<H> {
 
     /// The stage's hook state, running `before_stage` if this task is the stage's first.
     ///
-    /// `None` when this very thread is inside that `before_stage`: a hook that waits on rayon
-    /// work can be handed another task of the same stage, and waiting for the state there
-    /// would deadlock. That task then sees no stage state (its spans fall back to the run).
-    fn enter_stage(&self, index: u32) -> Option<&H::Stage> {
+    /// No thread ever waits here. A task that arrives while another thread runs the stage's
+    /// `before_stage` is parked (`None`), and that thread puts the parked tasks in its `ready`
+    /// list once the hook returns. Waiting instead could deadlock: a hook that waits on rayon
+    /// work lets its thread, or a thread running a piece of that work, pick up another task
+    /// of the same stage.
+    fn enter_stage(&self, index: u32, task: u32, ready: &mut Ready) -> Option<&H::Stage> {
         let stage = &self.stages[index as usize];
         if let Some(state) = stage.state.get() {
             return Some(state);
         }
-        let key = (self as *const Self as usize, index);
-        if ENTERING.with(|e| e.borrow().contains(&key)) {
-            return None;
+        {
+            let mut parked = stage.parked.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(state) = stage.state.get() {
+                return Some(state);
+            }
+            match &mut *parked {
+                Some(waiting) => {
+                    waiting.push(task);
+                    return None;
+                }
+                None => *parked = Some(Vec::new()),
+            }
         }
-        ENTERING.with(|e| e.borrow_mut().push(key));
-        let _entering = Entering(key);
-        Some(stage.state.get_or_init(|| {
-            stage.started.store(self.clock.raw(), Ordering::Relaxed);
-            let plan = &self.plan.inner.stages[index as usize];
-            self.hooks.before_stage(
-                &self.run_state,
-                &StageStart {
-                    run_id: &self.run_id,
-                    stage: &plan.name,
-                    task_count: plan.tasks.len(),
-                },
-                &self.failures,
-            )
-        }))
+        stage.started.store(self.clock.raw(), Ordering::Relaxed);
+        let plan = &self.plan.inner.stages[index as usize];
+        let state = self.hooks.before_stage(
+            &self.run_state,
+            &StageStart {
+                run_id: &self.run_id,
+                stage: &plan.name,
+                task_count: plan.tasks.len(),
+            },
+            &self.failures,
+        );
+        let _ = stage.state.set(state);
+        let waiting = stage
+            .parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        // Start the parked tasks now rather than after this task, which may be long.
+        match self.me.upgrade() {
+            Some(me) if !waiting.is_empty() && self.sched.pool.is_some() => {
+                super::parallel::spawn_ready(&me, waiting.into_iter().collect());
+            }
+            _ => ready.extend(waiting),
+        }
+        stage.state.get()
     }
 
     fn leave_stage(&self, index: u32, tally: Tally) {
