@@ -751,3 +751,23 @@ fn huge_backoff_factors_saturate_at_the_cap() {
     );
     assert_eq!(capped.delay_before(9), Duration::from_secs(1));
 }
+
+#[test]
+fn node_errors_keep_their_source_and_convert_to_std_errors() {
+    let parse: NodeError = "x".parse::<u32>().unwrap_err().into();
+    assert!(parse.message().contains("invalid digit"));
+    assert!(parse.source().is_some());
+    let boxed: Box<dyn std::error::Error + Send + Sync> = parse.into();
+    assert!(boxed.to_string().contains("invalid digit"));
+    assert!(boxed.source().is_some());
+    let debug = format!(
+        "{:?}",
+        Executor::parallel()
+            .threads(3)
+            .failure_policy(FailurePolicy::Continue)
+    );
+    assert!(
+        debug.contains("own pool of 3") && debug.contains("Continue"),
+        "{debug}"
+    );
+}

@@ -44,3 +44,14 @@ impl Inputs {
         self.values.is_empty()
     }
 }
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .values
+            .iter()
+            .map(|(target, value)| format!("{target:?}: {}", value.ty))
+            .collect();
+        f.debug_struct("Inputs").field("values", &names).finish()
+    }
+}

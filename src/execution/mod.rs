@@ -308,3 +308,20 @@ fn check_runtime(handle: &tokio::runtime::Handle) -> Result<(), RunError> {
     }
     Ok(())
 }
+
+impl<H: HookSet> std::fmt::Debug for Executor<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let workers = match &self.workers {
+            Workers::Sequential => "sequential".to_string(),
+            Workers::Sized(threads, _) => format!("parallel, own pool of {threads}"),
+            Workers::Given(pool) => {
+                format!("parallel, caller's pool of {}", pool.current_num_threads())
+            }
+        };
+        f.debug_struct("Executor")
+            .field("workers", &workers)
+            .field("failure_policy", &self.policy)
+            .field("hooks", &std::any::type_name::<H>())
+            .finish()
+    }
+}

@@ -60,3 +60,34 @@ impl fmt::Debug for NodeError {
         write!(f, "NodeError({:?})", self.message)
     }
 }
+
+/// A node error as a standard error, for callers whose functions return `Box<dyn Error>`.
+/// (`NodeError` itself cannot implement `Error`: it converts from every error with `?`.)
+impl From<NodeError> for Box<dyn Error + Send + Sync + 'static> {
+    fn from(error: NodeError) -> Self {
+        Box::new(StdNodeError(error))
+    }
+}
+
+struct StdNodeError(NodeError);
+
+impl fmt::Debug for StdNodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for StdNodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl Error for StdNodeError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn Error + 'static))
+    }
+}
