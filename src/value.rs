@@ -4,9 +4,59 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::Arc;
 
-/// A node's output as the executor stores it. `Arc` so async nodes can own their inputs and
-/// several consumers can share one value without copying it.
-pub(crate) type Value = Arc<dyn Any + Send + Sync>;
+use smallbox::SmallBox;
+use smallbox::space::S2;
+
+/// A node's output as the executor stores it.
+///
+/// Small values (up to two words, e.g. numbers, ids, small structs) live inline in the slot:
+/// no allocation, and the slot array stays dense in cache. Values that an async node reads
+/// must be shareable (`Arc`), since the node's future owns its inputs; the plan marks those
+/// producers (and requested outputs) to store `Shared`.
+pub(crate) enum Value {
+    Inline(SmallBox<dyn Any + Send + Sync, S2>),
+    Shared(Arc<dyn Any + Send + Sync>),
+}
+
+impl Value {
+    /// Wraps a node's output; `share` when an async consumer or the caller will own it.
+    #[inline]
+    pub(crate) fn new<T: Any + Send + Sync>(value: T, share: bool) -> Self {
+        if share {
+            Self::Shared(Arc::new(value))
+        } else {
+            Self::Inline(smallbox::smallbox!(value))
+        }
+    }
+
+    #[inline]
+    pub(crate) fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        match self {
+            Self::Inline(inline) => inline.downcast_ref(),
+            Self::Shared(shared) => shared.downcast_ref(),
+        }
+    }
+
+    /// The shared pointer, for async consumers (`None` for inline values).
+    pub(crate) fn shared(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
+        match self {
+            Self::Shared(shared) => Some(shared),
+            Self::Inline(_) => None,
+        }
+    }
+
+    /// The value itself, if it is a shared `T` that nothing else shares (requested outputs
+    /// are always stored shared).
+    pub(crate) fn take<T: Any + Send + Sync>(self) -> Result<T, Self> {
+        match self {
+            Self::Inline(_) => Err(self),
+            Self::Shared(shared) => match shared.downcast::<T>() {
+                Ok(typed) => Arc::try_unwrap(typed).map_err(|arc| Self::Shared(arc)),
+                Err(other) => Err(Self::Shared(other)),
+            },
+        }
+    }
+}
 
 /// A Rust type, remembered by id (for checks) and by name (for error messages).
 #[derive(Clone, Copy)]
@@ -60,7 +110,7 @@ pub(crate) struct TypedValue {
 impl TypedValue {
     pub(crate) fn new<T: Any + Send + Sync>(value: T) -> Self {
         Self {
-            value: Arc::new(value),
+            value: Value::new(value, true),
             ty: TypeTag::of::<T>(),
         }
     }

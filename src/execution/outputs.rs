@@ -1,6 +1,5 @@
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::graph::{Dag, Handle};
 use crate::plan::Target;
@@ -27,9 +26,18 @@ impl Outputs {
         self.lookup(Target::of(handle))?.downcast_ref()
     }
 
-    /// A shared pointer to the output, to keep it beyond these outputs.
-    pub fn get_arc<T: Any + Send + Sync>(&self, handle: Handle<T>) -> Option<Arc<T>> {
-        Arc::clone(self.lookup(Target::of(handle))?).downcast().ok()
+    /// Moves the output behind `handle` out of these outputs (`None` if absent, or if it is
+    /// an input value the caller still shares).
+    pub fn take<T: Any + Send + Sync>(&mut self, handle: Handle<T>) -> Option<T> {
+        let index = Target::of(handle).resolve(&self.dag).ok()?;
+        let value = self.values.remove(&index)?;
+        match value.take::<T>() {
+            Ok(owned) => Some(owned),
+            Err(value) => {
+                self.values.insert(index, value);
+                None
+            }
+        }
     }
 
     /// The output of the node called `name`, if it is of type `T`.

@@ -120,6 +120,10 @@ pub(crate) fn prepare<H: HookSet>(
     let dag = &inner.dag;
     let slots: Box<[OnceLock<Value>]> = (0..dag.len()).map(|_| OnceLock::new()).collect();
     let mut supplied = vec![false; dag.len()];
+    let mut needed = vec![false; dag.len()];
+    for &index in inner.inputs.iter().chain(&inner.overrides) {
+        needed[index as usize] = true;
+    }
     let planned = |index: u32| inner.plan_of[index as usize] != NONE;
     // Later values for the same name replace earlier ones: walk backwards, keep the first seen.
     for (target, typed) in inputs.values.into_iter().rev() {
@@ -128,7 +132,7 @@ pub(crate) fn prepare<H: HookSet>(
             name,
         })?;
         let entry = dag.entry(index);
-        let wanted = inner.inputs.contains(&index) || inner.overrides.contains(&index);
+        let wanted = needed[index as usize];
         if !wanted {
             if planned(index) {
                 return Err(RunError::NotOverridden {

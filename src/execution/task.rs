@@ -11,13 +11,13 @@ use smallvec::SmallVec;
 
 use super::ThreadLabel;
 use super::state::{NONE, RawRecord, RunShared};
-use crate::graph::{Body, NodeEntry};
+use crate::graph::Body;
 use crate::hooks::{
     HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
-use crate::plan::TaskPlan;
+use crate::plan::{HotNode, TaskPlan};
 use crate::value::Value;
 
 /// Tasks made ready by the task that just ran.
@@ -106,7 +106,7 @@ impl<H: HookSet> RunShared<H> {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
-                None if matches!(self.entry(p).body, Body::Async(_)) => {
+                None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
                 None => self.run_sync_node(p, &scope, ThreadLabel::Async),
@@ -144,8 +144,14 @@ impl<H: HookSet> RunShared<H> {
         self.release(task, ready);
     }
 
-    fn entry(&self, p: u32) -> &NodeEntry {
-        self.plan.inner.dag.entry(self.plan.inner.nodes[p as usize])
+    fn hot(&self, p: u32) -> &HotNode {
+        &self.plan.inner.hot[p as usize]
+    }
+
+    /// Value slots of `p`'s dependencies, in argument order.
+    fn dep_slots(&self, p: u32) -> &[u32] {
+        let plan = &*self.plan.inner;
+        &plan.dep_slots[plan.dep_off[p as usize] as usize..plan.dep_off[p as usize + 1] as usize]
     }
 
     fn thread_label(&self) -> ThreadLabel {
@@ -294,7 +300,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     fn node_name(&self, p: u32) -> String {
-        self.entry(p).meta.name().to_string()
+        self.hot(p).meta.name().to_string()
     }
 
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
@@ -314,7 +320,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     fn skip_node(&self, p: u32, reason: SkipReason, scope: &TaskScope<'_, H>) -> NodeOutcome {
-        let entry = self.entry(p);
+        let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
         let now = self.clock.raw();
         if H::ACTIVE {
@@ -361,11 +367,11 @@ impl<H: HookSet> RunShared<H> {
     }
 
     fn run_sync_node(&self, p: u32, scope: &TaskScope<'_, H>, thread: ThreadLabel) -> NodeOutcome {
-        let entry = self.entry(p);
-        let Body::Sync(body) = &entry.body else {
+        let hot = self.hot(p);
+        let Body::Sync(body) = &hot.body else {
             return self.fail_unrunnable(p, thread);
         };
-        let meta = &*entry.meta;
+        let meta = &*hot.meta;
         let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
@@ -392,10 +398,10 @@ impl<H: HookSet> RunShared<H> {
                     attempt,
                     cancel: &self.cancel,
                 };
-                let args = Args::new(&self.slots, &entry.deps);
+                let args = Args::new(&self.slots, self.dep_slots(p));
                 let mut call = || {
                     if result.is_none() {
-                        result = Some(call_sync(body, &ctx, &args));
+                        result = Some(call_sync(body, &ctx, &args, hot.share));
                     }
                 };
                 self.hooks
@@ -410,7 +416,7 @@ impl<H: HookSet> RunShared<H> {
                 )
             });
             let end = self.clock.raw();
-            let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
+            let will_retry = self.should_retry(&outcome, attempt, hot.max_attempts);
             if H::ACTIVE {
                 let ev = NodeEnd {
                     run_id: &self.run_id,
@@ -440,8 +446,8 @@ impl<H: HookSet> RunShared<H> {
     }
 
     async fn run_async_node(self: &Arc<Self>, p: u32, scope: &TaskScope<'_, H>) -> NodeOutcome {
-        let entry = self.entry(p);
-        let meta = &*entry.meta;
+        let hot = self.hot(p);
+        let meta = &*hot.meta;
         let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
@@ -461,7 +467,7 @@ impl<H: HookSet> RunShared<H> {
                 self.clock.raw()
             };
             let slot = AttemptSlot::default();
-            let future = self.attempt_future(entry, attempt, slot.clone());
+            let future = self.attempt_future(p, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
             // Each hook's wrapper is contained by the hook set; this guards the executor.
             let _ = AssertUnwindSafe(wrapped).catch_unwind().await;
@@ -469,7 +475,7 @@ impl<H: HookSet> RunShared<H> {
             if result.is_none() {
                 // A wrapper dropped the node's future (recorded against it): run the node
                 // without wrappers.
-                let _ = AssertUnwindSafe(self.attempt_future(entry, attempt, slot.clone()))
+                let _ = AssertUnwindSafe(self.attempt_future(p, attempt, slot.clone()))
                     .catch_unwind()
                     .await;
                 result = take(&slot);
@@ -521,13 +527,9 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// One attempt of an async node as a `'static` future: body, timeout and panic capture.
-    fn attempt_future(
-        &self,
-        entry: &NodeEntry,
-        attempt: u32,
-        slot: AttemptSlot,
-    ) -> BoxFuture<'static, ()> {
-        let Body::Async(body) = &entry.body else {
+    fn attempt_future(&self, p: u32, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
+        let hot = self.hot(p);
+        let Body::Async(body) = &hot.body else {
             put(
                 &slot,
                 (
@@ -541,23 +543,24 @@ impl<H: HookSet> RunShared<H> {
         };
         let ctx = AsyncNodeCtx {
             run_id: self.run_id.clone(),
-            node: Arc::clone(&entry.meta),
+            node: Arc::clone(&hot.meta),
             attempt,
             cancel: self.cancel.clone(),
         };
-        let started = Args::new(&self.slots, &entry.deps)
+        let share = hot.share;
+        let started = Args::new(&self.slots, self.dep_slots(p))
             .to_owned_args()
             .map_err(|e| NodeOutcome::Failed {
                 message: e.to_string(),
             })
             .and_then(|args| {
-                catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|payload| {
+                catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|payload| {
                     NodeOutcome::Panicked {
                         message: panic_message(&*payload),
                     }
                 })
             });
-        let limit = entry.meta.timeout();
+        let limit = hot.meta.timeout();
         async move {
             let future = match started {
                 Ok(future) => future,
@@ -603,7 +606,7 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            let _ = self.slots[self.plan.inner.nodes[p as usize] as usize].set(value);
+            let _ = self.slots[self.hot(p).slot as usize].set(value);
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
@@ -674,9 +677,14 @@ impl<H: HookSet> RunShared<H> {
     }
 }
 
-fn call_sync(body: &crate::graph::SyncBody, ctx: &NodeCtx<'_>, args: &Args<'_>) -> Attempt {
+fn call_sync(
+    body: &crate::graph::SyncBody,
+    ctx: &NodeCtx<'_>,
+    args: &Args<'_>,
+    share: bool,
+) -> Attempt {
     settle_result(
-        catch_unwind(AssertUnwindSafe(|| body(ctx, args))).map_err(|p| panic_message(&*p)),
+        catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|p| panic_message(&*p)),
     )
 }
 

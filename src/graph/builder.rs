@@ -12,7 +12,7 @@ use super::deps::Deps;
 use super::handle::{DepSpec, Handle, Key};
 use super::meta::{DeclaredNode, NodeKind, RetryPolicy};
 use super::{AsyncBody, Body, BuildError, Dag, SyncBody, validate};
-use crate::node::{AsyncNodeCtx, NodeCtx, NodeResult};
+use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};
 
 static NEXT_BUILDER_ID: AtomicU32 = AtomicU32::new(1);
@@ -220,9 +220,9 @@ impl NodeBuilder<'_> {
         F: for<'a> Fn(&NodeCtx<'_>, D::Refs<'a>) -> NodeResult<R> + Send + Sync + 'static,
     {
         let (specs, layout) = deps.specs();
-        let body: SyncBody = Box::new(move |ctx, args| {
+        let body: SyncBody = Arc::new(move |ctx: &NodeCtx<'_>, args: &Args<'_>, share: bool| {
             let refs = D::fetch(&layout, args)?;
-            body(ctx, refs).map(|value| Arc::new(value) as Value)
+            body(ctx, refs).map(|value| Value::new(value, share))
         });
         self.finish(NodeKind::Sync, Body::Sync(body), specs)
     }
@@ -237,11 +237,13 @@ impl NodeBuilder<'_> {
         Fut: Future<Output = NodeResult<R>> + Send + 'static,
     {
         let (specs, layout) = deps.specs();
-        let body: AsyncBody = Box::new(move |ctx, args| match D::fetch_owned(&layout, &args) {
-            Ok(owned) => body(ctx, owned)
-                .map(|result| result.map(|value| Arc::new(value) as Value))
-                .boxed(),
-            Err(error) => futures_util::future::ready(Err(error)).boxed(),
+        let body: AsyncBody = Arc::new(move |ctx: AsyncNodeCtx, args: OwnedArgs, share: bool| {
+            match D::fetch_owned(&layout, &args) {
+                Ok(owned) => body(ctx, owned)
+                    .map(move |result| result.map(|value| Value::new(value, share)))
+                    .boxed(),
+                Err(error) => futures_util::future::ready(Err(error)).boxed(),
+            }
         });
         self.finish(NodeKind::Async, Body::Async(body), specs)
     }

@@ -28,10 +28,15 @@ pub(crate) use validate::stable_order;
 use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};
 
-pub(crate) type SyncBody = Box<dyn Fn(&NodeCtx<'_>, &Args<'_>) -> NodeResult<Value> + Send + Sync>;
-pub(crate) type AsyncBody =
-    Box<dyn Fn(AsyncNodeCtx, OwnedArgs) -> BoxFuture<'static, NodeResult<Value>> + Send + Sync>;
+/// A sync node's body, type-erased: `share` asks for an `Arc`-backed output (see `Value`).
+pub(crate) type SyncBody =
+    Arc<dyn Fn(&NodeCtx<'_>, &Args<'_>, bool) -> NodeResult<Value> + Send + Sync>;
+/// An async node's body, type-erased likewise.
+pub(crate) type AsyncBody = Arc<
+    dyn Fn(AsyncNodeCtx, OwnedArgs, bool) -> BoxFuture<'static, NodeResult<Value>> + Send + Sync,
+>;
 
+#[derive(Clone)]
 pub(crate) enum Body {
     Input,
     Sync(SyncBody),

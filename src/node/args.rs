@@ -34,9 +34,17 @@ impl<'a> Args<'a> {
             .ok_or_else(|| NodeError::msg(format!("dependency #{index} has no value")))
     }
 
+    /// Shared pointers to every dependency, for an async node's future to own. The plan
+    /// makes every producer read by an async node store a shared value.
     pub(crate) fn to_owned_args(&self) -> Result<OwnedArgs, NodeError> {
         let values = (0..self.deps.len())
-            .map(|i| self.value(i).cloned())
+            .map(|i| {
+                self.value(i)?.shared().cloned().ok_or_else(|| {
+                    NodeError::msg(format!(
+                        "dependency #{i} is not shareable with an async node"
+                    ))
+                })
+            })
             .collect::<Result<_, _>>()?;
         Ok(OwnedArgs { values })
     }
@@ -44,7 +52,7 @@ impl<'a> Args<'a> {
 
 /// Owned dependency values for an async node, which outlives the executor's borrow.
 pub struct OwnedArgs {
-    values: Vec<Value>,
+    values: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
 impl OwnedArgs {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
+use super::{HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,8 +103,38 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
     let has_async = nodes
         .iter()
         .any(|&d| matches!(dag.entry(d).body, Body::Async(_)));
+    let mut is_output = vec![false; dag.len()];
+    for &d in &outputs {
+        is_output[d as usize] = true;
+    }
+    let hot = nodes
+        .iter()
+        .map(|&d| {
+            let entry = dag.entry(d);
+            let async_reader = inner.children[d as usize].iter().any(|&c| {
+                plan_of[c as usize] != u32::MAX && matches!(dag.entry(c).body, Body::Async(_))
+            });
+            HotNode {
+                body: entry.body.clone(),
+                meta: Arc::clone(&entry.meta),
+                slot: d,
+                max_attempts: entry.meta.retry().max_attempts(),
+                share: async_reader || is_output[d as usize],
+            }
+        })
+        .collect();
+    let mut dep_off = Vec::with_capacity(nodes.len() + 1);
+    let mut dep_slots = Vec::new();
+    dep_off.push(0);
+    for &d in &nodes {
+        dep_slots.extend_from_slice(&dag.entry(d).deps);
+        dep_off.push(dep_slots.len() as u32);
+    }
     Ok(Plan {
         inner: Arc::new(PlanInner {
+            hot,
+            dep_off,
+            dep_slots,
             dag: dag.clone(),
             nodes,
             plan_of,

@@ -33,7 +33,7 @@ pub use error::PlanError;
 pub use request::Request;
 pub(crate) use request::Target;
 
-use crate::graph::{Dag, NodeMeta};
+use crate::graph::{Body, Dag, NodeMeta};
 
 /// A task as hooks see it: its id, stage and node names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,7 +114,23 @@ impl StagePlan {
     }
 }
 
+/// What running one node needs, packed per plan node so the hot loop stays in a few dense
+/// arrays (the graph's own entries and metadata are not touched while nodes run).
+pub(crate) struct HotNode {
+    pub(crate) body: Body,
+    pub(crate) meta: Arc<NodeMeta>,
+    /// The node's value slot (its graph index).
+    pub(crate) slot: u32,
+    pub(crate) max_attempts: u32,
+    /// Store the output shared (`Arc`): an async node reads it, or the caller asked for it.
+    pub(crate) share: bool,
+}
+
 pub(crate) struct PlanInner {
+    pub(crate) hot: Vec<HotNode>,
+    /// Per plan node, the value slots of its dependencies, in argument order (CSR).
+    pub(crate) dep_off: Vec<u32>,
+    pub(crate) dep_slots: Vec<u32>,
     pub(crate) dag: Dag,
     /// Plan index -> graph index, in topological order.
     pub(crate) nodes: Vec<u32>,
