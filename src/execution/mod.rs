@@ -236,6 +236,10 @@ impl<H: HookSet> Executor<H> {
             policy: self.policy,
             mode,
             sched: Scheduler {
+                max_nesting: match self.workers {
+                    Workers::Sized(..) => parallel::NESTING_OWN_POOL,
+                    _ => parallel::NESTING_DEFAULT_STACK,
+                },
                 pool: pool.clone(),
                 tokio,
                 pending: Default::default(),
@@ -258,6 +262,7 @@ impl<H: HookSet> Executor<H> {
                 let built = pool.get_or_init(|| {
                     rayon::ThreadPoolBuilder::new()
                         .num_threads(*threads)
+                        .stack_size(parallel::OWN_POOL_STACK)
                         .thread_name(|i| format!("dagtel-worker-{i}"))
                         .build()
                         .map(Arc::new)

@@ -6,8 +6,11 @@
 //!
 //! Joins nest: on a comb (a chain with a leaf at every link) every link would add a level,
 //! and a thread waiting in `join` runs stolen jobs on top of its own stack. So the nesting is
-//! counted per thread, stolen work included, and beyond `MAX_NESTING` ready tasks go to
-//! `spawn`ed jobs instead, which never wait and so cannot nest further.
+//! counted per thread, stolen work included, and beyond a bound ready tasks go to `spawn`ed
+//! jobs instead, which never wait and so cannot nest further. Spawning is what the bound costs
+//! (a layered graph of 100 levels spawned tens of thousands of jobs at a bound of 24), so the
+//! executor's own pool gets large stacks and a high bound; a caller's pool, whose stack size
+//! is unknown, gets a low one.
 //!
 //! Tasks with async nodes go to tokio and come back to the pool when done. The caller waits
 //! on a latch that the last outstanding job opens.
@@ -23,7 +26,13 @@ use super::state::RunShared;
 use super::task::Ready;
 use crate::hooks::HookSet;
 
-const MAX_NESTING: u32 = 24;
+/// Joins allowed on one thread's stack, for pools with rayon's default stack (2 MiB).
+pub(crate) const NESTING_DEFAULT_STACK: u32 = 24;
+/// Joins allowed with [`OWN_POOL_STACK`]: measured frames are well under 8 KiB a level even
+/// in debug builds, so this uses at most a quarter of the stack.
+pub(crate) const NESTING_OWN_POOL: u32 = 512;
+/// Stack size of the executor's own worker threads (reserved, not committed, until used).
+pub(crate) const OWN_POOL_STACK: usize = 32 << 20;
 
 thread_local! {
     /// How many `drive_many` joins are open on this thread's stack.
@@ -34,10 +43,10 @@ thread_local! {
 struct Nested;
 
 impl Nested {
-    fn enter() -> Option<Self> {
+    fn enter(limit: u32) -> Option<Self> {
         NESTING.with(|n| {
             let depth = n.get();
-            (depth < MAX_NESTING).then(|| {
+            (depth < limit).then(|| {
                 n.set(depth + 1);
                 Nested
             })
@@ -179,7 +188,7 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
     match tasks {
         [] => {}
         [task] => drive(shared, *task),
-        _ => match Nested::enter() {
+        _ => match Nested::enter(shared.sched.max_nesting) {
             Some(_level) => {
                 let (left, right) = tasks.split_at(tasks.len() / 2);
                 rayon::join(|| drive_many(shared, left), || drive_many(shared, right));

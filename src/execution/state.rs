@@ -34,6 +34,8 @@ pub(crate) struct StageRun<S> {
 /// Where jobs of a parallel run go, and how the caller learns that the last one finished.
 pub(crate) struct Scheduler {
     pub(crate) pool: Option<Arc<rayon::ThreadPool>>,
+    /// How many joins may nest on one worker's stack (see `parallel`).
+    pub(crate) max_nesting: u32,
     pub(crate) tokio: Option<tokio::runtime::Handle>,
     pub(crate) pending: AtomicUsize,
     pub(crate) latch: Arc<Latch>,
@@ -178,9 +180,10 @@ pub(crate) fn prepare<H: HookSet>(
             run_id: &run_id,
             dag: dag.name(),
             mode: setup.mode,
-            outputs: plan.outputs(),
-            inputs: plan.inputs(),
-            overrides: plan.overrides(),
+            // Only hooks read these lists; do not build them for nobody.
+            outputs: if H::ACTIVE { plan.outputs() } else { Vec::new() },
+            inputs: if H::ACTIVE { plan.inputs() } else { Vec::new() },
+            overrides: if H::ACTIVE { plan.overrides() } else { Vec::new() },
             node_count: plan.len(),
             plan: Some(plan),
             started_at: clock.started_at(),
