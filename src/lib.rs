@@ -45,6 +45,7 @@ pub mod node;
 mod outcome;
 pub mod plan;
 mod value;
+mod write_once;
 
 pub use cancel::CancelToken;
 pub use execution::{

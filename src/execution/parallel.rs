@@ -208,7 +208,7 @@ fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
     let mut task = first;
     let mut ready = Ready::new();
     loop {
-        if shared.plan.inner.tasks[task as usize].has_async {
+        if shared.plan.inner.task_hot[task as usize].has_async {
             spawn_async(shared, task);
             return;
         }

@@ -1,10 +1,10 @@
 use std::fmt::{self, Write};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use super::clock::Clock;
 use crate::graph::NodeMeta;
 use crate::plan::Plan;
+use crate::write_once::WriteOnce;
 
 use crate::hooks::{ExecutionMode, HookFailure};
 use crate::ids::RunId;
@@ -107,13 +107,16 @@ impl NodeRecord<'_> {
 }
 
 /// How one node ended, as the executor wrote it: raw clock readings, converted when read.
+/// Kept small (the executor writes one per node): the outcome is boxed only when it is not a
+/// success.
 #[derive(Clone)]
 pub(crate) struct RawRecord {
-    pub(crate) outcome: NodeOutcome,
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub(crate) attempts: u32,
     pub(crate) thread: ThreadLabel,
+    /// `None` for success.
+    pub(crate) other: Option<Box<NodeOutcome>>,
 }
 
 /// What happened in one run.
@@ -141,7 +144,7 @@ pub struct RunRecord {
     pub hook_failure_count: u64,
     pub(crate) plan: Plan,
     pub(crate) clock: Clock,
-    pub(crate) raw: Box<[OnceLock<RawRecord>]>,
+    pub(crate) raw: Box<[WriteOnce<RawRecord>]>,
 }
 
 impl RunRecord {
@@ -210,7 +213,7 @@ impl RunRecord {
             name: meta.name(),
             node: meta,
             status: raw.status(),
-            outcome: Some(raw.outcome.clone()),
+            outcome: Some(raw.outcome()),
             started_at: (raw.attempts > 0).then(|| self.clock.wall(raw.start)),
             duration: self.clock.between(raw.start, raw.end),
             attempts: raw.attempts,
@@ -281,11 +284,35 @@ impl RunRecord {
 }
 
 impl RawRecord {
+    pub(crate) fn new(
+        outcome: NodeOutcome,
+        start: u64,
+        end: u64,
+        attempts: u32,
+        thread: ThreadLabel,
+    ) -> Self {
+        let other = (!outcome.is_success()).then(|| Box::new(outcome));
+        Self {
+            start,
+            end,
+            attempts,
+            thread,
+            other,
+        }
+    }
+
+    pub(crate) fn outcome(&self) -> NodeOutcome {
+        self.other
+            .as_deref()
+            .cloned()
+            .unwrap_or(NodeOutcome::Succeeded)
+    }
+
     pub(crate) fn status(&self) -> NodeStatus {
-        match self.outcome {
-            NodeOutcome::Succeeded => NodeStatus::Succeeded,
-            NodeOutcome::Skipped(_) => NodeStatus::Skipped,
-            _ => NodeStatus::Failed,
+        match self.other.as_deref() {
+            None | Some(NodeOutcome::Succeeded) => NodeStatus::Succeeded,
+            Some(NodeOutcome::Skipped(_)) => NodeStatus::Skipped,
+            Some(_) => NodeStatus::Failed,
         }
     }
 }

@@ -17,7 +17,7 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         let mut ready = Ready::new();
         for &task in &shared.plan.inner.task_order {
-            if shared.plan.inner.tasks[task as usize].has_async {
+            if shared.plan.inner.task_hot[task as usize].has_async {
                 run_on_tokio(shared, task, &mut ready);
             } else {
                 shared.run_task(task, &mut ready);

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
+use crate::write_once::WriteOnce;
+
 use super::clock::Clock;
 pub(crate) use super::record::RawRecord;
 use super::{
@@ -90,10 +92,10 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) run_id: RunId,
     pub(crate) run_state: H::Run,
     pub(crate) failures: Arc<HookFailures>,
-    pub(crate) slots: Box<[OnceLock<Value>]>,
+    pub(crate) slots: Box<[WriteOnce<Value>]>,
     pub(crate) counters: Box<[AtomicU32]>,
     pub(crate) poison: Box<[AtomicU32]>,
-    pub(crate) records: Box<[OnceLock<RawRecord>]>,
+    pub(crate) records: Box<[WriteOnce<RawRecord>]>,
     pub(crate) stages: Box<[StageRun<H::Stage>]>,
     pub(crate) halted_by: AtomicU32,
     pub(crate) policy: FailurePolicy,
@@ -120,7 +122,7 @@ pub(crate) fn prepare<H: HookSet>(
 ) -> Result<Arc<RunShared<H>>, RunError> {
     let inner = &*plan.inner;
     let dag = &inner.dag;
-    let slots: Box<[OnceLock<Value>]> = (0..dag.len()).map(|_| OnceLock::new()).collect();
+    let slots: Box<[WriteOnce<Value>]> = (0..dag.len()).map(|_| WriteOnce::new()).collect();
     let mut supplied = vec![false; dag.len()];
     let mut needed = vec![false; dag.len()];
     for &index in inner.inputs.iter().chain(&inner.overrides) {
@@ -181,9 +183,17 @@ pub(crate) fn prepare<H: HookSet>(
             dag: dag.name(),
             mode: setup.mode,
             // Only hooks read these lists; do not build them for nobody.
-            outputs: if H::ACTIVE { plan.outputs() } else { Vec::new() },
+            outputs: if H::ACTIVE {
+                plan.outputs()
+            } else {
+                Vec::new()
+            },
             inputs: if H::ACTIVE { plan.inputs() } else { Vec::new() },
-            overrides: if H::ACTIVE { plan.overrides() } else { Vec::new() },
+            overrides: if H::ACTIVE {
+                plan.overrides()
+            } else {
+                Vec::new()
+            },
             node_count: plan.len(),
             plan: Some(plan),
             started_at: clock.started_at(),
@@ -217,7 +227,7 @@ pub(crate) fn prepare<H: HookSet>(
             .map(|t| AtomicU32::new(t.indegree))
             .collect(),
         poison: inner.nodes.iter().map(|_| AtomicU32::new(NONE)).collect(),
-        records: inner.nodes.iter().map(|_| OnceLock::new()).collect(),
+        records: inner.nodes.iter().map(|_| WriteOnce::new()).collect(),
         stages,
         halted_by: AtomicU32::new(NONE),
         policy: setup.policy,
@@ -249,11 +259,11 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let (mut succeeded, mut skipped, mut cancelled) = (0, 0, false);
     let mut unfinished = Vec::new();
     for (p, raw) in shared.records.iter().enumerate() {
-        match raw.get().map(|r| (r.status(), &r.outcome)) {
+        match raw.get().map(|r| (r.status(), r.other.as_deref())) {
             Some((NodeStatus::Succeeded, _)) => succeeded += 1,
             Some((NodeStatus::Skipped, outcome)) => {
                 skipped += 1;
-                cancelled |= *outcome == NodeOutcome::Skipped(SkipReason::Cancelled);
+                cancelled |= outcome == Some(&NodeOutcome::Skipped(SkipReason::Cancelled));
             }
             Some(_) => {}
             None => unfinished.push(p as u32),

@@ -65,7 +65,9 @@ type Attempt = (Option<Value>, NodeOutcome);
 type AttemptSlot = Arc<Mutex<Option<Attempt>>>;
 
 struct TaskScope<'a, H: HookSet> {
+    /// The task's metadata, for hook events only.
     plan: &'a TaskPlan,
+    nodes: std::ops::Range<usize>,
     stage: Option<u32>,
     stage_state: Option<&'a H::Stage>,
     state: H::Task,
@@ -82,7 +84,7 @@ impl<H: HookSet> RunShared<H> {
             return; // parked until its stage has started
         };
         let thread = self.thread_label();
-        for p in scope.plan.nodes.clone() {
+        for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
@@ -102,7 +104,7 @@ impl<H: HookSet> RunShared<H> {
         let Some(mut scope) = self.begin_task(task, ready) else {
             return false;
         };
-        for p in scope.plan.nodes.clone() {
+        for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
@@ -122,12 +124,12 @@ impl<H: HookSet> RunShared<H> {
     /// before it ended: its unfinished nodes fail with `cause`, their descendants are
     /// skipped as usual, and the downstream tasks are released.
     pub(crate) fn abandon_task(&self, task: u32, cause: &str, ready: &mut Ready) {
-        let plan = &self.plan.inner.tasks[task as usize];
+        let hot = self.plan.inner.task_hot[task as usize];
         let mut tally = Tally::default();
-        for p in plan.nodes.clone() {
+        for p in hot.nodes() {
             let p = self.plan.inner.task_nodes[p as usize];
             let outcome = match self.records[p as usize].get() {
-                Some(done) => done.outcome.clone(),
+                Some(done) => done.outcome(),
                 None => {
                     let now = self.clock.raw();
                     let outcome = NodeOutcome::Failed {
@@ -138,7 +140,7 @@ impl<H: HookSet> RunShared<H> {
             };
             self.mark(p, &outcome, &mut tally);
         }
-        if let Some(stage) = plan.stage {
+        if let Some(stage) = hot.stage() {
             self.leave_stage(stage, tally);
         }
         self.release(task, ready);
@@ -165,8 +167,9 @@ impl<H: HookSet> RunShared<H> {
     /// because another thread is running its stage's `before_stage`; that thread puts it in
     /// its own `ready` list when done.
     fn begin_task(&self, index: u32, ready: &mut Ready) -> Option<TaskScope<'_, H>> {
+        let hot = self.plan.inner.task_hot[index as usize];
         let plan = &self.plan.inner.tasks[index as usize];
-        let stage_state = match plan.stage {
+        let stage_state = match hot.stage() {
             Some(stage) => Some(self.enter_stage(stage, index, ready)?),
             None => None,
         };
@@ -182,7 +185,8 @@ impl<H: HookSet> RunShared<H> {
         );
         Some(TaskScope {
             plan,
-            stage: plan.stage,
+            nodes: hot.nodes(),
+            stage: hot.stage(),
             stage_state,
             state,
             start,
@@ -356,13 +360,13 @@ impl<H: HookSet> RunShared<H> {
                 &self.failures,
             );
         }
-        let _ = self.records[p as usize].set(RawRecord {
-            outcome: outcome.clone(),
-            start: now,
-            end: now,
-            attempts: 0,
-            thread: ThreadLabel::None,
-        });
+        let _ = self.records[p as usize].set(RawRecord::new(
+            outcome.clone(),
+            now,
+            now,
+            0,
+            ThreadLabel::None,
+        ));
         outcome
     }
 
@@ -621,13 +625,7 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Succeeded => NodeOutcome::Succeeded,
             other => other.clone(),
         };
-        let _ = self.records[p as usize].set(RawRecord {
-            outcome,
-            start,
-            end,
-            attempts,
-            thread,
-        });
+        let _ = self.records[p as usize].set(RawRecord::new(outcome, start, end, attempts, thread));
         summary
     }
 
@@ -658,15 +656,11 @@ impl<H: HookSet> RunShared<H> {
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        for p in plan.tasks[task as usize].nodes.clone() {
-            let p = plan.task_nodes[p as usize];
-            for &child in self.children(p) {
-                let downstream = plan.task_of[child as usize];
-                if downstream != task
-                    && self.counters[downstream as usize].fetch_sub(1, Ordering::AcqRel) == 1
-                {
-                    ready.push(downstream);
-                }
+        let range =
+            plan.down_off[task as usize] as usize..plan.down_off[task as usize + 1] as usize;
+        for &(downstream, edges) in &plan.downstream[range] {
+            if self.counters[downstream as usize].fetch_sub(edges, Ordering::AcqRel) == edges {
+                ready.push(downstream);
             }
         }
     }

@@ -84,10 +84,12 @@ impl<T: Any + Send + Sync> DepItem for Vec<Handle<T>> {
         out.extend(self.iter().map(Handle::spec));
     }
     fn fetch<'a>(args: &Args<'a>, start: usize, len: usize) -> Result<Many<'a, T>, NodeError> {
-        (start..start + len)
-            .map(|i| args.get::<T>(i))
-            .collect::<Result<_, _>>()
-            .map(Many)
+        // A plain loop: collecting through `Result` cost ~10% of a no-op fan-in node.
+        let mut refs = SmallVec::with_capacity(len);
+        for i in start..start + len {
+            refs.push(args.get::<T>(i)?);
+        }
+        Ok(Many(refs))
     }
     fn fetch_owned(args: &OwnedArgs, start: usize, len: usize) -> Result<Vec<Arc<T>>, NodeError> {
         (start..start + len).map(|i| args.get::<T>(i)).collect()

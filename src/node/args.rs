@@ -1,19 +1,20 @@
 //! How a node body reaches its dependencies' values.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::NodeError;
 use crate::value::Value;
+use crate::write_once::WriteOnce;
 
 /// Borrowed view of a sync node's dependency values, in declaration order.
 pub struct Args<'a> {
-    slots: &'a [OnceLock<Value>],
+    slots: &'a [WriteOnce<Value>],
     deps: &'a [u32],
 }
 
 impl<'a> Args<'a> {
-    pub(crate) fn new(slots: &'a [OnceLock<Value>], deps: &'a [u32]) -> Self {
+    pub(crate) fn new(slots: &'a [WriteOnce<Value>], deps: &'a [u32]) -> Self {
         Self { slots, deps }
     }
 
@@ -30,7 +31,7 @@ impl<'a> Args<'a> {
         self.deps
             .get(index)
             .and_then(|&slot| self.slots.get(slot as usize))
-            .and_then(OnceLock::get)
+            .and_then(WriteOnce::get)
             .ok_or_else(|| NodeError::msg(format!("dependency #{index} has no value")))
     }
 

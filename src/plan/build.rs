@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskMeta, TaskPlan};
+use super::{HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan};
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -83,12 +83,41 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             }
         }
     }
+    let mut down_off = Vec::with_capacity(tasks.len() + 1);
+    let mut downstream = Vec::new();
+    down_off.push(0u32);
+    for task in &tasks {
+        let mut edges: Vec<u32> = Vec::new();
+        for &p in &task_nodes[task.nodes.start as usize..task.nodes.end as usize] {
+            let own = task_of[p as usize];
+            for &c in &children[child_off[p as usize] as usize..child_off[p as usize + 1] as usize]
+            {
+                if task_of[c as usize] != own {
+                    edges.push(task_of[c as usize]);
+                }
+            }
+        }
+        edges.sort_unstable();
+        for group in edges.chunk_by(|a, b| a == b) {
+            downstream.push((group[0], group.len() as u32));
+        }
+        down_off.push(downstream.len() as u32);
+    }
     let roots = task_order
         .iter()
         .copied()
         .filter(|&t| tasks[t as usize].indegree == 0)
         .collect();
     let stages = stage_plans(dag, &mut tasks);
+    let task_hot = tasks
+        .iter()
+        .map(|t| TaskHot {
+            first: t.nodes.start,
+            end: t.nodes.end,
+            stage: t.stage.unwrap_or(u32::MAX),
+            has_async: t.has_async,
+        })
+        .collect();
 
     let pick = |wanted: Role| -> Vec<u32> {
         inner
@@ -133,12 +162,14 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
+            task_hot,
             dep_off,
             dep_slots,
             dag: dag.clone(),
             nodes,
             plan_of,
-            task_of,
+            down_off,
+            downstream,
             child_off,
             children,
             tasks,

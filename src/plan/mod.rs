@@ -126,8 +126,31 @@ pub(crate) struct HotNode {
     pub(crate) share: bool,
 }
 
+/// What scheduling a task needs, packed (16 bytes) so the hot loop does not touch the task's
+/// metadata (`TaskPlan::meta`, with its strings), which only hooks read.
+#[derive(Clone, Copy)]
+pub(crate) struct TaskHot {
+    /// Its nodes: `task_nodes[first..end]`.
+    pub(crate) first: u32,
+    pub(crate) end: u32,
+    /// Its stage, or `u32::MAX`.
+    pub(crate) stage: u32,
+    pub(crate) has_async: bool,
+}
+
+impl TaskHot {
+    pub(crate) fn nodes(&self) -> std::ops::Range<usize> {
+        self.first as usize..self.end as usize
+    }
+
+    pub(crate) fn stage(&self) -> Option<u32> {
+        (self.stage != u32::MAX).then_some(self.stage)
+    }
+}
+
 pub(crate) struct PlanInner {
     pub(crate) hot: Vec<HotNode>,
+    pub(crate) task_hot: Vec<TaskHot>,
     /// Per plan node, the value slots of its dependencies, in argument order (CSR).
     pub(crate) dep_off: Vec<u32>,
     pub(crate) dep_slots: Vec<u32>,
@@ -136,7 +159,10 @@ pub(crate) struct PlanInner {
     pub(crate) nodes: Vec<u32>,
     /// Graph index -> plan index, `u32::MAX` for nodes the plan does not run.
     pub(crate) plan_of: Vec<u32>,
-    pub(crate) task_of: Vec<u32>,
+    /// Per task, the distinct downstream tasks and how many edges lead to each (CSR): a task
+    /// counts each of them down once, by that many.
+    pub(crate) down_off: Vec<u32>,
+    pub(crate) downstream: Vec<(u32, u32)>,
     pub(crate) child_off: Vec<u32>,
     pub(crate) children: Vec<u32>,
     pub(crate) tasks: Vec<TaskPlan>,

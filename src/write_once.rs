@@ -1,0 +1,133 @@
+//! A cell written at most once, by one thread, and read after a synchronising event.
+//!
+//! The executor's per-node value slots and records are each written by the single thread that
+//! runs (or skips) that node, before it counts down its consumers' dependency counters with
+//! release ordering. Consumers read them only after their counter reached zero (acquire); the
+//! caller reads records after the run's latch. `OnceLock` would also work, but its `set` goes
+//! through the general once-initialisation machinery and showed up at ~8% of a no-op run.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub(crate) struct WriteOnce<T> {
+    written: AtomicBool,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: the value is written once, before `written` is set with release ordering, and only
+// read after `written` is observed with acquire ordering; `set` refuses a second write. A
+// shared `&WriteOnce<T>` hands out `&T` to several threads, hence `T: Sync`; the value moves
+// between threads, hence `T: Send`.
+unsafe impl<T: Send + Sync> Sync for WriteOnce<T> {}
+
+impl<T> WriteOnce<T> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            written: AtomicBool::new(false),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Stores `value` unless the cell was written already (then `value` is handed back).
+    ///
+    /// Callers guarantee a single writer per cell: two concurrent `set`s are not supported.
+    #[inline]
+    pub(crate) fn set(&self, value: T) -> Result<(), T> {
+        if self.written.load(Ordering::Relaxed) {
+            return Err(value);
+        }
+        // SAFETY: not written yet, and the executor gives each cell a single writer, so no
+        // other thread reads or writes the value now.
+        unsafe { (*self.value.get()).write(value) };
+        self.written.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<&T> {
+        if self.written.load(Ordering::Acquire) {
+            // SAFETY: written before the release store we just observed, never written again.
+            Some(unsafe { (*self.value.get()).assume_init_ref() })
+        } else {
+            None
+        }
+    }
+
+    /// Moves the value out, leaving the cell empty.
+    pub(crate) fn take(&mut self) -> Option<T> {
+        if std::mem::replace(self.written.get_mut(), false) {
+            // SAFETY: it was written, and clearing the flag first means it is read out once.
+            Some(unsafe { self.value.get_mut().assume_init_read() })
+        } else {
+            None
+        }
+    }
+}
+
+impl<T> Default for WriteOnce<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Drop for WriteOnce<T> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+impl<T: Clone> Clone for WriteOnce<T> {
+    fn clone(&self) -> Self {
+        let copy = Self::new();
+        if let Some(value) = self.get() {
+            let _ = copy.set(value.clone());
+        }
+        copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WriteOnce;
+    use std::sync::Arc;
+
+    #[test]
+    fn written_once_read_many_dropped_once() {
+        let counted = Arc::new(());
+        let mut cell = WriteOnce::new();
+        assert!(cell.get().is_none());
+        assert!(cell.set(Arc::clone(&counted)).is_ok());
+        assert!(
+            cell.set(Arc::clone(&counted)).is_err(),
+            "second write refused"
+        );
+        assert_eq!(
+            Arc::strong_count(&counted),
+            2,
+            "the refused value was dropped"
+        );
+        assert!(cell.get().is_some());
+        let copy = cell.clone();
+        assert_eq!(Arc::strong_count(&counted), 3);
+        drop(copy);
+        assert!(cell.take().is_some());
+        assert!(cell.get().is_none());
+        drop(cell);
+        assert_eq!(
+            Arc::strong_count(&counted),
+            1,
+            "taken value not dropped twice"
+        );
+    }
+
+    #[test]
+    fn visible_to_other_threads_after_release() {
+        let cell = Arc::new(WriteOnce::new());
+        let writer = Arc::clone(&cell);
+        std::thread::spawn(move || writer.set(vec![1u8, 2, 3]).unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(cell.get().map(Vec::len), Some(3));
+    }
+}
