@@ -85,7 +85,7 @@ impl<H: HookSet> RunShared<H> {
         };
         let thread = self.thread_label();
         for p in scope.nodes.clone() {
-            let p = self.plan.inner.task_nodes[p as usize];
+            let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
                 None => self.run_sync_node(p, &scope, thread),
@@ -105,7 +105,7 @@ impl<H: HookSet> RunShared<H> {
             return false;
         };
         for p in scope.nodes.clone() {
-            let p = self.plan.inner.task_nodes[p as usize];
+            let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node(p, reason, &scope),
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
@@ -127,7 +127,7 @@ impl<H: HookSet> RunShared<H> {
         let hot = self.plan.inner.task_hot[task as usize];
         let mut tally = Tally::default();
         for p in hot.nodes() {
-            let p = self.plan.inner.task_nodes[p as usize];
+            let p = self.plan.inner.task_nodes[p];
             let outcome = match self.records[p as usize].get() {
                 Some(done) => done.outcome(),
                 None => {
