@@ -272,7 +272,7 @@ fn bench_shape(
             })
             .collect();
         println!(
-            "[{group_name}] with dagtel's nesting limit ({}) the floor spawned {spawned} \
+            "[{group_name}] with the nesting bound dagtel uses on a caller's pool ({}) the floor spawned {spawned} \
              jobs (halves of ready lists) in one run; {}",
             support::DAGTEL_MAX_NESTING,
             others.join(", ")

@@ -396,7 +396,8 @@ impl FloorRun<'_, '_> {
 // Diagnostic variants of the floor, each adding one of dagtel's design choices
 // ---------------------------------------------------------------------------------------------
 
-/// dagtel's `MAX_NESTING` (src/execution/parallel.rs).
+/// The join-nesting bound dagtel uses on a caller's pool (`NESTING_DEFAULT_STACK` in
+/// src/execution/parallel.rs); on its own pool (large stacks) it uses 512.
 pub const DAGTEL_MAX_NESTING: u32 = 24;
 
 thread_local! {
