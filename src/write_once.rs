@@ -65,6 +65,22 @@ impl<T> WriteOnce<T> {
     }
 }
 
+/// `n` empty cells, without writing them: an empty cell is all zero bytes (a `false` flag and
+/// an uninitialised value), and a large zeroed allocation is fresh zero pages from the OS. So
+/// a run of 100k nodes starts without an O(n) initialisation on the caller's thread, and the
+/// pages are touched first by the workers that write them.
+pub(crate) fn empty_cells<T>(n: usize) -> Box<[WriteOnce<T>]> {
+    // SAFETY: all-zero bytes are a valid `WriteOnce<T>`: `AtomicBool` zero is `false`, and
+    // `MaybeUninit<T>` accepts any bytes. `WriteOnce` has no other field.
+    unsafe { Box::<[WriteOnce<T>]>::new_zeroed_slice(n).assume_init() }
+}
+
+/// `n` atomics holding zero, allocated as zeroed memory (see [`empty_cells`]).
+pub(crate) fn zeroed_atomics(n: usize) -> Box<[std::sync::atomic::AtomicU32]> {
+    // SAFETY: an `AtomicU32` of all-zero bytes holds 0.
+    unsafe { Box::<[std::sync::atomic::AtomicU32]>::new_zeroed_slice(n).assume_init() }
+}
+
 impl<T> Default for WriteOnce<T> {
     fn default() -> Self {
         Self::new()
@@ -118,6 +134,20 @@ mod tests {
             Arc::strong_count(&counted),
             1,
             "taken value not dropped twice"
+        );
+    }
+
+    #[test]
+    fn zeroed_cells_are_empty() {
+        let cells = super::empty_cells::<String>(1000);
+        assert!(cells.iter().all(|c| c.get().is_none()));
+        assert!(cells[999].set("last".to_string()).is_ok());
+        assert_eq!(cells[999].get().map(String::as_str), Some("last"));
+        let atomics = super::zeroed_atomics(10);
+        assert!(
+            atomics
+                .iter()
+                .all(|a| a.load(std::sync::atomic::Ordering::Relaxed) == 0)
         );
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use crate::write_once::WriteOnce;
+use crate::write_once::{WriteOnce, empty_cells, zeroed_atomics};
 
 use super::clock::Clock;
 pub(crate) use super::record::RawRecord;
@@ -19,7 +19,7 @@ use crate::outcome::{NodeOutcome, Outcome, SkipReason};
 use crate::plan::Plan;
 use crate::value::Value;
 
-/// "No node" in the per-node `u32` atomics.
+/// "No node" in `halted_by`.
 pub(crate) const NONE: u32 = u32::MAX;
 
 pub(crate) struct StageRun<S> {
@@ -122,9 +122,13 @@ pub(crate) fn prepare<H: HookSet>(
 ) -> Result<Arc<RunShared<H>>, RunError> {
     let inner = &*plan.inner;
     let dag = &inner.dag;
-    let slots: Box<[WriteOnce<Value>]> = (0..dag.len()).map(|_| WriteOnce::new()).collect();
-    let mut supplied = vec![false; dag.len()];
-    let mut needed = vec![false; dag.len()];
+    let slots: Box<[WriteOnce<Value>]> = empty_cells(dag.len());
+    // Masks only when there are values to check (most runs of big generated graphs have none).
+    let any_values =
+        !inputs.values.is_empty() || !inner.inputs.is_empty() || !inner.overrides.is_empty();
+    let mask_len = if any_values { dag.len() } else { 0 };
+    let mut supplied = vec![false; mask_len];
+    let mut needed = vec![false; mask_len];
     for &index in inner.inputs.iter().chain(&inner.overrides) {
         needed[index as usize] = true;
     }
@@ -226,8 +230,8 @@ pub(crate) fn prepare<H: HookSet>(
             .iter()
             .map(|t| AtomicU32::new(t.indegree))
             .collect(),
-        poison: inner.nodes.iter().map(|_| AtomicU32::new(NONE)).collect(),
-        records: inner.nodes.iter().map(|_| WriteOnce::new()).collect(),
+        poison: zeroed_atomics(inner.nodes.len()),
+        records: empty_cells(inner.nodes.len()),
         stages,
         halted_by: AtomicU32::new(NONE),
         policy: setup.policy,

@@ -308,10 +308,11 @@ impl<H: HookSet> RunShared<H> {
     }
 
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
-        let culprit = self.poison[p as usize].load(Ordering::Relaxed);
-        if culprit != NONE {
+        // Markers hold the failed ancestor plus one, so that zero (a fresh run) means none.
+        let marked = self.poison[p as usize].load(Ordering::Relaxed);
+        if marked != 0 {
             return Some(SkipReason::UpstreamFailed {
-                ancestor: self.node_name(culprit),
+                ancestor: self.node_name(marked - 1),
             });
         }
         if self.cancel.is_cancelled() {
@@ -633,18 +634,18 @@ impl<H: HookSet> RunShared<H> {
     /// skipped because of a failure), so they are skipped naming the failed ancestor.
     fn mark(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
         tally.add(outcome);
-        let culprit = match outcome {
+        let marker = match outcome {
             NodeOutcome::Succeeded => return,
             NodeOutcome::Skipped(SkipReason::UpstreamFailed { .. }) => {
                 self.poison[p as usize].load(Ordering::Relaxed)
             }
             NodeOutcome::Skipped(_) => return,
-            _ => p,
+            _ => p + 1,
         };
         for &child in self.children(p) {
             let _ = self.poison[child as usize].compare_exchange(
-                NONE,
-                culprit,
+                0,
+                marker,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             );
