@@ -421,26 +421,8 @@ impl<H: HookSet> RunShared<H> {
                 )
             });
             let end = self.clock.raw();
-            let will_retry = self.should_retry(&outcome, attempt, hot.max_attempts);
-            if H::ACTIVE {
-                let ev = NodeEnd {
-                    run_id: &self.run_id,
-                    node: meta,
-                    task: &scope.plan.meta,
-                    attempt,
-                    outcome: &outcome,
-                    duration: self.clock.between(attempt_start, end),
-                    will_retry,
-                };
-                self.hooks.after_node(
-                    &self.run_state,
-                    stage,
-                    &scope.state,
-                    state,
-                    &ev,
-                    &self.failures,
-                );
-            }
+            let will_retry =
+                self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
             if will_retry {
                 std::thread::sleep(meta.retry().delay_before(attempt + 1));
                 attempt += 1;
@@ -494,26 +476,8 @@ impl<H: HookSet> RunShared<H> {
                 )
             });
             let end = self.clock.raw();
-            let will_retry = self.should_retry(&outcome, attempt, meta.retry().max_attempts());
-            if H::ACTIVE {
-                let ev = NodeEnd {
-                    run_id: &self.run_id,
-                    node: meta,
-                    task: &scope.plan.meta,
-                    attempt,
-                    outcome: &outcome,
-                    duration: self.clock.between(attempt_start, end),
-                    will_retry,
-                };
-                self.hooks.after_node(
-                    &self.run_state,
-                    stage,
-                    &scope.state,
-                    state,
-                    &ev,
-                    &self.failures,
-                );
-            }
+            let will_retry =
+                self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
             if will_retry {
                 tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
                 attempt += 1;
@@ -585,6 +549,42 @@ impl<H: HookSet> RunShared<H> {
             );
         }
         .boxed()
+    }
+
+    /// Calls `after_node` for an attempt that ended at `end`; returns whether to retry.
+    #[allow(clippy::too_many_arguments)]
+    fn end_attempt(
+        &self,
+        p: u32,
+        scope: &TaskScope<'_, H>,
+        state: H::Node,
+        attempt: u32,
+        outcome: &NodeOutcome,
+        start: u64,
+        end: u64,
+    ) -> bool {
+        let hot = self.hot(p);
+        let will_retry = self.should_retry(outcome, attempt, hot.max_attempts);
+        if H::ACTIVE {
+            let ev = NodeEnd {
+                run_id: &self.run_id,
+                node: &hot.meta,
+                task: &scope.plan.meta,
+                attempt,
+                outcome,
+                duration: self.clock.between(start, end),
+                will_retry,
+            };
+            self.hooks.after_node(
+                &self.run_state,
+                scope.stage_state,
+                &scope.state,
+                state,
+                &ev,
+                &self.failures,
+            );
+        }
+        will_retry
     }
 
     fn should_retry(&self, outcome: &NodeOutcome, attempt: u32, max: u32) -> bool {

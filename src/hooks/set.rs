@@ -322,11 +322,7 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
             .inner
             .before_task(&run.0, stage.map(|s| &s.0), ev, sink);
         let own = run.1.as_ref().and_then(|r| {
-            let parents = Parents::<H> {
-                run: r,
-                stage: stage.and_then(|s| s.1.as_ref()),
-                task: None,
-            };
+            let parents = own_parents::<I, H>(r, stage, None);
             sink.guard(name::<H>(), HookPhase::BeforeTask, || {
                 self.hook.before_task(parents, ev)
             })
@@ -343,11 +339,7 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
         sink: &HookFailures,
     ) {
         if let (Some(r), Some(own)) = (&run.1, st.1) {
-            let parents = Parents::<H> {
-                run: r,
-                stage: stage.and_then(|s| s.1.as_ref()),
-                task: None,
-            };
+            let parents = own_parents::<I, H>(r, stage, None);
             sink.guard(name::<H>(), HookPhase::AfterTask, || {
                 self.hook.after_task(parents, own, ev)
             });
@@ -368,11 +360,7 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
             .inner
             .before_node(&run.0, stage.map(|s| &s.0), &task.0, ev, sink);
         let own = run.1.as_ref().and_then(|r| {
-            let parents = Parents::<H> {
-                run: r,
-                stage: stage.and_then(|s| s.1.as_ref()),
-                task: task.1.as_ref(),
-            };
+            let parents = own_parents::<I, H>(r, stage, task.1.as_ref());
             sink.guard(name::<H>(), HookPhase::BeforeNode, || {
                 self.hook.before_node(parents, ev)
             })
@@ -390,11 +378,7 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
         sink: &HookFailures,
     ) {
         if let (Some(r), Some(own)) = (&run.1, st.1) {
-            let parents = Parents::<H> {
-                run: r,
-                stage: stage.and_then(|s| s.1.as_ref()),
-                task: task.1.as_ref(),
-            };
+            let parents = own_parents::<I, H>(r, stage, task.1.as_ref());
             sink.guard(name::<H>(), HookPhase::AfterNode, || {
                 self.hook.after_node(parents, own, ev)
             });
@@ -514,6 +498,19 @@ impl Drop for TrackedBody {
                     .into(),
             );
         }
+    }
+}
+
+/// The hook's own view of its parents' states, projected out of the stack's tuples.
+fn own_parents<'a, I: HookSet, H: Hooks>(
+    run: &'a H::Run,
+    stage: Option<&'a (I::Stage, Option<H::Stage>)>,
+    task: Option<&'a H::Task>,
+) -> Parents<'a, H> {
+    Parents {
+        run,
+        stage: stage.and_then(|s| s.1.as_ref()),
+        task,
     }
 }
 
