@@ -377,24 +377,10 @@ impl<H: HookSet> RunShared<H> {
             return self.fail_unrunnable(p, thread);
         };
         let meta = &*hot.meta;
-        let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
         loop {
-            let ev = NodeStart {
-                run_id: &self.run_id,
-                node: meta,
-                task: &scope.plan.meta,
-                attempt,
-            };
-            let state =
-                self.hooks
-                    .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
-            let attempt_start = if attempt == 1 {
-                first_start
-            } else {
-                self.clock.raw()
-            };
+            let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
             let mut result: Option<Attempt> = None;
             {
                 let ctx = NodeCtx {
@@ -435,24 +421,10 @@ impl<H: HookSet> RunShared<H> {
     async fn run_async_node(self: &Arc<Self>, p: u32, scope: &TaskScope<'_, H>) -> NodeOutcome {
         let hot = self.hot(p);
         let meta = &*hot.meta;
-        let stage = scope.stage_state;
         let first_start = self.clock.raw();
         let mut attempt = 1;
         loop {
-            let ev = NodeStart {
-                run_id: &self.run_id,
-                node: meta,
-                task: &scope.plan.meta,
-                attempt,
-            };
-            let state =
-                self.hooks
-                    .before_node(&self.run_state, stage, &scope.state, &ev, &self.failures);
-            let attempt_start = if attempt == 1 {
-                first_start
-            } else {
-                self.clock.raw()
-            };
+            let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
             let slot = AttemptSlot::default();
             let future = self.attempt_future(p, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
@@ -549,6 +521,35 @@ impl<H: HookSet> RunShared<H> {
             );
         }
         .boxed()
+    }
+
+    /// Calls `before_node` for an attempt; returns its event, hook state and start reading.
+    fn begin_attempt<'s>(
+        &'s self,
+        p: u32,
+        scope: &'s TaskScope<'_, H>,
+        attempt: u32,
+        first_start: u64,
+    ) -> (NodeStart<'s>, H::Node, u64) {
+        let ev = NodeStart {
+            run_id: &self.run_id,
+            node: &self.hot(p).meta,
+            task: &scope.plan.meta,
+            attempt,
+        };
+        let state = self.hooks.before_node(
+            &self.run_state,
+            scope.stage_state,
+            &scope.state,
+            &ev,
+            &self.failures,
+        );
+        let start = if attempt == 1 {
+            first_start
+        } else {
+            self.clock.raw()
+        };
+        (ev, state, start)
     }
 
     /// Calls `after_node` for an attempt that ended at `end`; returns whether to retry.
