@@ -12,6 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) struct WriteOnce<T> {
     written: AtomicBool,
+    /// Debug builds check the single-writer contract: a second writer, even a racing one,
+    /// fails to claim the cell and panics instead of writing.
+    #[cfg(debug_assertions)]
+    claimed: AtomicBool,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -25,20 +29,33 @@ impl<T> WriteOnce<T> {
     pub(crate) const fn new() -> Self {
         Self {
             written: AtomicBool::new(false),
+            #[cfg(debug_assertions)]
+            claimed: AtomicBool::new(false),
             value: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
     /// Stores `value` unless the cell was written already (then `value` is handed back).
     ///
-    /// Callers guarantee a single writer per cell: two concurrent `set`s are not supported.
+    /// # Safety
+    ///
+    /// No other thread may call `set` on this cell concurrently: each cell has one writer (the
+    /// thread that runs, skips or abandons its node, or `prepare` for inputs), or later writers
+    /// are ordered after the first by the run's synchronisation.
     #[inline]
-    pub(crate) fn set(&self, value: T) -> Result<(), T> {
+    pub(crate) unsafe fn set(&self, value: T) -> Result<(), T> {
         if self.written.load(Ordering::Relaxed) {
             return Err(value);
         }
-        // SAFETY: not written yet, and the executor gives each cell a single writer, so no
-        // other thread reads or writes the value now.
+        #[cfg(debug_assertions)]
+        assert!(
+            self.claimed
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            "WriteOnce written by two threads at once"
+        );
+        // SAFETY: not written yet, and by the caller's contract no other thread writes it now;
+        // readers wait for the release store below.
         unsafe { (*self.value.get()).write(value) };
         self.written.store(true, Ordering::Release);
         Ok(())
@@ -70,8 +87,8 @@ impl<T> WriteOnce<T> {
 /// a run of 100k nodes starts without an O(n) initialisation on the caller's thread, and the
 /// pages are touched first by the workers that write them.
 pub(crate) fn empty_cells<T>(n: usize) -> Box<[WriteOnce<T>]> {
-    // SAFETY: all-zero bytes are a valid `WriteOnce<T>`: `AtomicBool` zero is `false`, and
-    // `MaybeUninit<T>` accepts any bytes. `WriteOnce` has no other field.
+    // SAFETY: all-zero bytes are a valid `WriteOnce<T>`: each `AtomicBool` zero is `false`,
+    // and `MaybeUninit<T>` accepts any bytes. `WriteOnce` has no other field.
     unsafe { Box::<[WriteOnce<T>]>::new_zeroed_slice(n).assume_init() }
 }
 
@@ -97,7 +114,8 @@ impl<T: Clone> Clone for WriteOnce<T> {
     fn clone(&self) -> Self {
         let copy = Self::new();
         if let Some(value) = self.get() {
-            let _ = copy.set(value.clone());
+            // SAFETY: `copy` is new and not shared yet.
+            let _ = unsafe { copy.set(value.clone()) };
         }
         copy
     }
@@ -113,9 +131,10 @@ mod tests {
         let counted = Arc::new(());
         let mut cell = WriteOnce::new();
         assert!(cell.get().is_none());
-        assert!(cell.set(Arc::clone(&counted)).is_ok());
+        // SAFETY (both): one thread.
+        assert!(unsafe { cell.set(Arc::clone(&counted)) }.is_ok());
         assert!(
-            cell.set(Arc::clone(&counted)).is_err(),
+            unsafe { cell.set(Arc::clone(&counted)) }.is_err(),
             "second write refused"
         );
         assert_eq!(
@@ -141,7 +160,7 @@ mod tests {
     fn zeroed_cells_are_empty() {
         let cells = super::empty_cells::<String>(1000);
         assert!(cells.iter().all(|c| c.get().is_none()));
-        assert!(cells[999].set("last".to_string()).is_ok());
+        assert!(unsafe { cells[999].set("last".to_string()) }.is_ok());
         assert_eq!(cells[999].get().map(String::as_str), Some("last"));
         let atomics = super::zeroed_atomics(10);
         assert!(
@@ -155,7 +174,7 @@ mod tests {
     fn visible_to_other_threads_after_release() {
         let cell = Arc::new(WriteOnce::new());
         let writer = Arc::clone(&cell);
-        std::thread::spawn(move || writer.set(vec![1u8, 2, 3]).unwrap())
+        std::thread::spawn(move || unsafe { writer.set(vec![1u8, 2, 3]) }.unwrap())
             .join()
             .unwrap();
         assert_eq!(cell.get().map(Vec::len), Some(3));

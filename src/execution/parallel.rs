@@ -131,11 +131,14 @@ fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
 }
 
 /// Ends an async task's bookkeeping if its tokio future is dropped before it finished (the
-/// runtime shut down), so the run records the loss and does not wait forever.
+/// runtime shut down), so the run records the loss and does not wait forever. It owns the
+/// task's job guard and releases it last, after handing any released tasks to the pool, so
+/// the run cannot end while those are being scheduled.
 struct AbandonOnDrop<H: HookSet> {
     shared: Arc<RunShared<H>>,
     task: u32,
     armed: bool,
+    guard: Option<JobGuard<H>>,
 }
 
 impl<H: HookSet> Drop for AbandonOnDrop<H> {
@@ -151,6 +154,7 @@ impl<H: HookSet> Drop for AbandonOnDrop<H> {
                 spawn_drive(&self.shared, ready);
             }
         }
+        drop(self.guard.take());
     }
 }
 
@@ -158,11 +162,11 @@ fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
     let Some(tokio) = shared.sched.tokio.clone() else {
         return; // the executor provides a runtime for every plan with async nodes
     };
-    let guard = JobGuard::new(shared);
     let mut abandon = AbandonOnDrop {
         shared: Arc::clone(shared),
         task,
         armed: true,
+        guard: Some(JobGuard::new(shared)),
     };
     tokio.spawn(async move {
         let shared = Arc::clone(&abandon.shared);
@@ -179,8 +183,8 @@ fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
         if !ready.is_empty() {
             spawn_drive(&shared, ready);
         }
-        drop((abandon, shared));
-        drop(guard);
+        drop(shared);
+        drop(abandon); // releases the job guard last
     });
 }
 

@@ -35,24 +35,33 @@ fn run_on_tokio<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32, ready: &mut R
     let job = Arc::clone(shared);
     tokio.spawn(async move {
         // One thread runs the tasks in order, so no stage is ever entered concurrently and
-        // no task is parked here.
+        // no task should be parked here; if one were, it is reported rather than lost.
         let mut ignored = Ready::new();
-        let finished = AssertUnwindSafe(job.run_task_async(task, &mut ignored))
+        let ended = match AssertUnwindSafe(job.run_task_async(task, &mut ignored))
             .catch_unwind()
             .await
-            .is_ok();
+        {
+            Ok(true) => Ended::Finished,
+            Ok(false) => Ended::Parked,
+            Err(_) => Ended::Panicked,
+        };
         drop(job);
-        let _ = done.send(finished);
+        let _ = done.send(ended);
     });
-    // A runtime that shuts down drops the task and its sender; a panic reports `false`.
-    // Either way the task's unfinished nodes fail and their descendants are skipped.
-    match wait.recv() {
-        Ok(true) => {}
-        Ok(false) => shared.abandon_task(task, "not finished: the executor panicked", ready),
-        Err(_) => shared.abandon_task(
-            task,
-            "not finished: the tokio runtime dropped the node's task (was it shut down?)",
-            ready,
-        ),
-    }
+    // A runtime that shuts down drops the task and its sender. In every case but a normal end,
+    // the task's unfinished nodes fail and their descendants are skipped.
+    let cause = match wait.recv() {
+        Ok(Ended::Finished) => return,
+        Ok(Ended::Parked) => "not run: the task was parked in a sequential run (executor bug)",
+        Ok(Ended::Panicked) => "not finished: the executor panicked",
+        Err(_) => "not finished: the tokio runtime dropped the node's task (was it shut down?)",
+    };
+    shared.abandon_task(task, cause, ready);
+}
+
+/// How an async task ended on tokio, as the sequential executor learns it.
+enum Ended {
+    Finished,
+    Parked,
+    Panicked,
 }

@@ -158,7 +158,8 @@ pub(crate) fn prepare<H: HookSet>(
         }
         if !supplied[index as usize] {
             supplied[index as usize] = true;
-            let _ = slots[index as usize].set(typed.value);
+            // SAFETY: `prepare` runs before any job exists, on one thread.
+            let _ = unsafe { slots[index as usize].set(typed.value) };
         }
     }
     if let Some(&missing) = inner.inputs.iter().find(|&&i| !supplied[i as usize]) {

@@ -75,6 +75,34 @@ struct TaskScope<'a, H: HookSet> {
     tally: Tally,
 }
 
+/// Owns a stage's `before_stage` call; if it unwinds, the stage goes back to "not entered"
+/// and the tasks parked meanwhile are handed to the pool (the next one re-enters the stage).
+struct StageOwner<'a, H: HookSet> {
+    shared: &'a RunShared<H>,
+    index: u32,
+    done: bool,
+}
+
+impl<H: HookSet> Drop for StageOwner<'_, H> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let stage = &self.shared.stages[self.index as usize];
+        let waiting = stage
+            .parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or_default();
+        if let Some(me) = self.shared.me.upgrade()
+            && !waiting.is_empty()
+        {
+            super::parallel::spawn_ready(&me, waiting.into_iter().collect());
+        }
+    }
+}
+
 impl<H: HookSet> RunShared<H> {
     /// Runs a task whose nodes are all sync on the current thread, then pushes the tasks it
     /// made ready. Downstream tasks are released only after this task (and, if it was the
@@ -240,6 +268,12 @@ impl<H: HookSet> RunShared<H> {
                 None => *parked = Some(Vec::new()),
             }
         }
+        // If anything below unwinds, hand the parked tasks on instead of stranding them.
+        let mut owner = StageOwner {
+            shared: self,
+            index,
+            done: false,
+        };
         stage.started.store(self.clock.raw(), Ordering::Relaxed);
         let plan = &self.plan.inner.stages[index as usize];
         let state = self.hooks.before_stage(
@@ -258,6 +292,7 @@ impl<H: HookSet> RunShared<H> {
             .unwrap_or_else(|e| e.into_inner())
             .take()
             .unwrap_or_default();
+        owner.done = true;
         // Start the parked tasks now rather than after this task, which may be long.
         match self.me.upgrade() {
             Some(me) if !waiting.is_empty() && self.sched.pool.is_some() => {
@@ -361,13 +396,16 @@ impl<H: HookSet> RunShared<H> {
                 &self.failures,
             );
         }
-        let _ = self.records[p as usize].set(RawRecord::new(
-            outcome.clone(),
-            now,
-            now,
-            0,
-            ThreadLabel::None,
-        ));
+        // SAFETY: the node's task is running on this thread only (see `complete`).
+        let _ = unsafe {
+            self.records[p as usize].set(RawRecord::new(
+                outcome.clone(),
+                now,
+                now,
+                0,
+                ThreadLabel::None,
+            ))
+        };
         outcome
     }
 
@@ -612,7 +650,10 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            let _ = self.slots[self.hot(p).slot as usize].set(value);
+            // SAFETY: a node's slot and record are written only by its task, which runs on one
+            // thread at a time: the task loop, or `abandon_task` once the task's future has
+            // stopped being polled.
+            let _ = unsafe { self.slots[self.hot(p).slot as usize].set(value) };
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
@@ -627,7 +668,10 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Succeeded => NodeOutcome::Succeeded,
             other => other.clone(),
         };
-        let _ = self.records[p as usize].set(RawRecord::new(outcome, start, end, attempts, thread));
+        // SAFETY: as for the slot above.
+        let _ = unsafe {
+            self.records[p as usize].set(RawRecord::new(outcome, start, end, attempts, thread))
+        };
         summary
     }
 

@@ -7,6 +7,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -423,8 +424,10 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
 }
 
 /// Wraps `body` with `hook`'s wrapper so that whatever the wrapper does is contained and
-/// attributed to it: a panic when called or polled, or dropping the body unfinished. The
-/// executor notices an unfinished body and runs the node again without wrappers.
+/// attributed to it: a panic when called or polled, or finishing without having run the body
+/// to its end. The executor notices an unfinished body and runs the node again without
+/// wrappers. A wrapper that is itself dropped (an outer wrapper dropped it, or the runtime shut
+/// down) is not blamed.
 fn contained_around_async<H: Hooks>(
     hook: &H,
     state: &H::Node,
@@ -432,11 +435,10 @@ fn contained_around_async<H: Hooks>(
     body: BoxFuture<'static, ()>,
     sink: &Arc<HookFailures>,
 ) -> BoxFuture<'static, ()> {
+    let finished = Arc::new(AtomicBool::new(false));
     let tracked = TrackedBody {
         body,
-        finished: false,
-        sink: Arc::clone(sink),
-        hook: name::<H>(),
+        finished: Arc::clone(&finished),
     };
     let wrapper = match catch_unwind(AssertUnwindSafe(|| {
         hook.around_async(state, ev, Box::pin(tracked))
@@ -453,23 +455,24 @@ fn contained_around_async<H: Hooks>(
     };
     let sink = Arc::clone(sink);
     async move {
-        if let Err(payload) = AssertUnwindSafe(wrapper).catch_unwind().await {
-            sink.record(
-                name::<H>(),
-                HookPhase::AroundAsync,
-                format!("panicked while polled: {}", panic_message(&*payload)),
-            );
-        }
+        let message = match AssertUnwindSafe(wrapper).catch_unwind().await {
+            Err(payload) => format!("panicked while polled: {}", panic_message(&*payload)),
+            Ok(()) if !finished.load(Ordering::Acquire) => {
+                "finished without running the node's future to its end; the node ran again \
+                 without wrappers"
+                    .to_string()
+            }
+            Ok(()) => return,
+        };
+        sink.record(name::<H>(), HookPhase::AroundAsync, message);
     }
     .boxed()
 }
 
-/// The body as one hook's wrapper sees it; reports the wrapper if it drops the body unfinished.
+/// The body as one hook's wrapper sees it; tells whether it ran to its end.
 struct TrackedBody {
     body: BoxFuture<'static, ()>,
-    finished: bool,
-    sink: Arc<HookFailures>,
-    hook: &'static str,
+    finished: Arc<AtomicBool>,
 }
 
 impl std::future::Future for TrackedBody {
@@ -480,24 +483,9 @@ impl std::future::Future for TrackedBody {
     ) -> std::task::Poll<()> {
         let done = self.body.as_mut().poll(cx);
         if done.is_ready() {
-            self.finished = true;
+            self.finished.store(true, Ordering::Release);
         }
         done
-    }
-}
-
-impl Drop for TrackedBody {
-    fn drop(&mut self) {
-        // While unwinding, the panic itself is what gets recorded.
-        if !self.finished && !std::thread::panicking() {
-            self.sink.record(
-                self.hook,
-                HookPhase::AroundAsync,
-                "dropped the node's future before it finished; the node ran again without \
-                 wrappers"
-                    .into(),
-            );
-        }
     }
 }
 
