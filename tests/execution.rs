@@ -261,6 +261,35 @@ fn every_failure_is_listed() {
 }
 
 #[test]
+fn a_mass_failure_names_the_first_failures_and_counts_the_rest() {
+    let mut g = DagBuilder::new("mass-failure");
+    let handles: Vec<Handle<u8>> = (0..500)
+        .map(|i| {
+            g.node(format!("f{i}")).run((), |_, ()| -> NodeResult<u8> {
+                Err(NodeError::msg("down"))
+            })
+        })
+        .collect();
+    let dag = g.build().unwrap();
+    let plan = dag
+        .plan(&handles.iter().fold(Request::new(), |r, h| r.output(*h)))
+        .unwrap();
+    let err = Executor::sequential()
+        .failure_policy(FailurePolicy::Continue)
+        .run(&plan, Inputs::new())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("500 node(s) failed"), "{text}");
+    assert!(text.contains("`f0` (error: down)") && text.contains("`f19` (error: down)"));
+    assert!(!text.contains("`f20`"), "{text}");
+    assert!(
+        text.ends_with("and 480 more (see the run record)"),
+        "{text}"
+    );
+    assert_eq!(err.record().unwrap().failures().count(), 500);
+}
+
+#[test]
 fn retries_until_success_and_counts_attempts() {
     for (mode, exec) in executors() {
         let calls = Arc::new(AtomicU32::new(0));
@@ -680,12 +709,15 @@ fn a_runtime_shut_down_mid_run_fails_its_nodes_and_skips_descendants() {
             .enable_all()
             .build()
             .unwrap();
+        // A hook with the default (pass-through) async wrapper must not be blamed for the
+        // futures the runtime dropped.
         let exec = if parallel {
             Executor::parallel().threads(2)
         } else {
             Executor::sequential()
         }
-        .tokio(runtime.handle().clone());
+        .tokio(runtime.handle().clone())
+        .hook(PassThrough);
         let stopper = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             runtime.shutdown_background();
@@ -705,7 +737,18 @@ fn a_runtime_shut_down_mid_run_fails_its_nodes_and_skips_descendants() {
             }),
             "parallel={parallel}"
         );
+        assert_eq!(record.hook_failure_count, 0, "{:?}", record.hook_failures);
     }
+}
+
+/// A hook that keeps every default, including the pass-through async wrapper.
+struct PassThrough;
+
+impl dagtel::hooks::Hooks for PassThrough {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
 }
 
 #[test]

@@ -67,6 +67,9 @@ pub enum RunError {
     Cancelled(Box<FinishedRun>),
 }
 
+/// How many failures a run error's message names.
+const SHOWN_FAILURES: usize = 20;
+
 /// A run that ended without all its outputs: its record and whatever outputs it produced.
 pub struct FinishedRun {
     /// What happened to each node.
@@ -95,7 +98,9 @@ impl fmt::Display for FinishedRun {
             self.record.run_id,
             self.record.dag
         )?;
-        for (i, node) in failures.iter().enumerate() {
+        // Every failure is in the record; the message names the first few so it stays readable
+        // when a wide fan-out fails as a whole.
+        for (i, node) in failures.iter().take(SHOWN_FAILURES).enumerate() {
             let what = node
                 .outcome
                 .as_ref()
@@ -107,6 +112,13 @@ impl fmt::Display for FinishedRun {
                 write!(f, ", after {} attempts", node.attempts)?;
             }
             f.write_str(")")?;
+        }
+        if failures.len() > SHOWN_FAILURES {
+            write!(
+                f,
+                "; and {} more (see the run record)",
+                failures.len() - SHOWN_FAILURES
+            )?;
         }
         Ok(())
     }
