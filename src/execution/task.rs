@@ -436,14 +436,7 @@ impl<H: HookSet> RunShared<H> {
                 self.hooks
                     .around_node(&state, &ev, &mut call, &self.failures);
             }
-            let (value, outcome) = result.unwrap_or_else(|| {
-                (
-                    None,
-                    NodeOutcome::Failed {
-                        message: "node body was not run".into(),
-                    },
-                )
-            });
+            let (value, outcome) = or_failed(result, "node body was not run");
             let end = self.clock.raw();
             let will_retry =
                 self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
@@ -477,14 +470,7 @@ impl<H: HookSet> RunShared<H> {
                     .await;
                 result = take(&slot);
             }
-            let (value, outcome) = result.unwrap_or_else(|| {
-                (
-                    None,
-                    NodeOutcome::Failed {
-                        message: "async node did not complete".into(),
-                    },
-                )
-            });
+            let (value, outcome) = or_failed(result, "async node did not complete");
             let end = self.clock.raw();
             let will_retry =
                 self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
@@ -726,6 +712,18 @@ fn call_sync(
     settle_result(
         catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|p| panic_message(&*p)),
     )
+}
+
+/// The attempt's result, or a failure saying why there is none.
+fn or_failed(result: Option<Attempt>, missing: &str) -> Attempt {
+    result.unwrap_or_else(|| {
+        (
+            None,
+            NodeOutcome::Failed {
+                message: missing.to_string(),
+            },
+        )
+    })
 }
 
 fn settle_result(result: Result<crate::node::NodeResult<Value>, String>) -> Attempt {
