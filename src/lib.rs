@@ -42,8 +42,10 @@ pub mod graph;
 pub mod hooks;
 mod ids;
 pub mod node;
+pub mod otel;
 mod outcome;
 pub mod plan;
+pub mod telemetry;
 mod value;
 mod write_once;
 

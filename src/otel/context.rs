@@ -1,0 +1,88 @@
+//! What a run puts into the OpenTelemetry [`Context`]: the run's scope for the whole run, and
+//! the node's scope while a node runs. Processors read them to stamp every span and log record;
+//! the `carry` helpers move them onto other threads and tasks.
+
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::{Context, StringValue};
+
+use crate::ids::RunId;
+
+/// The run a context belongs to; present in every context derived from a run's root.
+#[derive(Clone, Debug)]
+pub struct RunScope {
+    run_id: RunId,
+    dag: Arc<str>,
+}
+
+impl RunScope {
+    /// A scope for `run_id` of the DAG named `dag`.
+    pub fn new(run_id: RunId, dag: impl Into<Arc<str>>) -> Self {
+        Self {
+            run_id,
+            dag: dag.into(),
+        }
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// The run id as an attribute value (shares the id's allocation).
+    pub fn run_id_value(&self) -> StringValue {
+        StringValue::from(self.run_id.shared())
+    }
+
+    /// The DAG's name.
+    pub fn dag(&self) -> &str {
+        &self.dag
+    }
+
+    /// The run scope of the current context, if a run is active on this thread.
+    pub fn current() -> Option<RunScope> {
+        Context::map_current(|cx| cx.get::<RunScope>().cloned())
+    }
+}
+
+/// The node whose body is running; present in the context while the body runs.
+#[derive(Debug)]
+pub struct NodeScope {
+    name: Arc<str>,
+    entity: OnceLock<Arc<str>>,
+}
+
+impl NodeScope {
+    /// A scope for the node `name`.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self {
+            name: name.into(),
+            entity: OnceLock::new(),
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's name as an attribute value.
+    pub fn name_value(&self) -> StringValue {
+        StringValue::from(self.name.clone())
+    }
+
+    /// The entity id the node declared, once it has.
+    pub fn entity(&self) -> Option<&Arc<str>> {
+        self.entity.get()
+    }
+
+    /// Records the entity id; the first declaration wins.
+    pub fn set_entity(&self, id: impl Into<Arc<str>>) {
+        let _ = self.entity.set(id.into());
+    }
+
+    /// The node scope of the current context, if a node body is running on this thread.
+    pub fn current() -> Option<Arc<NodeScope>> {
+        Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned())
+    }
+}

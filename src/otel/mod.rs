@@ -1,0 +1,7 @@
+//! OpenTelemetry for runs: context scopes, processors that stamp the run id, and the hooks
+//! that turn every run into traces, logs and metrics.
+
+pub mod context;
+pub mod conventions;
+
+pub use context::{NodeScope, RunScope};
