@@ -307,3 +307,82 @@ pub enum LogLevel {
     /// Everything.
     Trace,
 }
+
+impl Default for Settings {
+    /// The OpenTelemetry specification's defaults (no profile), with dagtel's embedded file
+    /// default as the exporter of every signal.
+    fn default() -> Self {
+        let otlp = |path: &str| OtlpSettings {
+            endpoint: format!("http://localhost:4318/v1/{path}"),
+            endpoint_set: false,
+            protocol: Protocol::HttpProtobuf,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            compression: Compression::None,
+            insecure: false,
+            certificate: None,
+            client_key: None,
+            client_certificate: None,
+        };
+        Self {
+            disabled: false,
+            profile: Profile::Default,
+            strict: false,
+            service: ServiceSettings::default(),
+            resource_attributes: Vec::new(),
+            detectors: vec![
+                Detector::Process,
+                Detector::Os,
+                Detector::Host,
+                Detector::Container,
+                Detector::K8s,
+            ],
+            sampler: SamplerSettings {
+                kind: SamplerKind::ParentBasedAlwaysOn,
+                ratio: 1.0,
+            },
+            exporters: PerSignal {
+                traces: vec![ExporterKind::File],
+                logs: vec![ExporterKind::File],
+                metrics: vec![ExporterKind::File],
+            },
+            otlp: PerSignal {
+                traces: otlp("traces"),
+                logs: otlp("logs"),
+                metrics: otlp("metrics"),
+            },
+            span_batch: BatchSettings {
+                schedule_delay: Duration::from_millis(5000),
+                export_timeout: Duration::from_millis(30000),
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+            },
+            log_batch: BatchSettings {
+                schedule_delay: Duration::from_millis(1000),
+                export_timeout: Duration::from_millis(30000),
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+            },
+            metrics: MetricsSettings {
+                export_interval: Duration::from_millis(60000),
+                export_timeout: Duration::from_millis(30000),
+                exemplar_filter: ExemplarFilter::TraceBased,
+                temporality: TemporalityPreference::Cumulative,
+                histogram_aggregation: HistogramAggregation::ExplicitBucketHistogram,
+            },
+            limits: LimitSettings {
+                span_attribute_count: 128,
+                span_attribute_value_length: None,
+                span_event_count: 128,
+                span_link_count: 128,
+                event_attribute_count: 128,
+                link_attribute_count: 128,
+                log_attribute_count: 128,
+                log_attribute_value_length: None,
+            },
+            propagators: vec![Propagator::TraceContext, Propagator::Baggage],
+            sdk_log_level: LogLevel::Info,
+            telemetry_dir: PathBuf::from("telemetry"),
+        }
+    }
+}
