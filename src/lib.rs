@@ -54,7 +54,9 @@ pub use execution::{
     Executor, FailurePolicy, FinishedRun, Inputs, NodeRecord, NodeStatus, Outputs, Run, RunError,
     RunOptions, RunRecord, ThreadLabel,
 };
-pub use graph::{BuildError, Dag, DagBuilder, Handle, Many, NodeKind, NodeMeta, RetryPolicy};
+pub use graph::{
+    BuildError, Dag, DagBuilder, GraphPosition, Handle, Many, NodeKind, NodeMeta, RetryPolicy,
+};
 pub use ids::RunId;
 pub use node::{AsyncNodeCtx, NodeCtx, NodeError, NodeResult};
 pub use outcome::{NodeOutcome, Outcome, SkipReason};

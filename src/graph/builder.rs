@@ -73,6 +73,7 @@ impl DagBuilder {
             version: None,
             retry: RetryPolicy::NONE,
             timeout: None,
+            position: None,
         };
         self.declare(node, Body::Input, Vec::new(), TypeTag::of::<T>())
     }
@@ -266,6 +267,7 @@ impl NodeBuilder<'_> {
             version: self.version,
             retry: self.retry,
             timeout: self.timeout,
+            position: None,
         };
         self.graph.declare(node, body, specs, TypeTag::of::<R>())
     }

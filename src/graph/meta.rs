@@ -96,6 +96,19 @@ pub struct NodeMeta {
     retry: RetryPolicy,
     timeout: Option<Duration>,
     fingerprint: u64,
+    position: Option<GraphPosition>,
+}
+
+/// Where a node sits in its graph: indices that hooks can use to keep per-node state in flat
+/// arrays (e.g. a span context per node for fan-in links) instead of maps keyed by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphPosition {
+    /// The node's index, `0..node_count`.
+    pub index: u32,
+    /// The indices of its dependencies, in the order of [`NodeMeta::deps`].
+    pub deps: Vec<u32>,
+    /// How many nodes (inputs included) the graph has.
+    pub node_count: u32,
 }
 
 impl NodeMeta {
@@ -113,6 +126,7 @@ impl NodeMeta {
             retry: RetryPolicy::NONE,
             timeout: None,
             fingerprint: 0,
+            position: None,
         };
         meta.refresh_fingerprint();
         meta
@@ -163,6 +177,7 @@ impl NodeMeta {
             retry: parts.retry,
             timeout: parts.timeout,
             fingerprint: 0,
+            position: parts.position,
         };
         meta.refresh_fingerprint();
         meta
@@ -232,6 +247,12 @@ impl NodeMeta {
         self.timeout
     }
 
+    /// The node's position in a built graph; `None` for metadata built by hand with
+    /// [`NodeMeta::new`].
+    pub fn position(&self) -> Option<&GraphPosition> {
+        self.position.as_ref()
+    }
+
     /// A hash of the declaration (name, kind, dependencies, types, tags, stage, version).
     ///
     /// Computed once when the node is declared. It changes when any of those change, so it
@@ -270,4 +291,5 @@ pub(crate) struct DeclaredNode {
     pub(crate) version: Option<String>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) position: Option<GraphPosition>,
 }

@@ -22,7 +22,7 @@ pub use deps::{DepItem, Deps, Layout, Many};
 pub use error::BuildError;
 pub(crate) use handle::Key;
 pub use handle::{DepSpec, Handle};
-pub use meta::{NodeKind, NodeMeta, RetryPolicy};
+pub use meta::{GraphPosition, NodeKind, NodeMeta, RetryPolicy};
 pub(crate) use validate::stable_order;
 
 use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};

@@ -8,7 +8,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::builder::Declaration;
 use super::handle::Key;
-use super::meta::NodeMeta;
+use super::meta::{GraphPosition, NodeMeta};
 use super::{BuildError, Dag, DagInner, NodeEntry};
 
 pub(super) struct Parts {
@@ -42,11 +42,18 @@ pub(super) fn build(parts: Parts) -> Result<Dag, BuildError> {
     }
     let nodes = parts.decls.into_iter().zip(deps).collect::<Vec<_>>();
     let names: Vec<String> = nodes.iter().map(|(d, _)| d.node.name.clone()).collect();
+    let node_count = names.len() as u32;
     let nodes = nodes
         .into_iter()
-        .map(|(decl, deps)| {
+        .enumerate()
+        .map(|(index, (decl, deps))| {
             let mut node = decl.node;
             node.deps = deps.iter().map(|&d| names[d as usize].clone()).collect();
+            node.position = Some(GraphPosition {
+                index: index as u32,
+                deps: deps.clone(),
+                node_count,
+            });
             NodeEntry {
                 meta: Arc::new(NodeMeta::declared(node)),
                 body: decl.body,

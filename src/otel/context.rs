@@ -4,8 +4,10 @@
 
 use std::sync::{Arc, OnceLock};
 
+use opentelemetry::trace::SpanContext;
 use opentelemetry::{Context, StringValue};
 
+use super::metrics::Instruments;
 use crate::ids::RunId;
 
 /// The run a context belongs to; present in every context derived from a run's root.
@@ -13,6 +15,7 @@ use crate::ids::RunId;
 pub struct RunScope {
     run_id: RunId,
     dag: Arc<str>,
+    root: Option<SpanContext>,
 }
 
 impl RunScope {
@@ -21,7 +24,19 @@ impl RunScope {
         Self {
             run_id,
             dag: dag.into(),
+            root: None,
         }
+    }
+
+    /// The same scope, knowing the run's root span (so detached work can link to it).
+    pub fn with_root(mut self, root: SpanContext) -> Self {
+        self.root = Some(root);
+        self
+    }
+
+    /// The run's root span, once it has started.
+    pub fn root(&self) -> Option<&SpanContext> {
+        self.root.as_ref()
     }
 
     /// The run id.
@@ -50,6 +65,8 @@ impl RunScope {
 pub struct NodeScope {
     name: Arc<str>,
     entity: OnceLock<Arc<str>>,
+    pub(crate) instruments: Option<Arc<Instruments>>,
+    pub(crate) dag: Option<Arc<str>>,
 }
 
 impl NodeScope {
@@ -58,6 +75,8 @@ impl NodeScope {
         Self {
             name: name.into(),
             entity: OnceLock::new(),
+            instruments: None,
+            dag: None,
         }
     }
 

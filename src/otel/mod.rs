@@ -3,5 +3,13 @@
 
 pub mod context;
 pub mod conventions;
+mod hooks;
+pub mod metrics;
+pub(crate) mod node_events;
 
 pub use context::{NodeScope, RunScope};
+pub use hooks::{
+    DEFAULT_MAX_LINKS, LAYER_TAG, NodeState, OtelHooks, OtelHooksBuilder, RunState, StageState,
+    TaskSpans, TaskState, default_scope_for_layer, root_span_link,
+};
+pub use node_events::flatten;

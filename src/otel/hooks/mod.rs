@@ -1,0 +1,591 @@
+//! [`OtelHooks`]: the lifecycle hooks that turn every run into OpenTelemetry traces, logs and
+//! metrics.
+//!
+//! - One root span per run, a span per declared stage, a span per task group (one-node tasks
+//!   are their node's span, unless [`OtelHooksBuilder::task_spans`] asks for all), and a span
+//!   per node attempt named after the node. Parents are carried explicitly in each hook's
+//!   state, never read from the thread, so parenting is right on any rayon or tokio thread.
+//! - While a node body runs its context is current (and, for async nodes, attached to every
+//!   poll): spans and logs that user code creates nest under the node span, and carry the run
+//!   id through [`RunIdSpanProcessor`](crate::processors::RunIdSpanProcessor) and
+//!   [`RunIdLogProcessor`](crate::processors::RunIdLogProcessor).
+//! - A fan-in node links to the spans of its upstream nodes, with the parent's name and
+//!   entity id on each link.
+//! - Failures set status Error on the node span and on the task, stage and run spans above it.
+//!
+//! `docs/semantic-conventions.md` lists every span, attribute, event and metric.
+
+mod links;
+mod scopes;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+pub use scopes::{LAYER_TAG, default_scope_for_layer};
+
+use self::links::{ParentSpan, Registry};
+use self::scopes::Scopes;
+use super::context::{NodeScope, RunScope};
+use super::conventions as conv;
+use super::metrics::{Instruments, status};
+use crate::hooks::{
+    HookResult, Hooks, NodeEnd, NodeStart, Parents, RunEnd, RunStart, StageEnd, StageStart,
+    TaskEnd, TaskStart,
+};
+use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+
+/// The OpenTelemetry limit on links per span, which fan-in links respect by default.
+pub const DEFAULT_MAX_LINKS: usize = 128;
+
+/// Which tasks get a span of their own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskSpans {
+    /// Explicit task groups only; a one-node task is represented by its node's span (which
+    /// carries `dag.task.id`). Halves the span count of typical graphs.
+    #[default]
+    Groups,
+    /// Every task, including one-node tasks.
+    All,
+}
+
+/// Hooks that trace, log and measure runs; see the [module docs](self).
+#[derive(Debug)]
+pub struct OtelHooks {
+    scopes: Scopes,
+    instruments: Arc<Instruments>,
+    root_span_name: Option<String>,
+    every_edge: bool,
+    max_links: usize,
+    task_spans: TaskSpans,
+    parent: Option<Context>,
+}
+
+/// Options for [`OtelHooks`].
+#[derive(Debug)]
+pub struct OtelHooksBuilder {
+    tracer_provider: SdkTracerProvider,
+    instruments: Arc<Instruments>,
+    root_span_name: Option<String>,
+    every_edge: bool,
+    max_links: usize,
+    task_spans: TaskSpans,
+    layers: HashMap<String, String>,
+    parent: Option<Context>,
+}
+
+impl OtelHooks {
+    /// Hooks that create spans with `tracer_provider` and record metrics with
+    /// `meter_provider`, with the default options.
+    pub fn new(tracer_provider: &SdkTracerProvider, meter_provider: &impl MeterProvider) -> Self {
+        Self::builder(tracer_provider, meter_provider).build()
+    }
+
+    /// Hooks with options.
+    pub fn builder(
+        tracer_provider: &SdkTracerProvider,
+        meter_provider: &impl MeterProvider,
+    ) -> OtelHooksBuilder {
+        let scope = InstrumentationScope::builder(conv::SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        OtelHooksBuilder {
+            tracer_provider: tracer_provider.clone(),
+            instruments: Arc::new(Instruments::new(&meter_provider.meter_with_scope(scope))),
+            root_span_name: None,
+            every_edge: false,
+            max_links: DEFAULT_MAX_LINKS,
+            task_spans: TaskSpans::default(),
+            layers: HashMap::new(),
+            parent: None,
+        }
+    }
+
+    fn root_name(&self, dag: &str) -> String {
+        match &self.root_span_name {
+            Some(name) => name.clone(),
+            None => format!("run {dag}"),
+        }
+    }
+
+    fn node_tracer<'r>(&'r self, run: &'r RunState, layer: Option<&str>) -> TracerRef<'r> {
+        match layer {
+            None => TracerRef::Borrowed(&self.scopes.default),
+            Some(layer) => match run.tracers.get(layer) {
+                Some(tracer) => TracerRef::Borrowed(tracer),
+                None => TracerRef::Owned(self.scopes.tracer(layer)),
+            },
+        }
+    }
+}
+
+impl OtelHooksBuilder {
+    /// The root span's name; `run <dag name>` by default.
+    pub fn root_span_name(mut self, name: impl Into<String>) -> Self {
+        self.root_span_name = Some(name.into());
+        self
+    }
+
+    /// Link every node to each upstream span, not only fan-in nodes (two or more parents).
+    pub fn link_every_edge(mut self, yes: bool) -> Self {
+        self.every_edge = yes;
+        self
+    }
+
+    /// At most this many parent links per node span (the span link limit, 128 by default).
+    /// Wider fan-ins keep the first `max` parents in dependency order and record
+    /// `dag.node.parent_count`, `dag.links.truncated` and `dag.links.dropped`.
+    pub fn max_links(mut self, max: usize) -> Self {
+        self.max_links = max;
+        self
+    }
+
+    /// Which tasks get a span of their own.
+    pub fn task_spans(mut self, which: TaskSpans) -> Self {
+        self.task_spans = which;
+        self
+    }
+
+    /// Uses instrumentation scope `scope` for nodes whose `layer` tag is `layer` (instead of
+    /// `dagtel.<layer>`).
+    pub fn scope_for_layer(mut self, layer: impl Into<String>, scope: impl Into<String>) -> Self {
+        self.layers.insert(layer.into(), scope.into());
+        self
+    }
+
+    /// Starts every run's root span under `parent` (e.g. a context extracted from a parent
+    /// process) instead of the caller's current context.
+    pub fn parent(mut self, parent: Context) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// The hooks.
+    pub fn build(self) -> OtelHooks {
+        OtelHooks {
+            scopes: Scopes::new(self.tracer_provider, self.layers),
+            instruments: self.instruments,
+            root_span_name: self.root_span_name,
+            every_edge: self.every_edge,
+            max_links: self.max_links,
+            task_spans: self.task_spans,
+            parent: self.parent,
+        }
+    }
+}
+
+enum TracerRef<'a> {
+    Borrowed(&'a SdkTracer),
+    Owned(SdkTracer),
+}
+
+impl std::ops::Deref for TracerRef<'_> {
+    type Target = SdkTracer;
+    fn deref(&self) -> &SdkTracer {
+        match self {
+            Self::Borrowed(t) => t,
+            Self::Owned(t) => t,
+        }
+    }
+}
+
+/// Kept for the whole run.
+#[derive(Debug, Default)]
+pub struct RunState {
+    cx: Context,
+    dag: Option<StringValue>,
+    registry: Registry,
+    tracers: HashMap<String, SdkTracer>,
+}
+
+/// Kept while a stage runs.
+#[derive(Debug, Default)]
+pub struct StageState {
+    cx: Context,
+    name: Option<StringValue>,
+}
+
+/// Kept while a task runs.
+#[derive(Debug, Default)]
+pub struct TaskState {
+    cx: Context,
+    owns_span: bool,
+}
+
+/// Kept while a node attempt runs.
+#[derive(Debug, Default)]
+pub struct NodeState {
+    cx: Context,
+    scope: Option<Arc<NodeScope>>,
+}
+
+impl Hooks for OtelHooks {
+    type Run = RunState;
+    type Stage = StageState;
+    type Task = TaskState;
+    type Node = NodeState;
+
+    fn before_run(&self, run: &RunStart<'_>) -> HookResult<RunState> {
+        let base = match &self.parent {
+            Some(parent) => parent.clone(),
+            None => Context::current(),
+        };
+        let scope = RunScope::new(run.run_id.clone(), run.dag);
+        let cx = base.with_value(scope.clone());
+        let mut attributes = vec![
+            KeyValue::new(conv::RUN_ID, scope.run_id_value()),
+            KeyValue::new(conv::DAG_NAME, run.dag.to_string()),
+            KeyValue::new(conv::EXECUTION_MODE, run.mode.as_str()),
+            KeyValue::new(conv::NODE_COUNT, run.node_count as i64),
+            KeyValue::new(conv::OUTPUTS, strings(&run.outputs)),
+        ];
+        if let crate::hooks::ExecutionMode::Parallel { threads } = run.mode {
+            attributes.push(KeyValue::new(conv::THREADS, threads as i64));
+        }
+        if !run.inputs.is_empty() {
+            attributes.push(KeyValue::new(conv::INPUTS, strings(&run.inputs)));
+        }
+        if !run.overrides.is_empty() {
+            attributes.push(KeyValue::new(conv::OVERRIDES, strings(&run.overrides)));
+        }
+        let tracer = &self.scopes.default;
+        let span = tracer
+            .span_builder(self.root_name(run.dag))
+            .with_kind(SpanKind::Internal)
+            .with_start_time(run.started_at)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &cx);
+        let root = span.span_context().clone();
+        let cx = cx.with_value(scope.with_root(root)).with_span(span);
+        let (registry, tracers) = match run.plan {
+            Some(plan) => {
+                let tracers = plan
+                    .nodes()
+                    .filter_map(|n| n.tag(LAYER_TAG))
+                    .map(|layer| (layer.to_string(), self.scopes.tracer(layer)))
+                    .collect();
+                (Registry::new(plan.dag().len()), tracers)
+            }
+            None => (Registry::default(), HashMap::new()),
+        };
+        Ok(RunState {
+            cx,
+            dag: Some(StringValue::from(run.dag.to_string())),
+            registry,
+            tracers,
+        })
+    }
+
+    fn after_run(&self, state: RunState, run: &RunEnd<'_>) -> HookResult {
+        let span = state.cx.span();
+        span.set_attributes([
+            KeyValue::new(conv::STATUS, run.outcome.as_str()),
+            KeyValue::new(conv::SUCCEEDED_COUNT, run.succeeded as i64),
+            KeyValue::new(conv::FAILED_COUNT, run.failed.len() as i64),
+            KeyValue::new(conv::SKIPPED_COUNT, run.skipped as i64),
+        ]);
+        if run.outcome == Outcome::Failed {
+            span.set_status(Status::error(format!(
+                "{} node(s) failed: {}",
+                run.failed.len(),
+                run.failed.join(", ")
+            )));
+        }
+        span.end();
+        let attrs = [dag_attr(&state), status(run.outcome.as_str())];
+        self.instruments
+            .run_duration
+            .record(run.duration.as_secs_f64(), &attrs);
+        Ok(())
+    }
+
+    fn before_stage(&self, run: &RunState, stage: &StageStart<'_>) -> HookResult<StageState> {
+        let tracer = &self.scopes.default;
+        let span = tracer
+            .span_builder(format!("stage {}", stage.stage))
+            .with_attributes([
+                KeyValue::new(conv::STAGE_NAME, stage.stage.to_string()),
+                KeyValue::new(conv::STAGE_TASK_COUNT, stage.task_count as i64),
+            ])
+            .start_with_context(tracer, &run.cx);
+        Ok(StageState {
+            cx: run.cx.with_span(span),
+            name: Some(StringValue::from(stage.stage.to_string())),
+        })
+    }
+
+    fn after_stage(&self, run: &RunState, state: &StageState, stage: &StageEnd<'_>) -> HookResult {
+        end_with_outcome(&state.cx, stage.outcome, "a node of this stage failed");
+        let mut attrs = vec![dag_attr(run), status(stage.outcome.as_str())];
+        if let Some(name) = &state.name {
+            attrs.push(KeyValue::new(conv::STAGE_NAME, name.clone()));
+        }
+        self.instruments
+            .stage_duration
+            .record(stage.duration.as_secs_f64(), &attrs);
+        Ok(())
+    }
+
+    fn before_task(
+        &self,
+        parents: Parents<'_, Self>,
+        task: &TaskStart<'_>,
+    ) -> HookResult<TaskState> {
+        let parent = parent_cx(parents);
+        if !task.task.is_group() && self.task_spans == TaskSpans::Groups {
+            return Ok(TaskState {
+                cx: parent.clone(),
+                owns_span: false,
+            });
+        }
+        let tracer = &self.scopes.default;
+        let mut attributes = vec![KeyValue::new(conv::TASK_ID, task.task.id().to_string())];
+        if let Some(stage) = task.task.stage() {
+            attributes.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+        }
+        if task.task.is_group() {
+            let nodes: Vec<&str> = task.task.nodes().iter().map(String::as_str).collect();
+            attributes.push(KeyValue::new(conv::TASK_NODES, strings(&nodes)));
+        }
+        let span = tracer
+            .span_builder(format!("task {}", task.task.id()))
+            .with_attributes(attributes)
+            .start_with_context(tracer, parent);
+        Ok(TaskState {
+            cx: parent.with_span(span),
+            owns_span: true,
+        })
+    }
+
+    fn after_task(
+        &self,
+        parents: Parents<'_, Self>,
+        state: TaskState,
+        task: &TaskEnd<'_>,
+    ) -> HookResult {
+        if state.owns_span {
+            end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
+        }
+        let mut attrs = vec![dag_attr(parents.run), status(task.outcome.as_str())];
+        if let Some(stage) = task.task.stage() {
+            attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+        }
+        self.instruments
+            .task_duration
+            .record(task.duration.as_secs_f64(), &attrs);
+        Ok(())
+    }
+
+    fn before_node(
+        &self,
+        parents: Parents<'_, Self>,
+        node: &NodeStart<'_>,
+    ) -> HookResult<NodeState> {
+        let meta = node.node;
+        let run = parents.run;
+        let parent = match parents.task {
+            Some(task) => &task.cx,
+            None => parent_cx(parents),
+        };
+        let layer = meta.tag(LAYER_TAG);
+        let tracer = self.node_tracer(run, layer);
+        let links = run
+            .registry
+            .links_for(meta, self.every_edge, self.max_links);
+        let mut attributes = Vec::with_capacity(8);
+        attributes.push(KeyValue::new(conv::NODE_NAME, meta.name().to_string()));
+        attributes.push(KeyValue::new(conv::NODE_ATTEMPT, node.attempt as i64));
+        if node.task.is_group() {
+            attributes.push(KeyValue::new(conv::TASK_ID, node.task.id().to_string()));
+        }
+        if let Some(stage) = meta.stage() {
+            attributes.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+        }
+        if let Some(layer) = layer {
+            attributes.push(KeyValue::new(conv::NODE_LAYER, layer.to_string()));
+        }
+        if let Some(version) = meta.version() {
+            attributes.push(KeyValue::new(conv::NODE_VERSION, version.to_string()));
+        }
+        if links.parents >= 2 || (self.every_edge && links.parents >= 1) {
+            attributes.push(KeyValue::new(conv::NODE_PARENT_COUNT, links.parents as i64));
+            if links.parents > links.links.len() {
+                attributes.push(KeyValue::new(conv::LINKS_TRUNCATED, true));
+                attributes.push(KeyValue::new(
+                    conv::LINKS_DROPPED,
+                    (links.parents - links.links.len()) as i64,
+                ));
+            }
+        }
+        let span = tracer
+            .span_builder(meta.name().to_string())
+            .with_attributes(attributes)
+            .with_links(links.links)
+            .start_with_context(&*tracer, parent);
+        let mut scope = NodeScope::new(meta.name());
+        scope.instruments = Some(Arc::clone(&self.instruments));
+        scope.dag = run.dag.as_ref().map(|d| Arc::from(d.as_str()));
+        let scope = Arc::new(scope);
+        Ok(NodeState {
+            cx: parent.with_value(Arc::clone(&scope)).with_span(span),
+            scope: Some(scope),
+        })
+    }
+
+    fn after_node(
+        &self,
+        parents: Parents<'_, Self>,
+        state: NodeState,
+        node: &NodeEnd<'_>,
+    ) -> HookResult {
+        let span = state.cx.span();
+        let meta = node.node;
+        span.set_attribute(KeyValue::new(conv::STATUS, node.outcome.kind()));
+        match node.outcome {
+            NodeOutcome::Succeeded => {}
+            NodeOutcome::Skipped(reason) => skipped(&span, reason),
+            failure => {
+                let (kind, message) = exception(failure);
+                span.add_event(
+                    "exception",
+                    vec![
+                        KeyValue::new("exception.type", kind),
+                        KeyValue::new("exception.message", message.clone()),
+                    ],
+                );
+                if node.will_retry {
+                    span.set_attribute(KeyValue::new(conv::NODE_WILL_RETRY, true));
+                }
+                span.set_status(Status::error(message));
+            }
+        }
+        let entity = state.scope.as_ref().and_then(|s| s.entity().cloned());
+        if !node.will_retry {
+            parents.run.registry.record(
+                meta,
+                ParentSpan {
+                    context: span.span_context().clone(),
+                    name: StringValue::from(meta.name().to_string()),
+                    entity,
+                },
+            );
+        }
+        span.end();
+        self.record_node_metrics(parents, node);
+        Ok(())
+    }
+
+    fn around_node(
+        &self,
+        state: &NodeState,
+        _: &NodeStart<'_>,
+        body: &mut dyn FnMut(),
+    ) -> HookResult {
+        let _attached = state.cx.clone().attach();
+        body();
+        Ok(())
+    }
+
+    fn around_async(
+        &self,
+        state: &NodeState,
+        _: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(body.with_context(state.cx.clone()))
+    }
+}
+
+impl OtelHooks {
+    fn record_node_metrics(&self, parents: Parents<'_, Self>, node: &NodeEnd<'_>) {
+        let mut attrs = Vec::with_capacity(4);
+        attrs.push(dag_attr(parents.run));
+        attrs.push(KeyValue::new(conv::NODE_NAME, node.node.name().to_string()));
+        if let Some(stage) = node.node.stage() {
+            attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+        }
+        let counted = &attrs[..];
+        match node.outcome {
+            NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
+            outcome if outcome.is_failure() => self.instruments.node_errors.add(1, counted),
+            _ => {}
+        }
+        if node.will_retry {
+            self.instruments.node_retries.add(1, counted);
+        }
+        if !matches!(node.outcome, NodeOutcome::Skipped(_)) {
+            attrs.push(status(node.outcome.kind()));
+            self.instruments
+                .node_duration
+                .record(node.duration.as_secs_f64(), &attrs);
+        }
+    }
+}
+
+fn parent_cx<'a>(parents: Parents<'a, OtelHooks>) -> &'a Context {
+    match parents.stage {
+        Some(stage) => &stage.cx,
+        None => &parents.run.cx,
+    }
+}
+
+fn dag_attr(run: &RunState) -> KeyValue {
+    KeyValue::new(
+        conv::DAG_NAME,
+        run.dag.clone().unwrap_or_else(|| StringValue::from("")),
+    )
+}
+
+fn strings(items: &[&str]) -> Value {
+    Value::Array(Array::String(
+        items
+            .iter()
+            .map(|s| StringValue::from(s.to_string()))
+            .collect(),
+    ))
+}
+
+fn end_with_outcome(cx: &Context, outcome: Outcome, why: &'static str) {
+    let span = cx.span();
+    span.set_attribute(KeyValue::new(conv::STATUS, outcome.as_str()));
+    if outcome == Outcome::Failed {
+        span.set_status(Status::error(why));
+    }
+    span.end();
+}
+
+fn skipped(span: &opentelemetry::trace::SpanRef<'_>, reason: &SkipReason) {
+    let (kind, cause) = match reason {
+        SkipReason::UpstreamFailed { ancestor } => ("upstream_failed", Some(ancestor)),
+        SkipReason::FailFast { failed } => ("fail_fast", Some(failed)),
+        SkipReason::Cancelled => ("cancelled", None),
+    };
+    span.set_attribute(KeyValue::new(conv::SKIP_REASON, kind));
+    if let Some(cause) = cause {
+        span.set_attribute(KeyValue::new(conv::SKIP_CAUSE, cause.clone()));
+    }
+}
+
+fn exception(outcome: &NodeOutcome) -> (&'static str, String) {
+    match outcome {
+        NodeOutcome::Failed { message } => ("dagtel::NodeError", message.clone()),
+        NodeOutcome::Panicked { message } => ("panic", message.clone()),
+        NodeOutcome::TimedOut { limit } => ("timeout", format!("timed out after {limit:?}")),
+        other => ("error", other.to_string()),
+    }
+}
+
+/// A link to the current run's root span, for work detached from the run's tree (a
+/// background job started by a node, a follow-up run): `None` outside a run.
+pub fn root_span_link() -> Option<Link> {
+    RunScope::current()
+        .and_then(|scope| scope.root().cloned())
+        .map(|root| Link::new(root, vec![KeyValue::new(conv::LINK_PARENT, "run")], 0))
+}

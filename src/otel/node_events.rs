@@ -1,0 +1,148 @@
+//! What a node reports while it runs (its entity, events, artifacts, dataset sizes), turned
+//! into span events, log records and metrics on the node's current OpenTelemetry context.
+//!
+//! The calls are cheap no-ops when no OpenTelemetry hook is installed: they find no
+//! [`NodeScope`] in the current context.
+
+use std::borrow::Cow;
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
+use serde::Serialize;
+
+use super::context::NodeScope;
+use super::conventions as conv;
+
+/// Records the node's entity id on its span (and on links from its children).
+pub(crate) fn entity(id: &str) {
+    if let Some(scope) = NodeScope::current() {
+        scope.set_entity(id);
+        Context::map_current(|cx| {
+            cx.span()
+                .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()))
+        });
+    }
+}
+
+/// A named event with attributes: a span event, a log record.
+pub(crate) fn event(name: &str, attributes: &impl Serialize) {
+    let Some(scope) = NodeScope::current() else {
+        return;
+    };
+    let attrs = flatten(attributes, None);
+    log_record(&scope, name, &attrs);
+    span_event(name.to_string(), attrs);
+}
+
+/// An artifact: a span event, a log record, and one more on the artifacts counter.
+pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
+    let Some(scope) = NodeScope::current() else {
+        return;
+    };
+    let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
+    attrs.extend(flatten(payload, Some("payload")));
+    log_record(&scope, conv::EVENT_ARTIFACT, &attrs);
+    span_event(conv::EVENT_ARTIFACT.to_string(), attrs);
+    if let Some(instruments) = &scope.instruments {
+        instruments.artifacts.add(1, &metric_attrs(&scope));
+    }
+}
+
+/// A dataset's size: gauges, and a span event.
+pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
+    let Some(scope) = NodeScope::current() else {
+        return;
+    };
+    if let Some(instruments) = &scope.instruments {
+        let attrs = metric_attrs(&scope);
+        instruments.dataset_rows.record(rows, &attrs);
+        instruments.dataset_columns.record(columns, &attrs);
+    }
+    span_event(
+        conv::EVENT_DATASET.to_string(),
+        vec![
+            KeyValue::new(conv::DATASET_NAME, name.to_string()),
+            KeyValue::new(conv::DATASET_ROWS, rows as i64),
+            KeyValue::new(conv::DATASET_COLUMNS, columns as i64),
+        ],
+    );
+}
+
+fn metric_attrs(scope: &NodeScope) -> Vec<KeyValue> {
+    let mut attrs = vec![KeyValue::new(conv::NODE_NAME, scope.name_value())];
+    if let Some(dag) = &scope.dag {
+        attrs.push(KeyValue::new(
+            conv::DAG_NAME,
+            StringValue::from(dag.clone()),
+        ));
+    }
+    attrs
+}
+
+fn span_event(name: String, attrs: Vec<KeyValue>) {
+    Context::map_current(|cx| cx.span().add_event(name, attrs));
+}
+
+fn log_record(scope: &NodeScope, name: &str, attrs: &[KeyValue]) {
+    // A `tracing` event, so it reaches every subscriber: the OpenTelemetry log bridge (which
+    // correlates it with the node span) and the console.
+    let fields = attrs
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value))
+        .collect::<Vec<_>>()
+        .join(" ");
+    tracing::info!(
+        target: "dagtel::event",
+        event = name,
+        node = scope.name(),
+        attributes = fields.as_str(),
+        "{}",
+        name
+    );
+}
+
+/// Turns a serializable payload into attributes: an object's top-level fields become one
+/// attribute each (`prefix.field` when a prefix is given), nested objects and arrays of
+/// non-scalars become JSON strings; any other payload becomes one attribute named `prefix`
+/// (or `value`).
+pub fn flatten(payload: &impl Serialize, prefix: Option<&str>) -> Vec<KeyValue> {
+    let value = match serde_json::to_value(payload) {
+        Ok(value) => value,
+        Err(err) => serde_json::Value::String(format!("<unserializable: {err}>")),
+    };
+    let key = |field: Cow<'_, str>| match prefix {
+        Some(p) => format!("{p}.{field}"),
+        None => field.into_owned(),
+    };
+    match value {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .map(|(field, v)| KeyValue::new(key(Cow::Owned(field)), scalar(v)))
+            .collect(),
+        other => vec![KeyValue::new(
+            prefix.unwrap_or("value").to_string(),
+            scalar(other),
+        )],
+    }
+}
+
+fn scalar(value: serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match value {
+        J::Bool(b) => Value::Bool(b),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Value::I64(i),
+            (None, Some(f)) => Value::F64(f),
+            (None, None) => Value::String(n.to_string().into()),
+        },
+        J::String(s) => Value::String(s.into()),
+        J::Null => Value::String("null".into()),
+        J::Array(items) if items.iter().all(|v| v.is_string()) => Value::Array(Array::String(
+            items
+                .into_iter()
+                .map(|v| StringValue::from(v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+        )),
+        nested => Value::String(nested.to_string().into()),
+    }
+}
