@@ -12,7 +12,11 @@
 //! | any closure run later, anywhere | [`carry`], [`carry_with`] |
 //! | a closure called many times (rayon `map`, `for_each`) | [`carry_fn`], [`ParallelIteratorExt`] |
 //! | `tokio::spawn` / `spawn_blocking` | [`spawn`], [`spawn_blocking`] |
-//! | `rayon::spawn` / `join` / `Scope::spawn` | [`rayon_spawn`], [`join`], [`scope_spawn`] |
+//! | `rayon::spawn` / `join` | [`rayon_spawn`], [`join`] |
+//! | `rayon::scope` / `Scope::spawn` / `ThreadPool::install` | [`scope`], [`scope_spawn`], [`install`] |
+//!
+//! `rayon::scope` and `ThreadPool::install` run their closure on a pool thread, not the
+//! caller's, so even the closure itself loses the context unless it is carried.
 //!
 //! # Why every job attaches its own context
 //!
@@ -163,6 +167,29 @@ where
     rayon::join(carry_with(cx.clone(), a), carry_with(cx, b))
 }
 
+/// [`rayon::scope`] with the current context attached while `op` runs (on a pool thread).
+pub fn scope<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&rayon::Scope<'scope>) -> R + Send,
+    R: Send,
+{
+    let cx = Context::current();
+    rayon::scope(move |s| {
+        let _attached = cx.attach();
+        op(s)
+    })
+}
+
+/// [`rayon::ThreadPool::install`] with the current context attached while `op` runs (on a
+/// thread of `pool`).
+pub fn install<OP, R>(pool: &rayon::ThreadPool, op: OP) -> R
+where
+    OP: FnOnce() -> R + Send,
+    R: Send,
+{
+    pool.install(carry(op))
+}
+
 /// [`rayon::Scope::spawn`] with the current context attached while `f` runs.
 ///
 /// ```
@@ -173,7 +200,7 @@ where
 /// let run = opentelemetry::Context::new().with_value(RunScope::new(RunId::from("run-1"), "etl"));
 /// let _attached = run.attach();
 /// let stamped = AtomicUsize::new(0);
-/// rayon::scope(|s| {
+/// carry::scope(|s| {
 ///     for _ in 0..8 {
 ///         carry::scope_spawn(s, |_| {
 ///             if RunScope::current().is_some() {

@@ -178,8 +178,8 @@ where
 /// let out = Arc::new(Mutex::new(Vec::new()));
 /// let writer = out.clone();
 /// let subscriber = tracing_subscriber::fmt()
-///     .event_format(RunAwareFormat::new().without_time())
 ///     .with_ansi(false)
+///     .event_format(RunAwareFormat::new().without_time())
 ///     .with_writer(move || Buf(writer.clone()))
 ///     .finish();
 ///
@@ -234,8 +234,9 @@ where
         let meta = event.metadata();
         if self.time {
             SystemTime.format_time(&mut writer)?;
+            writer.write_char(' ')?;
         }
-        write!(writer, " {:>5} ", meta.level())?;
+        write!(writer, "{:>5} ", meta.level())?;
 
         let (run, node) = Context::map_current(|cx| {
             (
