@@ -11,7 +11,7 @@
 //! |---|---|
 //! | any closure run later, anywhere | [`carry`], [`carry_with`] |
 //! | a closure called many times (rayon `map`, `for_each`) | [`carry_fn`], [`ParallelIteratorExt`] |
-//! | `tokio::spawn` / `spawn_blocking` | [`spawn`], [`spawn_blocking`] |
+//! | `tokio::spawn` / `Handle::spawn` / `spawn_blocking` | [`spawn`], [`spawn_on`], [`spawn_blocking`] |
 //! | `rayon::spawn` / `join` | [`rayon_spawn`], [`join`] |
 //! | `rayon::scope` / `Scope::spawn` / `ThreadPool::install` | [`scope`], [`scope_spawn`], [`install`] |
 //!
@@ -130,6 +130,16 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(fut.with_context(Context::current()))
+}
+
+/// [`tokio::runtime::Handle::spawn`] with the current context attached to every poll of `fut`;
+/// for callers outside the runtime.
+pub fn spawn_on<F>(handle: &tokio::runtime::Handle, fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    handle.spawn(fut.with_context(Context::current()))
 }
 
 /// [`tokio::task::spawn_blocking`] with the current context attached while `f` runs.
