@@ -182,15 +182,14 @@ fn job_stolen_by_a_waiting_thread(spawn: fn(Box<dyn FnOnce() + Send>)) -> (Optio
 #[test]
 fn uncarried_stolen_jobs_see_the_waiting_threads_context() {
     // The pitfall itself: this is what the carried helpers protect against.
-    let (seen, on_waiting_thread) = job_stolen_by_a_waiting_thread(|job| rayon::spawn(job));
+    let (seen, on_waiting_thread) = job_stolen_by_a_waiting_thread(rayon::spawn);
     assert!(on_waiting_thread);
     assert_eq!(seen.as_deref(), Some("run-waiting"));
 }
 
 #[test]
 fn carried_stolen_jobs_see_their_own_context() {
-    let (seen, on_waiting_thread) =
-        job_stolen_by_a_waiting_thread(|job| carry::rayon_spawn(job));
+    let (seen, on_waiting_thread) = job_stolen_by_a_waiting_thread(carry::rayon_spawn);
     assert!(on_waiting_thread);
     assert_eq!(seen.as_deref(), Some("run-own"));
 }
@@ -245,7 +244,9 @@ fn logs_from_carried_work_name_the_run_and_the_node() {
     {
         let _attached = fx.node.clone().attach();
         carry::install(&pool, || {
-            (0..32).into_par_iter().for_each(carry::carry_fn(|_| emit("rayon")));
+            (0..32)
+                .into_par_iter()
+                .for_each(carry::carry_fn(|_| emit("rayon")));
         });
         let logger = logger.clone();
         runtime

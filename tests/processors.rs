@@ -201,7 +201,10 @@ fn concurrent_runs_sharing_providers_stamp_their_own_ids() {
     assert_eq!(spans.len(), 102);
     for span in &spans {
         let run_id = span.run_id().unwrap();
-        assert!(span.name == "run" || span.name.starts_with(&*run_id), "{span:?}");
+        assert!(
+            span.name == "run" || span.name.starts_with(&*run_id),
+            "{span:?}"
+        );
     }
     let logs = telemetry.logs();
     assert_eq!(logs.len(), 100);

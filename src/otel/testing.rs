@@ -139,12 +139,11 @@ impl TestTelemetry {
         GLOBAL
             .get_or_init(|| {
                 let telemetry = TestTelemetry::new();
-                telemetry
-                    .subscriber()
-                    .try_init()
-                    .map_err(|e| GlobalInstallError::AlreadyInstalled {
+                telemetry.subscriber().try_init().map_err(|e| {
+                    GlobalInstallError::AlreadyInstalled {
                         reason: e.to_string(),
-                    })?;
+                    }
+                })?;
                 Ok(telemetry)
             })
             .as_ref()
@@ -194,7 +193,10 @@ impl TestTelemetry {
 
     /// Every finished span named `name`.
     pub fn spans_named(&self, name: &str) -> Vec<SpanData> {
-        self.spans().into_iter().filter(|s| s.name == name).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
     }
 
     /// The finished spans whose parent is `parent`, in the order they ended.

@@ -2,9 +2,9 @@
 
 use std::borrow::Cow;
 
+use opentelemetry::Value;
 use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::Link;
-use opentelemetry::Value;
 use opentelemetry_sdk::logs::SdkLogRecord;
 use opentelemetry_sdk::trace::SpanData;
 
