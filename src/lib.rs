@@ -45,6 +45,7 @@ pub mod node;
 pub mod otel;
 mod outcome;
 pub mod plan;
+pub mod processors;
 pub mod telemetry;
 mod value;
 mod write_once;

@@ -1,11 +1,14 @@
 //! OpenTelemetry for runs: context scopes, processors that stamp the run id, and the hooks
 //! that turn every run into traces, logs and metrics.
 
+pub mod carry;
 pub mod context;
 pub mod conventions;
 mod hooks;
+pub mod logs;
 pub mod metrics;
 pub(crate) mod node_events;
+pub mod testing;
 
 pub use context::{NodeScope, RunScope};
 pub use hooks::{

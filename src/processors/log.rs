@@ -1,0 +1,98 @@
+//! The log processor that stamps the run id, the node and its entity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::logs::LogRecord as _;
+use opentelemetry::{Context, InstrumentationScope, Key, StringValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+
+use crate::otel::conventions::{ENTITY_ID, NODE_NAME, RUN_ID};
+use crate::otel::{NodeScope, RunScope};
+
+/// Adds `dag.run.id` to every log record emitted while a run is active, and `dag.node.name`
+/// and `dag.entity.id` (once declared) while a node body runs.
+///
+/// The scopes are read from the emitting thread's current OpenTelemetry context, which is where
+/// a log record's trace correlation comes from too. Work moved to other threads keeps them when
+/// it is started with the [`carry`](crate::otel::carry) helpers.
+///
+/// **Order matters**: log processors run in the order they were added and each sees the
+/// changes of the ones before it, so add this processor *before* the exporting processor
+/// (`with_log_processor(RunIdLogProcessor::new())` then `with_batch_exporter(..)`); added after,
+/// the exporter has already taken the record without the attributes.
+///
+/// ```
+/// use dagtel::RunId;
+/// use dagtel::otel::{NodeScope, RunScope};
+/// use dagtel::processors::RunIdLogProcessor;
+/// use opentelemetry::Context;
+/// use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+/// use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
+/// use std::sync::Arc;
+///
+/// let exporter = InMemoryLogExporter::default();
+/// let provider = SdkLoggerProvider::builder()
+///     .with_log_processor(RunIdLogProcessor::new()) // first
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// let logger = provider.logger("example");
+///
+/// let node = Arc::new(NodeScope::new("clean"));
+/// let cx = Context::new()
+///     .with_value(RunScope::new(RunId::from("run-1"), "etl"))
+///     .with_value(node.clone());
+/// {
+///     let _attached = cx.attach();
+///     let mut record = logger.create_log_record();
+///     record.set_body("cleaned".into());
+///     logger.emit(record);
+/// }
+///
+/// let logs = exporter.get_emitted_logs().unwrap();
+/// let attrs: Vec<_> = logs[0].record.attributes_iter().map(|(k, _)| k.as_str()).collect();
+/// assert_eq!(attrs, ["dag.run.id", "dag.node.name"]);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunIdLogProcessor {
+    _private: (),
+}
+
+impl RunIdLogProcessor {
+    /// The processor; it holds no state, so one instance serves any number of runs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl LogProcessor for RunIdLogProcessor {
+    fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
+        let (run, node) = Context::map_current(|cx| {
+            (
+                cx.get::<RunScope>().map(RunScope::run_id_value),
+                cx.get::<Arc<NodeScope>>().cloned(),
+            )
+        });
+        if let Some(run_id) = run {
+            record.add_attribute(Key::from_static_str(RUN_ID), run_id);
+        }
+        if let Some(node) = node {
+            record.add_attribute(Key::from_static_str(NODE_NAME), node.name_value());
+            if let Some(entity) = node.entity() {
+                record.add_attribute(
+                    Key::from_static_str(ENTITY_ID),
+                    StringValue::from(entity.clone()),
+                );
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}

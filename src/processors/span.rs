@@ -1,0 +1,82 @@
+//! The span processor that stamps the run id.
+
+use std::time::Duration;
+
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, Key, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+
+use crate::otel::RunScope;
+use crate::otel::conventions::RUN_ID;
+
+/// Stamps `dag.run.id` on every span started while a run is active.
+///
+/// The run id is read from the span's *parent* context in
+/// [`on_start`](SpanProcessor::on_start), never from the thread's current context: a span may
+/// be started with an explicit parent on a thread where another run is attached, and `on_end`
+/// runs wherever the span happens to end. Spans started outside any run are left untouched.
+///
+/// Spans from the raw OpenTelemetry API, from `tracing` spans (through tracing-opentelemetry,
+/// whose parent is the current OpenTelemetry context) and from third-party crates are all
+/// stamped, as long as their parent context descends from the run's root context — use the
+/// [`carry`](crate::otel::carry) helpers to keep that true on other threads and tasks.
+///
+/// Cost per span: one context lookup and, under a run, one attribute whose value shares the
+/// run id's allocation. It works in any SDK setup; add it before the exporting processor so the
+/// attribute is present when the span is exported (processors see spans in the order added).
+///
+/// ```
+/// use dagtel::RunId;
+/// use dagtel::otel::RunScope;
+/// use dagtel::processors::RunIdSpanProcessor;
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(RunIdSpanProcessor::new())
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// let tracer = provider.tracer("example");
+///
+/// let run = Context::new().with_value(RunScope::new(RunId::from("run-1"), "etl"));
+/// tracer.start_with_context("load", &run).end();
+///
+/// let spans = exporter.get_finished_spans().unwrap();
+/// let run_id = spans[0].attributes.iter().find(|kv| kv.key.as_str() == "dag.run.id");
+/// assert_eq!(run_id.unwrap().value.as_str(), "run-1");
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunIdSpanProcessor {
+    _private: (),
+}
+
+impl RunIdSpanProcessor {
+    /// The processor; it holds no state, so one instance serves any number of runs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl SpanProcessor for RunIdSpanProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        if let Some(run) = cx.get::<RunScope>() {
+            span.set_attribute(KeyValue::new(
+                Key::from_static_str(RUN_ID),
+                run.run_id_value(),
+            ));
+        }
+    }
+
+    fn on_end(&self, _span: SpanData) {}
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
