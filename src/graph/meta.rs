@@ -1,4 +1,5 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a node is computed.
@@ -85,7 +86,7 @@ impl Default for RetryPolicy {
 /// Programs that drive hooks from their own executor build them with [`NodeMeta::new`].
 #[derive(Clone, Debug)]
 pub struct NodeMeta {
-    name: String,
+    name: Arc<str>,
     kind: NodeKind,
     tags: Vec<(String, String)>,
     stage: Option<String>,
@@ -115,7 +116,7 @@ impl NodeMeta {
     /// A sync node with no tags, stage or dependencies.
     pub fn new(name: impl Into<String>) -> Self {
         let mut meta = Self {
-            name: name.into(),
+            name: Arc::from(name.into()),
             kind: NodeKind::Sync,
             tags: Vec::new(),
             stage: None,
@@ -166,7 +167,7 @@ impl NodeMeta {
 
     pub(crate) fn declared(parts: DeclaredNode) -> Self {
         let mut meta = Self {
-            name: parts.name,
+            name: parts.name.into(),
             kind: parts.kind,
             tags: parts.tags,
             stage: parts.stage,
@@ -186,6 +187,11 @@ impl NodeMeta {
     /// Unique name in the graph.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The name, shared: attribute values and per-run records can keep it without copying.
+    pub fn shared_name(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
     /// Input, sync or async.
@@ -219,7 +225,7 @@ impl NodeMeta {
 
     /// The task this node runs in: its group, or its own name.
     pub fn task_id(&self) -> &str {
-        self.task_group.as_deref().unwrap_or(&self.name)
+        self.task_group.as_deref().unwrap_or(&*self.name)
     }
 
     /// Names of the nodes and inputs this node reads, in argument order.

@@ -200,7 +200,7 @@ impl std::ops::Deref for TracerRef<'_> {
 #[derive(Debug, Default)]
 pub struct RunState {
     cx: Context,
-    dag: Option<StringValue>,
+    dag: Option<Arc<str>>,
     registry: Registry,
     tracers: HashMap<String, SdkTracer>,
 }
@@ -277,7 +277,7 @@ impl Hooks for OtelHooks {
         };
         Ok(RunState {
             cx,
-            dag: Some(StringValue::from(run.dag.to_string())),
+            dag: Some(Arc::from(run.dag)),
             registry,
             tracers,
         })
@@ -370,9 +370,11 @@ impl Hooks for OtelHooks {
         state: TaskState,
         task: &TaskEnd<'_>,
     ) -> HookResult {
-        if state.owns_span {
-            end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
+        if !state.owns_span {
+            // A one-node task is its node: the node's span and duration already tell it.
+            return Ok(());
         }
+        end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
         let mut attrs = vec![dag_attr(parents.run), status(task.outcome.as_str())];
         if let Some(stage) = task.task.stage() {
             attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
@@ -400,7 +402,7 @@ impl Hooks for OtelHooks {
             .registry
             .links_for(meta, self.every_edge, self.max_links);
         let mut attributes = Vec::with_capacity(8);
-        attributes.push(KeyValue::new(conv::NODE_NAME, meta.name().to_string()));
+        attributes.push(KeyValue::new(conv::NODE_NAME, StringValue::from(meta.shared_name())));
         attributes.push(KeyValue::new(conv::NODE_ATTEMPT, node.attempt as i64));
         if node.task.is_group() {
             attributes.push(KeyValue::new(conv::TASK_ID, node.task.id().to_string()));
@@ -429,9 +431,9 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .with_links(links.links)
             .start_with_context(&*tracer, parent);
-        let mut scope = NodeScope::new(meta.name());
+        let mut scope = NodeScope::new(meta.shared_name());
         scope.instruments = Some(Arc::clone(&self.instruments));
-        scope.dag = run.dag.as_ref().map(|d| Arc::from(d.as_str()));
+        scope.dag = run.dag.clone();
         let scope = Arc::new(scope);
         Ok(NodeState {
             cx: parent.with_value(Arc::clone(&scope)).with_span(span),
@@ -472,7 +474,7 @@ impl Hooks for OtelHooks {
                 meta,
                 ParentSpan {
                     context: span.span_context().clone(),
-                    name: StringValue::from(meta.name().to_string()),
+                    name: StringValue::from(meta.shared_name()),
                     entity,
                 },
             );
@@ -505,13 +507,18 @@ impl Hooks for OtelHooks {
 
 impl OtelHooks {
     fn record_node_metrics(&self, parents: Parents<'_, Self>, node: &NodeEnd<'_>) {
-        let mut attrs = Vec::with_capacity(4);
-        attrs.push(dag_attr(parents.run));
-        attrs.push(KeyValue::new(conv::NODE_NAME, node.node.name().to_string()));
-        if let Some(stage) = node.node.stage() {
-            attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
-        }
-        let counted = &attrs[..];
+        // A fixed-size array (no allocation): the status last, the stage only when there is one.
+        let dag = dag_attr(parents.run);
+        let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
+        let done = status(node.outcome.kind());
+        let (attrs, len) = match node.node.stage() {
+            Some(stage) => {
+                let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
+                ([dag, name, stage, done], 4)
+            }
+            None => ([dag, name, done.clone(), done], 3),
+        };
+        let counted = &attrs[..len - 1];
         match node.outcome {
             NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
             outcome if outcome.is_failure() => self.instruments.node_errors.add(1, counted),
@@ -521,10 +528,9 @@ impl OtelHooks {
             self.instruments.node_retries.add(1, counted);
         }
         if !matches!(node.outcome, NodeOutcome::Skipped(_)) {
-            attrs.push(status(node.outcome.kind()));
             self.instruments
                 .node_duration
-                .record(node.duration.as_secs_f64(), &attrs);
+                .record(node.duration.as_secs_f64(), &attrs[..len]);
         }
     }
 }
@@ -537,10 +543,8 @@ fn parent_cx<'a>(parents: Parents<'a, OtelHooks>) -> &'a Context {
 }
 
 fn dag_attr(run: &RunState) -> KeyValue {
-    KeyValue::new(
-        conv::DAG_NAME,
-        run.dag.clone().unwrap_or_else(|| StringValue::from("")),
-    )
+    let dag = run.dag.clone().unwrap_or_else(|| Arc::from(""));
+    KeyValue::new(conv::DAG_NAME, StringValue::from(dag))
 }
 
 fn strings(items: &[&str]) -> Value {
