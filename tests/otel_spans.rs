@@ -3,47 +3,15 @@
 
 use std::collections::HashMap;
 
-use dagtel::otel::{OtelHooks, conventions as conv};
+use dagtel::otel::conventions as conv;
+use dagtel::otel::testing::{SpanDataExt, TestTelemetry};
 use dagtel::*;
+use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, Status};
-use opentelemetry::{Key, Value};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-
-struct Telemetry {
-    spans: InMemorySpanExporter,
-    tracer: SdkTracerProvider,
-    meter: SdkMeterProvider,
-}
-
-impl Telemetry {
-    fn new() -> Self {
-        let spans = InMemorySpanExporter::default();
-        let tracer = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .build();
-        let meter = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(InMemoryMetricExporter::default()).build())
-            .build();
-        Self {
-            spans,
-            tracer,
-            meter,
-        }
-    }
-    fn hooks(&self) -> OtelHooks {
-        OtelHooks::new(&self.tracer, &self.meter)
-    }
-    fn spans(&self) -> Vec<SpanData> {
-        self.spans.get_finished_spans().unwrap()
-    }
-}
+use opentelemetry_sdk::trace::SpanData;
 
 fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key == Key::new(key.to_string()))
-        .map(|kv| &kv.value)
+    span.attribute(key)
 }
 
 fn by_name(spans: &[SpanData]) -> HashMap<String, Vec<&SpanData>> {
@@ -64,7 +32,7 @@ fn executors() -> Vec<(&'static str, Executor)> {
 #[test]
 fn run_stage_task_and_node_spans_nest_and_fan_in_links_name_their_parents() {
     for (mode, executor) in executors() {
-        let telemetry = Telemetry::new();
+        let telemetry = TestTelemetry::new();
         let mut g = DagBuilder::new("frb");
         let n = g.input::<u32>("n");
         let beams: Vec<_> = (0..3)
@@ -146,7 +114,7 @@ fn run_stage_task_and_node_spans_nest_and_fan_in_links_name_their_parents() {
 
 #[test]
 fn failures_mark_node_task_stage_and_run_spans_and_skips_are_visible() {
-    let telemetry = Telemetry::new();
+    let telemetry = TestTelemetry::new();
     let mut g = DagBuilder::new("fails");
     let n = g.input::<u32>("n");
     let bad = g
@@ -183,4 +151,229 @@ fn failures_mark_node_task_stage_and_run_spans_and_skips_are_visible() {
             "{name} should be Error"
         );
     }
+}
+
+fn kv(key: &'static str, value: &str) -> opentelemetry::KeyValue {
+    opentelemetry::KeyValue::new(key, value.to_string())
+}
+
+#[test]
+fn every_retry_attempt_is_a_span_and_metrics_match_the_run_record() {
+    for (mode, executor) in executors() {
+        let telemetry = TestTelemetry::new();
+        let mut g = DagBuilder::new("retries");
+        let n = g.input::<u32>("n");
+        let flaky = g
+            .node("flaky")
+            .retry(RetryPolicy::attempts(3))
+            .run(n, |ctx, n| {
+                if ctx.attempt() < 3 {
+                    Err(NodeError::msg(format!("attempt {} failed", ctx.attempt())))
+                } else {
+                    Ok(*n)
+                }
+            });
+        let broken = g
+            .node("broken")
+            .stage("s")
+            .run(n, |_, _| -> NodeResult<u32> { Err(NodeError::msg("no")) });
+        let child = g.node("child").stage("s").run(broken, |_, b| Ok(*b));
+        let grandchild = g.node("grandchild").run(child, |_, b| Ok(*b));
+        let fine = g.node("fine").run(flaky, |_, f| Ok(*f));
+        let dag = g.build().unwrap();
+        let plan = dag
+            .plan(&Request::new().output(fine).output(grandchild))
+            .unwrap();
+        let err = executor
+            .failure_policy(FailurePolicy::Continue)
+            .hook(telemetry.hooks())
+            .run(&plan, Inputs::new().set(n, 1))
+            .unwrap_err();
+        let record = err.record().expect("a run that started has a record");
+
+        let attempts = telemetry.spans_named("flaky");
+        assert_eq!(attempts.len(), 3, "{mode}");
+        for span in &attempts {
+            let attempt = span
+                .attribute(conv::NODE_ATTEMPT)
+                .unwrap()
+                .as_str()
+                .to_string();
+            let retrying = span.attribute(conv::NODE_WILL_RETRY).is_some();
+            assert_eq!(retrying, attempt != "3", "{mode}: attempt {attempt}");
+            assert_eq!(matches!(span.status, Status::Error { .. }), attempt != "3");
+        }
+        // Its child links to nothing (one parent) but its parent is the final attempt.
+        let fine_span = telemetry.span("fine").unwrap();
+        assert!(fine_span.links.is_empty());
+
+        let retries = telemetry.counter(conv::METRIC_NODE_RETRIES, &[kv(conv::NODE_NAME, "flaky")]);
+        assert_eq!(retries, Some(2.0), "{mode}");
+        let failed = record.count(NodeStatus::Failed) as f64;
+        let skipped = record.count(NodeStatus::Skipped) as f64;
+        assert_eq!(failed, 1.0);
+        assert_eq!(skipped, 2.0);
+        // Errors count failed attempts: the final failure plus the two retried ones.
+        assert_eq!(
+            telemetry.counter(conv::METRIC_NODE_ERRORS, &[]),
+            Some(failed + 2.0)
+        );
+        assert_eq!(
+            telemetry.counter(conv::METRIC_NODE_SKIPPED, &[]),
+            Some(skipped)
+        );
+        let attempts_run: u32 = record
+            .nodes()
+            .filter(|n| n.status != NodeStatus::Skipped)
+            .map(|n| n.attempts)
+            .sum();
+        let durations = telemetry
+            .histogram(conv::METRIC_NODE_DURATION, &[])
+            .unwrap();
+        assert_eq!(durations.count, u64::from(attempts_run), "{mode}");
+        let runs = telemetry.histogram(conv::METRIC_RUN_DURATION, &[kv(conv::STATUS, "error")]);
+        assert_eq!(runs.map(|h| h.count), Some(1));
+        let stage = telemetry.histogram(conv::METRIC_STAGE_DURATION, &[kv(conv::STAGE_NAME, "s")]);
+        assert_eq!(stage.map(|h| h.count), Some(1));
+    }
+}
+
+#[test]
+fn a_nodes_layer_tag_selects_its_instrumentation_scope() {
+    let telemetry = TestTelemetry::new();
+    let hooks =
+        dagtel::otel::OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .scope_for_layer("storage", "frb.storage")
+            .build();
+    let mut g = DagBuilder::new("layers");
+    let n = g.input::<u32>("n");
+    let a = g
+        .node("ingest")
+        .tag("layer", "ingest")
+        .run(n, |_, n| Ok(*n));
+    let b = g
+        .node("store")
+        .tag("layer", "storage")
+        .run(a, |_, n| Ok(*n));
+    let c = g.node("plain").run(b, |_, n| Ok(*n));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(c)).unwrap();
+    Executor::parallel()
+        .threads(2)
+        .hook(hooks)
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let scope = |name: &str| {
+        telemetry
+            .span(name)
+            .unwrap()
+            .instrumentation_scope
+            .name()
+            .to_string()
+    };
+    assert_eq!(scope("ingest"), "dagtel.ingest");
+    assert_eq!(scope("store"), "frb.storage");
+    assert_eq!(scope("plain"), "dagtel");
+    assert_eq!(scope("run layers"), "dagtel");
+    assert_eq!(
+        telemetry
+            .span("ingest")
+            .unwrap()
+            .attribute_str(conv::NODE_LAYER)
+            .as_deref(),
+        Some("ingest")
+    );
+}
+
+fn fan_in(width: usize) -> (Dag, Handle<u32>, Handle<u32>) {
+    let mut g = DagBuilder::new("wide");
+    let n = g.input::<u32>("n");
+    let parents: Vec<_> = (0..width)
+        .map(|i| {
+            g.node(format!("p{i:03}"))
+                .run(n, move |_, n| Ok(n + i as u32))
+        })
+        .collect();
+    let sink = g
+        .node("sink")
+        .run(parents, |_, ps| Ok(ps.iter().copied().sum::<u32>()));
+    (g.build().unwrap(), n, sink)
+}
+
+#[test]
+fn a_fan_in_wider_than_the_link_limit_keeps_the_limit_and_says_so() {
+    let telemetry = TestTelemetry::new();
+    let hooks =
+        dagtel::otel::OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .max_links(4)
+            .build();
+    let (dag, n, sink) = fan_in(10);
+    let plan = dag.plan(&Request::new().output(sink)).unwrap();
+    Executor::parallel()
+        .threads(3)
+        .hook(hooks)
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let sink = telemetry.span("sink").unwrap();
+    assert_eq!(sink.links.len(), 4);
+    assert_eq!(
+        sink.attribute_str(conv::NODE_PARENT_COUNT).as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        sink.attribute_str(conv::LINKS_TRUNCATED).as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        sink.attribute_str(conv::LINKS_DROPPED).as_deref(),
+        Some("6")
+    );
+    // The kept links are the first parents in dependency order.
+    for (i, link) in sink.links.iter().enumerate() {
+        let parent = telemetry.span(&format!("p{i:03}")).unwrap();
+        assert_eq!(link.span_context, parent.span_context);
+    }
+}
+
+#[test]
+fn the_default_link_limit_is_the_span_link_limit() {
+    let telemetry = TestTelemetry::new();
+    let (dag, n, sink) = fan_in(200);
+    let plan = dag.plan(&Request::new().output(sink)).unwrap();
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let sink = telemetry.span("sink").unwrap();
+    assert_eq!(sink.links.len(), dagtel::otel::DEFAULT_MAX_LINKS);
+    assert_eq!(
+        sink.links.dropped_count, 0,
+        "the SDK dropped nothing on its own"
+    );
+    assert_eq!(
+        sink.attribute_str(conv::LINKS_DROPPED).as_deref(),
+        Some("72")
+    );
+}
+
+#[test]
+fn link_every_edge_links_single_parents_too() {
+    let telemetry = TestTelemetry::new();
+    let hooks =
+        dagtel::otel::OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .link_every_edge(true)
+            .build();
+    let mut g = DagBuilder::new("chain");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").run(n, |_, n| Ok(*n));
+    let b = g.node("b").run(a, |_, n| Ok(*n));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(b)).unwrap();
+    Executor::sequential()
+        .hook(hooks)
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let (a, b) = (telemetry.span("a").unwrap(), telemetry.span("b").unwrap());
+    assert!(b.links_to(&a));
+    assert!(a.links.is_empty(), "inputs have no span to link to");
 }

@@ -275,6 +275,12 @@ impl TestTelemetry {
         metrics::histogram(&self.metrics(), name, attributes)
     }
 
+    /// [`OtelHooks`](crate::otel::OtelHooks) recording into these providers, with the default
+    /// options.
+    pub fn hooks(&self) -> crate::otel::OtelHooks {
+        crate::otel::OtelHooks::new(&self.tracer_provider, &self.meter_provider)
+    }
+
     /// Forgets every span, log record and metric snapshot exported so far (instruments keep
     /// their cumulative values).
     pub fn reset(&self) {
