@@ -7,92 +7,8 @@ use std::sync::LazyLock;
 use dagtel::*;
 use proptest::prelude::*;
 
-const STAGES: [&str; 3] = ["s0", "s1", "s2"];
-
-/// A random graph: node `i` reads `parents[i]` (all below `i`, repeats allowed).
-#[derive(Clone, Debug)]
-struct Spec {
-    parents: Vec<Vec<usize>>,
-    stages: Vec<Option<usize>>,
-    requested: Vec<usize>,
-    failing: Vec<bool>,
-    seed: u64,
-}
-
-fn spec(fail_weight: f64) -> impl Strategy<Value = Spec> {
-    (1usize..200).prop_flat_map(move |n| {
-        let nodes: Vec<_> = (0..n)
-            .map(|i| {
-                let parents = if i == 0 {
-                    Just(Vec::new()).boxed()
-                } else {
-                    prop::collection::vec(0..i, 0..5).boxed()
-                };
-                (
-                    parents,
-                    prop::option::weighted(0.4, 0..STAGES.len()),
-                    prop::bool::weighted(fail_weight),
-                )
-            })
-            .collect();
-        (nodes, prop::collection::vec(0..n, 1..6), any::<u64>()).prop_map(
-            |(nodes, requested, seed)| {
-                let mut spec = Spec {
-                    parents: Vec::new(),
-                    stages: Vec::new(),
-                    requested,
-                    failing: Vec::new(),
-                    seed,
-                };
-                for (parents, stage, fails) in nodes {
-                    spec.parents.push(parents);
-                    spec.stages.push(stage);
-                    spec.failing.push(fails);
-                }
-                spec
-            },
-        )
-    })
-}
-
-fn name(i: usize) -> String {
-    format!("n{i}")
-}
-
-/// What a node computes: its index, plus the seed, plus the wrapping sum of its parents.
-fn compute(i: usize, seed: u64, parents: &[&u64]) -> u64 {
-    parents
-        .iter()
-        .fold((i as u64).wrapping_add(seed), |acc, p| {
-            acc.wrapping_add(**p)
-        })
-}
-
-fn build(spec: &Spec) -> (Dag, Handle<u64>, Vec<Handle<u64>>) {
-    let mut g = DagBuilder::new("random");
-    // Declare the stages in reverse so their order is not the order of first use.
-    for stage in STAGES.iter().rev() {
-        g.stage(*stage);
-    }
-    let seed = g.input::<u64>("seed");
-    let mut handles: Vec<Handle<u64>> = Vec::with_capacity(spec.parents.len());
-    for (i, parents) in spec.parents.iter().enumerate() {
-        let deps: Vec<Handle<u64>> = parents.iter().map(|&p| handles[p]).collect();
-        let mut node = g.node(name(i)).tag("index", i.to_string());
-        if let Some(stage) = spec.stages[i] {
-            node = node.stage(STAGES[stage]);
-        }
-        let fails = spec.failing[i];
-        let handle = node.run((seed, deps), move |_, (seed, parents)| {
-            if fails {
-                return Err(NodeError::msg(format!("node {i} fails on purpose")));
-            }
-            Ok(compute(i, *seed, &parents))
-        });
-        handles.push(handle);
-    }
-    (g.build().expect("random DAGs are acyclic"), seed, handles)
-}
+mod common;
+use common::random_graph::*;
 
 /// The plain model: values (where computable), statuses and ancestor sets of every node.
 struct Model {
@@ -139,10 +55,6 @@ fn model(spec: &Spec) -> Model {
         ancestors,
         planned,
     }
-}
-
-fn index_of(node: &str) -> usize {
-    node.strip_prefix('n').unwrap().parse().unwrap()
 }
 
 static SEQUENTIAL: LazyLock<Executor> = LazyLock::new(Executor::sequential);
