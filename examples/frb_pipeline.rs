@@ -228,7 +228,16 @@ fn main() {
             g.node(format!("ingest_block_{b:03}"))
                 .stage("ingest")
                 .tag("layer", "io")
-                .run(config, move |_, cfg| Ok(ingest(*cfg, b)))
+                .run(config, move |ctx, cfg| {
+                    let block = ingest(*cfg, b);
+                    ctx.entity(&block.id);
+                    ctx.dataset(
+                        &block.id,
+                        (cfg.beams * cfg.channels) as u64,
+                        cfg.samples as u64,
+                    );
+                    Ok(block)
+                })
         })
         .collect();
 
@@ -238,8 +247,16 @@ fn main() {
                 .stage("search")
                 .tag("layer", "compute")
                 .tag("beam", beam.to_string())
-                .run((config, blocks.clone()), move |_, (cfg, blocks)| {
-                    Ok(search(*cfg, beam, &blocks))
+                .run((config, blocks.clone()), move |ctx, (cfg, blocks)| {
+                    ctx.entity(format!("candidates-beam-{beam:02}"));
+                    let found = search(*cfg, beam, &blocks);
+                    let best = found.iter().map(|c| c.snr).fold(0.0, f32::max);
+                    tracing::debug!(beam, candidates = found.len(), "beam searched");
+                    ctx.event(
+                        "candidates.found",
+                        serde_json::json!({ "count": found.len(), "best_snr": best }),
+                    );
+                    Ok(found)
                 })
         })
         .collect();
@@ -248,26 +265,51 @@ fn main() {
         .node("cluster_candidates")
         .stage("cluster")
         .tag("layer", "compute")
-        .run(beams, |_, per_beam| cluster(&per_beam));
+        .run(beams, |ctx, per_beam| {
+            let event = cluster(&per_beam)?;
+            ctx.entity(&event.id);
+            tracing::info!(
+                event = %event.id,
+                beams = ?event.beams,
+                candidates = event.candidates.len(),
+                "clustered candidates into one event"
+            );
+            Ok(event)
+        });
     let classification = g
         .node("classify_event")
         .stage("classify")
         .tag("layer", "compute")
         .version("rules-v1")
-        .run(event, |_, e| Ok(classify(e)));
+        .run(event, |ctx, e| {
+            ctx.entity(&e.id);
+            let c = classify(e);
+            ctx.event(
+                "event.classified",
+                serde_json::json!({ "label": c.label, "score": c.score }),
+            );
+            Ok(c)
+        });
 
     let archived = g
         .node("archive_event")
         .stage("deliver")
         .tag("layer", "io")
         .run((event, classification), |ctx, (e, c)| {
-            Ok(format!("/archive/{}/{}-{}.h5", ctx.run_id(), e.id, c.label))
+            ctx.entity(&e.id);
+            let path = format!("/archive/{}/{}-{}.h5", ctx.run_id(), e.id, c.label);
+            ctx.artifact(
+                "event.h5",
+                serde_json::json!({ "path": path, "label": c.label }),
+            );
+            Ok(path)
         });
     let registered = g
         .node("register_event")
         .stage("deliver")
         .tag("layer", "io")
-        .run((event, classification), |_, (e, c)| {
+        .run((event, classification), |ctx, (e, c)| {
+            ctx.entity(&e.id);
             Ok(format!(
                 "catalog entry {} ({}, score {:.2})",
                 e.id, c.label, c.score
@@ -290,6 +332,7 @@ fn main() {
             async move {
                 tokio::time::sleep(Duration::from_millis(15)).await;
                 if flaky_site.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tracing::warn!(attempt = ctx.attempt(), "remote site busy, will retry");
                     return Err(NodeError::msg("remote site busy (HTTP 503)"));
                 }
                 Ok(format!("{path} -> site-b (attempt {})", ctx.attempt()))
