@@ -26,11 +26,11 @@ pub(crate) fn entity(id: &str) {
 
 /// A named event with attributes: a span event, a log record.
 pub(crate) fn event(name: &str, attributes: &impl Serialize) {
-    let Some(scope) = NodeScope::current() else {
+    if NodeScope::current().is_none() {
         return;
-    };
+    }
     let attrs = flatten(attributes, None);
-    log_record(&scope, name, &attrs);
+    log_record(name, &attrs);
     span_event(name.to_string(), attrs);
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
     };
     let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
     attrs.extend(flatten(payload, Some("payload")));
-    log_record(&scope, conv::EVENT_ARTIFACT, &attrs);
+    log_record(conv::EVENT_ARTIFACT, &attrs);
     span_event(conv::EVENT_ARTIFACT.to_string(), attrs);
     if let Some(instruments) = &scope.instruments {
         instruments.artifacts.add(1, &metric_attrs(&scope));
@@ -83,7 +83,7 @@ fn span_event(name: String, attrs: Vec<KeyValue>) {
     Context::map_current(|cx| cx.span().add_event(name, attrs));
 }
 
-fn log_record(scope: &NodeScope, name: &str, attrs: &[KeyValue]) {
+fn log_record(name: &str, attrs: &[KeyValue]) {
     // A `tracing` event, so it reaches every subscriber: the OpenTelemetry log bridge (which
     // correlates it with the node span) and the console.
     let fields = attrs
@@ -91,10 +91,9 @@ fn log_record(scope: &NodeScope, name: &str, attrs: &[KeyValue]) {
         .map(|kv| format!("{}={}", kv.key, kv.value))
         .collect::<Vec<_>>()
         .join(" ");
+    // The run, node and entity are added by `RunIdLogProcessor` from the context.
     tracing::info!(
         target: "dagtel::event",
-        event = name,
-        node = scope.name(),
         attributes = fields.as_str(),
         "{}",
         name

@@ -239,8 +239,8 @@ impl Hooks for OtelHooks {
         };
         let scope = RunScope::new(run.run_id.clone(), run.dag);
         let cx = base.with_value(scope.clone());
+        // The run id comes from `RunIdSpanProcessor`, like on every other span of the run.
         let mut attributes = vec![
-            KeyValue::new(conv::RUN_ID, scope.run_id_value()),
             KeyValue::new(conv::DAG_NAME, run.dag.to_string()),
             KeyValue::new(conv::EXECUTION_MODE, run.mode.as_str()),
             KeyValue::new(conv::NODE_COUNT, run.node_count as i64),
