@@ -27,13 +27,19 @@ fn tracing_spans_and_events_are_exported_and_internal_logs_are_not() {
         let span = tracing::info_span!("run", dag.name = "etl");
         let _entered = span.enter();
         tracing::info!(rows = 10, "loaded");
-        global::meter("test").u64_counter("dag.runs").build().add(1, &[]);
+        global::meter("test")
+            .u64_counter("dag.runs")
+            .build()
+            .add(1, &[]);
         // The global propagator was installed: the current context goes to child processes.
         let cx = span.context();
         assert!(cx.span().span_context().is_valid());
         propagation::child_env(&cx, None)
     };
-    assert!(child_env.iter().any(|(k, _)| k == "TRACEPARENT"), "{child_env:?}");
+    assert!(
+        child_env.iter().any(|(k, _)| k == "TRACEPARENT"),
+        "{child_env:?}"
+    );
 
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
@@ -44,7 +50,10 @@ fn tracing_spans_and_events_are_exported_and_internal_logs_are_not() {
         .flat_map(|rs| rs.scope_spans)
         .flat_map(|ss| ss.spans)
         .collect();
-    let run = spans.iter().find(|s| s.name == "run").expect("the tracing span");
+    let run = spans
+        .iter()
+        .find(|s| s.name == "run")
+        .expect("the tracing span");
     assert_eq!(support::attr(&run.attributes, "dag.name"), Some("etl"));
 
     let scopes: Vec<_> = support::logs(&dir)
@@ -61,7 +70,10 @@ fn tracing_spans_and_events_are_exported_and_internal_logs_are_not() {
     assert_eq!(loaded.trace_id, run.trace_id);
     for scope in &scopes {
         let name = scope.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-        assert!(!name.starts_with("opentelemetry"), "internal log exported: {name}");
+        assert!(
+            !name.starts_with("opentelemetry"),
+            "internal log exported: {name}"
+        );
     }
     let metric_names: Vec<_> = support::metrics(&dir)
         .into_iter()
@@ -70,5 +82,8 @@ fn tracing_spans_and_events_are_exported_and_internal_logs_are_not() {
         .flat_map(|sm| sm.metrics)
         .map(|m| m.name)
         .collect();
-    assert!(metric_names.iter().any(|n| n == "dag.runs"), "{metric_names:?}");
+    assert!(
+        metric_names.iter().any(|n| n == "dag.runs"),
+        "{metric_names:?}"
+    );
 }
