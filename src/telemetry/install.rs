@@ -74,10 +74,22 @@ impl InstallOptions {
         self
     }
 
+    /// [`span_processor`](Self::span_processor) for a processor that is already boxed.
+    pub fn span_processor_boxed(mut self, processor: Box<dyn SpanProcessor>) -> Self {
+        self.span_processors.push(processor);
+        self
+    }
+
     /// Adds a log processor that runs before the exporting processors. Processors run in the
     /// order added, and later ones see the attributes earlier ones add.
     pub fn log_processor(mut self, processor: impl LogProcessor + 'static) -> Self {
         self.log_processors.push(Box::new(processor));
+        self
+    }
+
+    /// [`log_processor`](Self::log_processor) for a processor that is already boxed.
+    pub fn log_processor_boxed(mut self, processor: Box<dyn LogProcessor>) -> Self {
+        self.log_processors.push(processor);
         self
     }
 

@@ -206,6 +206,25 @@ mod tests {
     }
 
     #[test]
+    fn commands_lose_inherited_variables_and_get_the_run_id() {
+        let mut command = Command::new("true");
+        inject_into_command(&mut command, &Context::new(), Some(&RunId::from("r-1")));
+        let envs: HashMap<_, _> = command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_str().unwrap().to_owned(),
+                    v.map(|v| v.to_str().unwrap().to_owned()),
+                )
+            })
+            .collect();
+        for var in ["TRACEPARENT", "TRACESTATE", "BAGGAGE"] {
+            assert_eq!(envs.get(var), Some(&None), "{var} must be cleared");
+        }
+        assert_eq!(envs.get(RUN_ID_VAR), Some(&Some("r-1".to_owned())));
+    }
+
+    #[test]
     fn only_configured_propagators_are_used() {
         let p = propagator(&[Propagator::TraceContext]);
         let env = child_env_with(&p, &remote_parent(), None);
