@@ -457,3 +457,26 @@ fn the_parent_context_comes_from_the_given_environment() {
         .clone();
     assert_eq!(outcome, ShutdownOutcome::Completed);
 }
+
+/// gRPC exporters live on the guard's own runtime: installing and shutting down from inside a
+/// single-threaded runtime (where blocking would starve an exporter built on the caller's
+/// runtime) neither panics nor loses the count.
+#[tokio::test(flavor = "current_thread")]
+async fn grpc_install_and_shutdown_inside_a_current_thread_runtime() {
+    let mut s = settings("in-runtime", &[ExporterKind::Otlp]);
+    for otlp in [&mut s.otlp.traces, &mut s.otlp.logs, &mut s.otlp.metrics] {
+        otlp.protocol = Protocol::Grpc;
+        otlp.endpoint = "http://127.0.0.1:9".into();
+        otlp.timeout = Duration::from_millis(200);
+    }
+    let guard = install(&s, "svc", local().shutdown_timeout(Duration::from_secs(1))).unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("test");
+    for _ in 0..10 {
+        tracer.in_span("s", |_| {});
+    }
+    let report = guard.shutdown();
+    let otlp = report.signal(Signal::Traces).unwrap().exporters[0];
+    assert_eq!(otlp.submitted, 10, "{report}");
+    assert_eq!(otlp.exported, 0, "{report}");
+    assert_eq!(otlp.failed + otlp.dropped, 10, "{report}");
+}

@@ -24,6 +24,7 @@ use super::runtime::TelemetryRuntime;
 /// [`InstallOptions::shutdown_timeout`](super::InstallOptions::shutdown_timeout)). What could
 /// not be delivered by then is counted in the [`ShutdownReport`].
 #[derive(Debug)]
+#[must_use = "dropping the guard shuts telemetry down at once"]
 pub struct TelemetryGuard {
     pub(crate) providers: Providers,
     pub(crate) runtime: TelemetryRuntime,

@@ -245,14 +245,23 @@ mod tls {
         })
     }
 
+    /// A client certificate and its key, PEM.
+    struct ClientIdentity {
+        cert: Vec<u8>,
+        key: Vec<u8>,
+    }
+
     /// The client certificate and key, both or neither.
     fn identity(
         settings: &OtlpSettings,
         signal: Signal,
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, TelemetryError> {
+    ) -> Result<Option<ClientIdentity>, TelemetryError> {
         match (&settings.client_certificate, &settings.client_key) {
             (None, None) => Ok(None),
-            (Some(cert), Some(key)) => Ok(Some((read(cert, signal)?, read(key, signal)?))),
+            (Some(cert), Some(key)) => Ok(Some(ClientIdentity {
+                cert: read(cert, signal)?,
+                key: read(key, signal)?,
+            })),
             (Some(path), None) | (None, Some(path)) => Err(TelemetryError::TlsFile {
                 signal,
                 path: path.clone(),
@@ -276,8 +285,8 @@ mod tls {
         if let Some(ca) = &settings.certificate {
             config = config.ca_certificate(Certificate::from_pem(read(ca, signal)?));
         }
-        if let Some((cert, key)) = identity {
-            config = config.identity(Identity::from_pem(cert, key));
+        if let Some(id) = identity {
+            config = config.identity(Identity::from_pem(id.cert, id.key));
         }
         Ok(builder.with_tls_config(config))
     }
@@ -289,27 +298,25 @@ mod tls {
         _https: bool,
     ) -> Result<B, TelemetryError> {
         let identity = identity(settings, signal)?;
-        let ca = match &settings.certificate {
-            Some(path) => Some((path.clone(), read(path, signal)?)),
-            None => None,
-        };
-        if ca.is_none() && identity.is_none() {
+        if settings.certificate.is_none() && identity.is_none() {
+            // https endpoints work with the default client and the system roots.
             return Ok(builder);
         }
-        let tls_error = |path: &Path, error: reqwest::Error| TelemetryError::TlsFile {
-            signal,
-            path: path.to_owned(),
-            reason: error.to_string(),
-        };
+        let rejected =
+            |path: &Option<std::path::PathBuf>, error: reqwest::Error| TelemetryError::TlsFile {
+                signal,
+                path: path.clone().unwrap_or_default(),
+                reason: error.to_string(),
+            };
         let mut client = reqwest::blocking::Client::builder().timeout(settings.timeout);
-        if let Some((path, pem)) = &ca {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| tls_error(path, e))?;
+        if let Some(path) = &settings.certificate {
+            let cert = reqwest::Certificate::from_pem(&read(path, signal)?)
+                .map_err(|e| rejected(&settings.certificate, e))?;
             client = client.add_root_certificate(cert);
         }
-        if let Some((cert, key)) = &identity {
-            let path = settings.client_certificate.clone().unwrap_or_default();
-            let id =
-                reqwest::Identity::from_pkcs8_pem(cert, key).map_err(|e| tls_error(&path, e))?;
+        if let Some(id) = &identity {
+            let id = reqwest::Identity::from_pkcs8_pem(&id.cert, &id.key)
+                .map_err(|e| rejected(&settings.client_certificate, e))?;
             client = client.identity(id);
         }
         // The blocking client starts its own runtime and refuses to be built inside another
@@ -321,7 +328,7 @@ mod tls {
                 path: settings.certificate.clone().unwrap_or_default(),
                 reason: "building the HTTP client panicked".into(),
             })?
-            .map_err(|e| tls_error(settings.certificate.as_deref().unwrap_or(Path::new("")), e))?;
+            .map_err(|e| rejected(&settings.certificate, e))?;
         Ok(builder.with_http_client(client))
     }
 }
