@@ -1,0 +1,73 @@
+//! Where each signal goes: one exporter per [`ExporterKind`](super::config::ExporterKind) in
+//! the signal's list, each behind its own batch processor or periodic reader.
+//!
+//! - `otlp`: to a collector over gRPC or HTTP ([`otlp`]);
+//! - `console`: human-readable on stdout (opentelemetry-stdout);
+//! - `file`: OTLP/JSON lines under the telemetry directory, the embedded default ([`file`]);
+//! - `memory`: kept in the process for tests ([`MemoryExporters`]);
+//! - `none`: nothing.
+
+pub(crate) mod file;
+mod memory;
+pub(crate) mod otlp;
+
+pub use file::file_name;
+pub use memory::MemoryExporters;
+pub(crate) use memory::Retained;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use opentelemetry_sdk::Resource;
+
+use super::TelemetryError;
+use super::config::{ExporterKind, Settings};
+use super::runtime::TelemetryRuntime;
+use super::tally::Tally;
+
+/// The kinds to build for one signal: `none` dropped, each kind once, in the listed order.
+pub(crate) fn kinds(list: &[ExporterKind]) -> Vec<ExporterKind> {
+    let mut kinds = Vec::with_capacity(list.len());
+    for kind in list {
+        if *kind != ExporterKind::None && !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    kinds
+}
+
+/// What every signal's pipeline builder needs.
+pub(crate) struct BuildContext<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) resource: &'a Resource,
+    /// The run's telemetry directory; created by the first file exporter.
+    pub(crate) dir: &'a Path,
+    pub(crate) runtime: &'a TelemetryRuntime,
+    pub(crate) memory: &'a mut MemoryExporters,
+}
+
+/// The delivery counts of each exporter of one signal.
+pub(crate) type Tallies = Vec<(ExporterKind, Arc<Tally>)>;
+
+impl<'a> BuildContext<'a> {
+    /// The telemetry directory, created if needed.
+    pub(crate) fn file_dir(&self) -> Result<&'a Path, TelemetryError> {
+        std::fs::create_dir_all(self.dir).map_err(|source| TelemetryError::TelemetryDir {
+            path: self.dir.to_owned(),
+            source,
+        })?;
+        Ok(self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_drop_none_and_repeats() {
+        use ExporterKind::*;
+        assert_eq!(kinds(&[File, None, Otlp, File]), vec![File, Otlp]);
+        assert!(kinds(&[None]).is_empty());
+    }
+}

@@ -1,0 +1,397 @@
+//! OTLP exporters, configured only from [`OtlpSettings`]: endpoint, protocol, headers, timeout,
+//! compression and TLS are all passed to the builders explicitly, so the values the
+//! configuration layer resolved are the values used (the builders would otherwise fall back to
+//! the `OTEL_EXPORTER_OTLP_*` variables for anything left unset).
+//!
+//! gRPC exporters are built inside the telemetry runtime (see [`TelemetryRuntime`]); HTTP
+//! exporters use the blocking client and need no runtime. The protocol is always given, so the
+//! `http-json` feature never changes what `http/protobuf` means.
+
+use std::collections::HashMap;
+
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::metrics::Temporality;
+
+use crate::telemetry::config::{Compression, OtlpSettings, Protocol};
+use crate::telemetry::runtime::TelemetryRuntime;
+use crate::telemetry::{Signal, TelemetryError};
+
+/// The OTLP span exporter for `settings`.
+pub(crate) fn span_exporter(
+    settings: &OtlpSettings,
+    runtime: &TelemetryRuntime,
+) -> Result<SpanExporter, TelemetryError> {
+    let signal = Signal::Traces;
+    let built = match settings.protocol {
+        Protocol::Grpc => {
+            let _entered = runtime.enter()?;
+            tonic(SpanExporter::builder().with_tonic(), settings, signal)?.build()
+        }
+        Protocol::HttpProtobuf | Protocol::HttpJson => {
+            http(SpanExporter::builder().with_http(), settings, signal)?.build()
+        }
+    };
+    built.map_err(|source| build_error(signal, settings, source))
+}
+
+/// The OTLP log exporter for `settings`.
+pub(crate) fn log_exporter(
+    settings: &OtlpSettings,
+    runtime: &TelemetryRuntime,
+) -> Result<LogExporter, TelemetryError> {
+    let signal = Signal::Logs;
+    let built = match settings.protocol {
+        Protocol::Grpc => {
+            let _entered = runtime.enter()?;
+            tonic(LogExporter::builder().with_tonic(), settings, signal)?.build()
+        }
+        Protocol::HttpProtobuf | Protocol::HttpJson => {
+            http(LogExporter::builder().with_http(), settings, signal)?.build()
+        }
+    };
+    built.map_err(|source| build_error(signal, settings, source))
+}
+
+/// The OTLP metric exporter for `settings`, reporting with `temporality`.
+pub(crate) fn metric_exporter(
+    settings: &OtlpSettings,
+    temporality: Temporality,
+    runtime: &TelemetryRuntime,
+) -> Result<MetricExporter, TelemetryError> {
+    let signal = Signal::Metrics;
+    let builder = MetricExporter::builder().with_temporality(temporality);
+    let built = match settings.protocol {
+        Protocol::Grpc => {
+            let _entered = runtime.enter()?;
+            tonic(builder.with_tonic(), settings, signal)?.build()
+        }
+        Protocol::HttpProtobuf | Protocol::HttpJson => {
+            http(builder.with_http(), settings, signal)?.build()
+        }
+    };
+    built.map_err(|source| build_error(signal, settings, source))
+}
+
+fn build_error(
+    signal: Signal,
+    settings: &OtlpSettings,
+    source: opentelemetry_otlp::ExporterBuildError,
+) -> TelemetryError {
+    TelemetryError::OtlpExporter {
+        signal,
+        endpoint: settings.endpoint.clone(),
+        source,
+    }
+}
+
+fn compression(settings: &OtlpSettings) -> Option<opentelemetry_otlp::Compression> {
+    match settings.compression {
+        Compression::None => None,
+        Compression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+    }
+}
+
+/// The gRPC endpoint with the spec's `INSECURE` rule applied: a scheme-less endpoint gets
+/// `http://` when insecure and `https://` otherwise; an endpoint with a scheme keeps it. The
+/// exporter applies the same rule, but from the environment; doing it here makes the setting
+/// the only input.
+fn grpc_endpoint(settings: &OtlpSettings) -> String {
+    let endpoint = settings.endpoint.trim();
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else if settings.insecure {
+        format!("http://{endpoint}")
+    } else {
+        format!("https://{endpoint}")
+    }
+}
+
+fn uses_tls(endpoint: &str) -> bool {
+    endpoint
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+fn tonic<B: WithExportConfig + WithTonicConfig>(
+    builder: B,
+    settings: &OtlpSettings,
+    signal: Signal,
+) -> Result<B, TelemetryError> {
+    let endpoint = grpc_endpoint(settings);
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (name, value) in &settings.headers {
+        let invalid = || TelemetryError::InvalidHeader {
+            signal,
+            name: name.clone(),
+        };
+        let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| invalid())?;
+        let value =
+            tonic::metadata::MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
+        metadata.append(key, value);
+    }
+    let mut builder = builder
+        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+        .with_timeout(settings.timeout)
+        .with_metadata(metadata);
+    if let Some(compression) = compression(settings) {
+        builder = builder.with_compression(compression);
+    }
+    builder = tls::grpc(builder, settings, signal, uses_tls(&endpoint))?;
+    Ok(builder.with_endpoint(endpoint))
+}
+
+fn http<B: WithExportConfig + WithHttpConfig>(
+    builder: B,
+    settings: &OtlpSettings,
+    signal: Signal,
+) -> Result<B, TelemetryError> {
+    let protocol = match settings.protocol {
+        Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
+        Protocol::HttpProtobuf | Protocol::Grpc => opentelemetry_otlp::Protocol::HttpBinary,
+    };
+    for (name, value) in &settings.headers {
+        let valid = http_header_name_ok(name) && value.bytes().all(|b| b >= 0x20 && b != 0x7f);
+        if !valid {
+            return Err(TelemetryError::InvalidHeader {
+                signal,
+                name: name.clone(),
+            });
+        }
+    }
+    let headers: HashMap<String, String> = settings.headers.iter().cloned().collect();
+    let mut builder = builder
+        .with_protocol(protocol)
+        .with_endpoint(settings.endpoint.trim())
+        .with_timeout(settings.timeout)
+        .with_headers(headers);
+    if let Some(compression) = compression(settings) {
+        builder = builder.with_compression(compression);
+    }
+    tls::http(
+        builder,
+        settings,
+        signal,
+        uses_tls(settings.endpoint.trim()),
+    )
+}
+
+/// An HTTP header name is a non-empty RFC 9110 token. The exporter silently skips invalid
+/// headers; rejecting them at install says which one is wrong.
+fn http_header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(not(feature = "tls"))]
+mod tls {
+    //! Without the `tls` feature, any TLS setting is an install error that names it, rather
+    //! than an export that fails later.
+
+    use super::*;
+
+    fn refuse(settings: &OtlpSettings, signal: Signal, https: bool) -> Result<(), TelemetryError> {
+        let setting = if settings.certificate.is_some() {
+            "a CA certificate"
+        } else if settings.client_certificate.is_some() || settings.client_key.is_some() {
+            "a client certificate"
+        } else if https {
+            "an https endpoint"
+        } else {
+            return Ok(());
+        };
+        Err(TelemetryError::TlsNotEnabled { signal, setting })
+    }
+
+    pub(super) fn grpc<B>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<B, TelemetryError> {
+        refuse(settings, signal, https).map(|()| builder)
+    }
+
+    pub(super) fn http<B>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<B, TelemetryError> {
+        refuse(settings, signal, https).map(|()| builder)
+    }
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    //! TLS from the certificate settings: tonic's rustls configuration for gRPC, a blocking
+    //! reqwest client (native TLS) for HTTP.
+
+    use std::path::Path;
+
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+
+    use super::*;
+
+    fn read(path: &Path, signal: Signal) -> Result<Vec<u8>, TelemetryError> {
+        std::fs::read(path).map_err(|error| TelemetryError::TlsFile {
+            signal,
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })
+    }
+
+    /// A client certificate and its key, PEM.
+    struct ClientIdentity {
+        cert: Vec<u8>,
+        key: Vec<u8>,
+    }
+
+    /// The client certificate and key, both or neither.
+    fn identity(
+        settings: &OtlpSettings,
+        signal: Signal,
+    ) -> Result<Option<ClientIdentity>, TelemetryError> {
+        match (&settings.client_certificate, &settings.client_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(ClientIdentity {
+                cert: read(cert, signal)?,
+                key: read(key, signal)?,
+            })),
+            (Some(path), None) | (None, Some(path)) => Err(TelemetryError::TlsFile {
+                signal,
+                path: path.clone(),
+                reason: "a client certificate needs a client key, and a key needs a certificate"
+                    .into(),
+            }),
+        }
+    }
+
+    pub(super) fn grpc<B: WithTonicConfig>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<B, TelemetryError> {
+        let identity = identity(settings, signal)?;
+        if !https && settings.certificate.is_none() && identity.is_none() {
+            return Ok(builder);
+        }
+        let mut config = ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &settings.certificate {
+            config = config.ca_certificate(Certificate::from_pem(read(ca, signal)?));
+        }
+        if let Some(id) = identity {
+            config = config.identity(Identity::from_pem(id.cert, id.key));
+        }
+        Ok(builder.with_tls_config(config))
+    }
+
+    pub(super) fn http<B: WithHttpConfig>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        _https: bool,
+    ) -> Result<B, TelemetryError> {
+        let identity = identity(settings, signal)?;
+        if settings.certificate.is_none() && identity.is_none() {
+            // https endpoints work with the default client and the system roots.
+            return Ok(builder);
+        }
+        let rejected =
+            |path: &Option<std::path::PathBuf>, error: reqwest::Error| TelemetryError::TlsFile {
+                signal,
+                path: path.clone().unwrap_or_default(),
+                reason: error.to_string(),
+            };
+        let mut client = reqwest::blocking::Client::builder().timeout(settings.timeout);
+        if let Some(path) = &settings.certificate {
+            let cert = reqwest::Certificate::from_pem(&read(path, signal)?)
+                .map_err(|e| rejected(&settings.certificate, e))?;
+            client = client.add_root_certificate(cert);
+        }
+        if let Some(id) = &identity {
+            let id = reqwest::Identity::from_pkcs8_pem(&id.cert, &id.key)
+                .map_err(|e| rejected(&settings.client_certificate, e))?;
+            client = client.identity(id);
+        }
+        // The blocking client starts its own runtime and refuses to be built inside another
+        // one, so it is built on a plain thread (the exporter does the same for its default).
+        let client = std::thread::spawn(move || client.build())
+            .join()
+            .map_err(|_| TelemetryError::TlsFile {
+                signal,
+                path: settings.certificate.clone().unwrap_or_default(),
+                reason: "building the HTTP client panicked".into(),
+            })?
+            .map_err(|e| rejected(&settings.certificate, e))?;
+        Ok(builder.with_http_client(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::config::Settings;
+
+    #[test]
+    fn grpc_endpoint_follows_the_insecure_rule() {
+        let mut s = Settings::default().otlp.traces;
+        s.endpoint = "collector:4317".into();
+        s.insecure = true;
+        assert_eq!(grpc_endpoint(&s), "http://collector:4317");
+        s.insecure = false;
+        assert_eq!(grpc_endpoint(&s), "https://collector:4317");
+        s.endpoint = "http://collector:4317".into();
+        assert_eq!(grpc_endpoint(&s), "http://collector:4317");
+    }
+
+    #[test]
+    fn header_names_must_be_tokens() {
+        assert!(http_header_name_ok("x-api-key"));
+        assert!(!http_header_name_ok("bad header"));
+        assert!(!http_header_name_ok(""));
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_settings_without_the_feature_are_refused() {
+        let runtime = TelemetryRuntime::default();
+        let mut s = Settings::default().otlp.traces;
+        s.endpoint = "https://collector:4318/v1/traces".into();
+        let err = span_exporter(&s, &runtime).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TelemetryError::TlsNotEnabled {
+                    setting: "an https endpoint",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        s.endpoint = "http://collector:4318/v1/traces".into();
+        s.certificate = Some("ca.pem".into());
+        let err = span_exporter(&s, &runtime).unwrap_err();
+        assert!(matches!(
+            err,
+            TelemetryError::TlsNotEnabled {
+                setting: "a CA certificate",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn invalid_headers_name_the_header() {
+        let runtime = TelemetryRuntime::default();
+        let mut s = Settings::default().otlp.logs;
+        s.headers = vec![("bad header".into(), "v".into())];
+        let err = log_exporter(&s, &runtime).unwrap_err();
+        assert!(err.to_string().contains("bad header"), "{err}");
+    }
+}

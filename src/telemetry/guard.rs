@@ -1,0 +1,242 @@
+//! The [`TelemetryGuard`]: owns the installed providers, flushes and shuts them down within a
+//! bounded time, and reports what could not be delivered.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use super::Signal;
+use super::exporters::{MemoryExporters, Tallies};
+use super::propagation::ParentContext;
+use super::report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
+use super::runtime::TelemetryRuntime;
+
+/// Keeps telemetry running; flushes and shuts it down on [`shutdown`](Self::shutdown) or drop.
+///
+/// Shutdown never hangs, even with the collector gone: each provider shuts down on a helper
+/// thread, and the guard stops waiting at the deadline (5 s by default, see
+/// [`InstallOptions::shutdown_timeout`](super::InstallOptions::shutdown_timeout)). What could
+/// not be delivered by then is counted in the [`ShutdownReport`].
+#[derive(Debug)]
+#[must_use = "dropping the guard shuts telemetry down at once"]
+pub struct TelemetryGuard {
+    pub(crate) providers: Providers,
+    pub(crate) runtime: TelemetryRuntime,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) dir: Option<PathBuf>,
+    pub(crate) memory: MemoryExporters,
+    pub(crate) parent: ParentContext,
+    pub(crate) subscriber_installed: bool,
+    pub(crate) shut_down: bool,
+}
+
+/// The providers of the signals that export somewhere.
+#[derive(Debug, Default)]
+pub(crate) struct Providers {
+    pub(crate) tracer: Option<(SdkTracerProvider, Tallies)>,
+    pub(crate) logger: Option<(SdkLoggerProvider, Tallies)>,
+    pub(crate) meter: Option<(SdkMeterProvider, Tallies)>,
+}
+
+type Job = Box<dyn FnOnce() -> OTelSdkResult + Send>;
+
+impl TelemetryGuard {
+    /// The tracer provider, when traces are exported somewhere.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.providers.tracer.as_ref().map(|(p, _)| p)
+    }
+
+    /// The logger provider, when logs are exported somewhere.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.providers.logger.as_ref().map(|(p, _)| p)
+    }
+
+    /// The meter provider, when metrics are exported somewhere.
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.providers.meter.as_ref().map(|(p, _)| p)
+    }
+
+    /// The directory the file exporter writes to (`<telemetry dir>/<run id>/`), when some
+    /// signal is exported to files.
+    pub fn telemetry_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The in-memory exporters, for signals exported to memory.
+    pub fn memory(&self) -> &MemoryExporters {
+        &self.memory
+    }
+
+    /// The trace context and run id inherited from the parent process (see
+    /// [`propagation`](super::propagation)); an empty context when there is none.
+    pub fn parent(&self) -> &ParentContext {
+        &self.parent
+    }
+
+    /// Whether the global `tracing` subscriber was installed (false when one was already set,
+    /// or when not installing globally).
+    pub fn subscriber_installed(&self) -> bool {
+        self.subscriber_installed
+    }
+
+    /// Exports everything queued so far, waiting at most the shutdown timeout. Returns the
+    /// signals whose flush failed or did not finish in time.
+    pub fn force_flush(&self) -> Vec<(Signal, ShutdownOutcome)> {
+        let mut jobs: Vec<(Signal, Job)> = Vec::new();
+        if let Some((p, _)) = &self.providers.tracer {
+            let p = p.clone();
+            jobs.push((Signal::Traces, Box::new(move || p.force_flush())));
+        }
+        if let Some((p, _)) = &self.providers.logger {
+            let p = p.clone();
+            jobs.push((Signal::Logs, Box::new(move || p.force_flush())));
+        }
+        if let Some((p, _)) = &self.providers.meter {
+            let p = p.clone();
+            jobs.push((Signal::Metrics, Box::new(move || p.force_flush())));
+        }
+        run_bounded(jobs, Instant::now() + self.shutdown_timeout)
+            .into_iter()
+            .filter(|(_, outcome)| *outcome != ShutdownOutcome::Completed)
+            .collect()
+    }
+
+    /// Flushes and shuts down every provider, within the shutdown timeout, and reports what
+    /// was exported, failed and dropped. Safe to call from any thread, including a tokio
+    /// worker: the blocking work happens on helper threads.
+    pub fn shutdown(mut self) -> ShutdownReport {
+        self.shutdown_now()
+    }
+
+    fn shutdown_now(&mut self) -> ShutdownReport {
+        if self.shut_down {
+            return ShutdownReport::default();
+        }
+        self.shut_down = true;
+        let started = Instant::now();
+        let deadline = started + self.shutdown_timeout;
+        let timeout = self.shutdown_timeout;
+        let mut jobs: Vec<(Signal, Job)> = Vec::new();
+        if let Some((p, _)) = &self.providers.tracer {
+            let p = p.clone();
+            jobs.push((
+                Signal::Traces,
+                Box::new(move || p.shutdown_with_timeout(timeout)),
+            ));
+        }
+        if let Some((p, _)) = &self.providers.logger {
+            let p = p.clone();
+            jobs.push((
+                Signal::Logs,
+                Box::new(move || p.shutdown_with_timeout(timeout)),
+            ));
+        }
+        if let Some((p, _)) = &self.providers.meter {
+            let p = p.clone();
+            jobs.push((
+                Signal::Metrics,
+                Box::new(move || p.shutdown_with_timeout(timeout)),
+            ));
+        }
+        let outcomes = run_bounded(jobs, deadline);
+        // gRPC exports still running past the deadline fail fast once their runtime is gone,
+        // which lets the helper threads finish.
+        self.runtime.shutdown();
+
+        let mut signals = Vec::new();
+        let tallies = [
+            (
+                Signal::Traces,
+                self.providers.tracer.as_ref().map(|(_, t)| t),
+            ),
+            (Signal::Logs, self.providers.logger.as_ref().map(|(_, t)| t)),
+            (
+                Signal::Metrics,
+                self.providers.meter.as_ref().map(|(_, t)| t),
+            ),
+        ];
+        for (signal, tallies) in tallies {
+            let Some(tallies) = tallies else { continue };
+            let outcome = outcomes
+                .iter()
+                .find(|(s, _)| *s == signal)
+                .map(|(_, o)| o.clone())
+                .unwrap_or(ShutdownOutcome::Completed);
+            let exporters = tallies
+                .iter()
+                .map(|(kind, tally)| {
+                    let (submitted, exported, failed) =
+                        (tally.submitted(), tally.exported(), tally.failed());
+                    ExporterReport {
+                        kind: *kind,
+                        submitted,
+                        exported,
+                        failed,
+                        dropped: submitted.saturating_sub(exported + failed),
+                    }
+                })
+                .collect();
+            signals.push(SignalReport {
+                signal,
+                outcome,
+                exporters,
+            });
+        }
+        ShutdownReport {
+            signals,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let report = self.shutdown_now();
+        if !report.is_complete() {
+            tracing::warn!(target: "dagtel::telemetry", "{report}");
+        }
+    }
+}
+
+/// Runs each job on its own thread and waits for all of them until `deadline`; a job still
+/// running then is reported as timed out and left to finish (or not) in the background.
+fn run_bounded(jobs: Vec<(Signal, Job)>, deadline: Instant) -> Vec<(Signal, ShutdownOutcome)> {
+    let (tx, rx) = mpsc::channel();
+    let mut pending: Vec<Signal> = Vec::new();
+    let mut outcomes = Vec::new();
+    for (signal, job) in jobs {
+        let tx = tx.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("dagtel-telemetry-{signal}-shutdown"))
+            .spawn(move || {
+                let _ = tx.send((signal, job()));
+            });
+        match spawned {
+            Ok(_) => pending.push(signal),
+            Err(error) => outcomes.push((signal, ShutdownOutcome::Failed(error.to_string()))),
+        }
+    }
+    drop(tx);
+    while !pending.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((signal, result)) => {
+                pending.retain(|s| *s != signal);
+                let outcome = match result {
+                    Ok(()) => ShutdownOutcome::Completed,
+                    Err(error) => ShutdownOutcome::Failed(error.to_string()),
+                };
+                outcomes.push((signal, outcome));
+            }
+            Err(_) => break,
+        }
+    }
+    outcomes.extend(pending.into_iter().map(|s| (s, ShutdownOutcome::TimedOut)));
+    outcomes
+}

@@ -1,0 +1,223 @@
+//! [`install`]: build and install the providers a resolved [`Settings`] describes.
+
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry::global;
+use opentelemetry_sdk::logs::LogProcessor;
+use opentelemetry_sdk::trace::SpanProcessor;
+
+use super::boxed::{BoxedLogProcessor, BoxedSpanProcessor};
+use super::config::{ExporterKind, Settings};
+use super::exporters::{BuildContext, MemoryExporters};
+use super::guard::{Providers, TelemetryGuard};
+use super::propagation;
+use super::resource::build_resource;
+use super::runtime::TelemetryRuntime;
+use super::{TelemetryError, logs, metrics, subscriber, traces};
+use crate::RunId;
+
+/// How [`install`] installs: globally or not, extra processors, the run id, the shutdown
+/// deadline, the parent environment.
+pub struct InstallOptions {
+    install_global: bool,
+    span_processors: Vec<Box<dyn SpanProcessor>>,
+    log_processors: Vec<Box<dyn LogProcessor>>,
+    run_id: Option<RunId>,
+    shutdown_timeout: Duration,
+    parent_env: Option<Vec<(String, String)>>,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        Self {
+            install_global: true,
+            span_processors: Vec::new(),
+            log_processors: Vec::new(),
+            run_id: None,
+            shutdown_timeout: Duration::from_secs(5),
+            parent_env: None,
+        }
+    }
+}
+
+impl fmt::Debug for InstallOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InstallOptions")
+            .field("install_global", &self.install_global)
+            .field("span_processors", &self.span_processors.len())
+            .field("log_processors", &self.log_processors.len())
+            .field("run_id", &self.run_id)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl InstallOptions {
+    /// The defaults: install globally, no extra processors, a fresh directory id, 5 s to shut
+    /// down, the parent context from this process's environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds the providers without installing anything globally (no global providers,
+    /// propagator or `tracing` subscriber): for tests and for programs that wire their own.
+    pub fn local(mut self) -> Self {
+        self.install_global = false;
+        self
+    }
+
+    /// Adds a span processor that runs before the exporting processors (e.g. one that stamps
+    /// the run id on every span). Processors run in the order added.
+    pub fn span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.span_processors.push(Box::new(processor));
+        self
+    }
+
+    /// [`span_processor`](Self::span_processor) for a processor that is already boxed.
+    pub fn span_processor_boxed(mut self, processor: Box<dyn SpanProcessor>) -> Self {
+        self.span_processors.push(processor);
+        self
+    }
+
+    /// Adds a log processor that runs before the exporting processors. Processors run in the
+    /// order added, and later ones see the attributes earlier ones add.
+    pub fn log_processor(mut self, processor: impl LogProcessor + 'static) -> Self {
+        self.log_processors.push(Box::new(processor));
+        self
+    }
+
+    /// [`log_processor`](Self::log_processor) for a processor that is already boxed.
+    pub fn log_processor_boxed(mut self, processor: Box<dyn LogProcessor>) -> Self {
+        self.log_processors.push(processor);
+        self
+    }
+
+    /// Names the file exporter's directory after `run_id` instead of a fresh UUIDv7.
+    pub fn run_id(mut self, run_id: RunId) -> Self {
+        self.run_id = Some(run_id);
+        self
+    }
+
+    /// The longest [`TelemetryGuard::shutdown`] (and drop) waits for all providers together.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Reads the parent context from `env` instead of this process's environment.
+    pub fn parent_env<I, K, V>(mut self, env: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.parent_env = Some(env.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        self
+    }
+}
+
+/// Builds the tracer, logger and meter providers `settings` describe and, unless
+/// [`InstallOptions::local`], installs them globally with the propagators and a `tracing`
+/// subscriber (when none is set yet). `service_name` names the service when the settings do
+/// not.
+///
+/// With `settings.disabled` (`OTEL_SDK_DISABLED=true`) nothing is built or installed: the
+/// global providers stay no-ops, and the returned guard has no providers.
+///
+/// ```no_run
+/// use dagtel::telemetry::{install, InstallOptions, config::Settings};
+///
+/// let guard = install(&Settings::default(), "etl", InstallOptions::new())?;
+/// // ... run pipelines ...
+/// println!("{}", guard.shutdown());
+/// # Ok::<(), dagtel::telemetry::TelemetryError>(())
+/// ```
+pub fn install(
+    settings: &Settings,
+    service_name: &str,
+    options: InstallOptions,
+) -> Result<TelemetryGuard, TelemetryError> {
+    let propagator = propagation::propagator(&settings.propagators);
+    let parent = match options.parent_env {
+        Some(env) => propagation::extract_parent_with(&propagator, env),
+        None => propagation::extract_parent_with(
+            &propagator,
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+        ),
+    };
+    let mut guard = TelemetryGuard {
+        providers: Providers::default(),
+        runtime: TelemetryRuntime::default(),
+        shutdown_timeout: options.shutdown_timeout,
+        dir: None,
+        memory: MemoryExporters::default(),
+        parent,
+        subscriber_installed: false,
+        shut_down: false,
+    };
+    if settings.disabled {
+        return Ok(guard);
+    }
+
+    let dir_id = options
+        .run_id
+        .map(|id| id.to_string())
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let dir = settings.telemetry_dir.join(dir_id);
+    let resource = build_resource(settings, service_name);
+    let mut cx = BuildContext {
+        settings,
+        resource: &resource,
+        dir: &dir,
+        runtime: &guard.runtime,
+        memory: &mut guard.memory,
+    };
+    let span_processors = options
+        .span_processors
+        .into_iter()
+        .map(BoxedSpanProcessor)
+        .collect();
+    let log_processors = options
+        .log_processors
+        .into_iter()
+        .map(BoxedLogProcessor)
+        .collect();
+    // A failure part-way leaves the already-built providers to their drop, which shuts them
+    // down; nothing was installed globally yet.
+    let (tracer, trace_tallies) = traces::build(&mut cx, span_processors)?;
+    let (logger, log_tallies) = logs::build(&mut cx, log_processors)?;
+    let (meter, metric_tallies) = metrics::build(&mut cx)?;
+    guard.providers = Providers {
+        tracer: tracer.map(|p| (p, trace_tallies)),
+        logger: logger.map(|p| (p, log_tallies)),
+        meter: meter.map(|p| (p, metric_tallies)),
+    };
+    let writes_files = [
+        &settings.exporters.traces,
+        &settings.exporters.logs,
+        &settings.exporters.metrics,
+    ]
+    .iter()
+    .any(|kinds| kinds.contains(&ExporterKind::File));
+    if writes_files {
+        guard.dir = Some(dir);
+    }
+
+    if options.install_global {
+        global::set_text_map_propagator(propagator);
+        if let Some(tp) = guard.tracer_provider() {
+            global::set_tracer_provider(tp.clone());
+        }
+        if let Some(mp) = guard.meter_provider() {
+            global::set_meter_provider(mp.clone());
+        }
+        guard.subscriber_installed = subscriber::try_install(
+            guard.tracer_provider(),
+            guard.logger_provider(),
+            settings.sdk_log_level,
+        );
+    }
+    Ok(guard)
+}

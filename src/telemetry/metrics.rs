@@ -1,0 +1,110 @@
+//! The meter provider: one periodic reader per exporter, the temporality preference on every
+//! exporter, and base-2 exponential histograms through a view when asked for.
+//!
+//! `OTEL_METRICS_EXEMPLAR_FILTER` is not applied: opentelemetry_sdk 0.33 records no
+//! exemplars. `OTEL_METRIC_EXPORT_TIMEOUT` is not applied either: the SDK's thread-based reader
+//! has no export timeout; each export is bounded by the exporter's own timeout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{
+    Aggregation, InMemoryMetricExporterBuilder, Instrument, InstrumentKind, MeterProviderBuilder,
+    PeriodicReader, SdkMeterProvider, Stream, Temporality,
+};
+
+use super::TelemetryError;
+use super::config::{ExporterKind, HistogramAggregation, TemporalityPreference};
+use super::exporters::file::FileMetricExporter;
+use super::exporters::{BuildContext, Retained, Tallies, kinds, otlp};
+use super::tally::{Counted, Tally};
+
+/// The meter provider for the settings' metric exporters, or `None` when metrics go nowhere.
+pub(crate) fn build(
+    cx: &mut BuildContext<'_>,
+) -> Result<(Option<SdkMeterProvider>, Tallies), TelemetryError> {
+    let settings = cx.settings;
+    let kinds = kinds(&settings.exporters.metrics);
+    if kinds.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let temporality = temporality(settings.metrics.temporality);
+    // Zero would make the reader spin; a millisecond is already far below any useful interval.
+    let interval = settings
+        .metrics
+        .export_interval
+        .max(Duration::from_millis(1));
+    let mut builder = SdkMeterProvider::builder().with_resource(cx.resource.clone());
+    if settings.metrics.histogram_aggregation
+        == HistogramAggregation::Base2ExponentialBucketHistogram
+    {
+        builder = builder.with_view(exponential_histograms);
+    }
+    let mut tallies = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let tally = Arc::new(Tally::default());
+        builder = match kind {
+            ExporterKind::Otlp => {
+                let exporter =
+                    otlp::metric_exporter(&settings.otlp.metrics, temporality, cx.runtime)?;
+                reading(builder, exporter, &tally, interval)
+            }
+            ExporterKind::Console => {
+                let exporter = opentelemetry_stdout::MetricExporter::builder()
+                    .with_temporality(temporality)
+                    .build();
+                reading(builder, exporter, &tally, interval)
+            }
+            ExporterKind::File => {
+                let exporter = FileMetricExporter::open(cx.file_dir()?, temporality)?;
+                reading(builder, exporter, &tally, interval)
+            }
+            ExporterKind::Memory => {
+                let exporter = InMemoryMetricExporterBuilder::new()
+                    .with_temporality(temporality)
+                    .build();
+                cx.memory.metrics = Some(exporter.clone());
+                reading(builder, Retained(exporter), &tally, interval)
+            }
+            ExporterKind::None => continue,
+        };
+        tallies.push((kind, tally));
+    }
+    Ok((Some(builder.build()), tallies))
+}
+
+fn reading<E: PushMetricExporter>(
+    builder: MeterProviderBuilder,
+    exporter: E,
+    tally: &Arc<Tally>,
+    interval: Duration,
+) -> MeterProviderBuilder {
+    let reader = PeriodicReader::builder(Counted::new(exporter, tally.clone()))
+        .with_interval(interval)
+        .build();
+    builder.with_reader(reader)
+}
+
+fn temporality(preference: TemporalityPreference) -> Temporality {
+    match preference {
+        TemporalityPreference::Cumulative => Temporality::Cumulative,
+        TemporalityPreference::Delta => Temporality::Delta,
+        TemporalityPreference::LowMemory => Temporality::LowMemory,
+    }
+}
+
+/// Every histogram as a base-2 exponential histogram with the spec's default size and scale.
+fn exponential_histograms(instrument: &Instrument) -> Option<Stream> {
+    if instrument.kind() != InstrumentKind::Histogram {
+        return None;
+    }
+    Stream::builder()
+        .with_aggregation(Aggregation::Base2ExponentialHistogram {
+            max_size: 160,
+            max_scale: 20,
+            record_min_max: true,
+        })
+        .build()
+        .ok()
+}

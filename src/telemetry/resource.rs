@@ -1,0 +1,135 @@
+//! The resource every signal carries: who is emitting.
+//!
+//! Built in layers, each overriding the one before:
+//!
+//! 1. `Resource::builder()`: the SDK's defaults (`telemetry.sdk.*`, `service.name` fallback)
+//!    and its own reading of `OTEL_RESOURCE_ATTRIBUTES`. Starting anywhere else would lose
+//!    `telemetry.sdk.*`.
+//! 2. The detectors listed in the settings (process, os, host, container, k8s). The process
+//!    detector's `process.command_args` is removed: command lines often carry secrets.
+//! 3. The parsed, percent-decoded resource attributes from the settings (the SDK does not
+//!    decode, so its own values are replaced here).
+//! 4. The service identity, set last so it always wins: `service.name` is the configured name
+//!    (`OTEL_SERVICE_NAME`), else `service.name` from the resource attributes, else the name
+//!    given to install; `service.instance.id` is the configured id, else the attribute, else a
+//!    fresh UUIDv7; `service.version`, `service.namespace` and `deployment.environment.name`
+//!    are set when configured.
+
+use opentelemetry::{Key, KeyValue};
+use opentelemetry_resource_detectors::{
+    ContainerResourceDetector, HostResourceDetector, K8sResourceDetector, OsResourceDetector,
+    ProcessResourceDetector,
+};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::ResourceDetector;
+
+use super::config::{Detector, Settings};
+
+/// `service.name`.
+const SERVICE_NAME: &str = "service.name";
+/// `service.instance.id`.
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+/// `service.version`.
+const SERVICE_VERSION: &str = "service.version";
+/// `service.namespace`.
+const SERVICE_NAMESPACE: &str = "service.namespace";
+/// `deployment.environment.name`.
+const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment.name";
+/// Dropped from the process detector's output (P15).
+const PROCESS_COMMAND_ARGS: &str = "process.command_args";
+
+/// The resource for `settings`; `service_name` names the service when nothing configured does.
+pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
+    let mut builder = Resource::builder();
+    for detector in &settings.detectors {
+        builder = builder.with_attributes(detect(*detector));
+    }
+    builder = builder.with_attributes(
+        settings
+            .resource_attributes
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+
+    let attribute = |key: &str| {
+        settings
+            .resource_attributes
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let service = &settings.service;
+    let name = service
+        .name
+        .clone()
+        .or_else(|| attribute(SERVICE_NAME))
+        .unwrap_or_else(|| service_name.to_owned());
+    if !name.is_empty() {
+        builder = builder.with_service_name(name);
+    }
+    let instance_id = service
+        .instance_id
+        .clone()
+        .or_else(|| attribute(SERVICE_INSTANCE_ID))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    builder = builder.with_attribute(KeyValue::new(SERVICE_INSTANCE_ID, instance_id));
+    for (key, value) in [
+        (SERVICE_VERSION, &service.version),
+        (SERVICE_NAMESPACE, &service.namespace),
+        (DEPLOYMENT_ENVIRONMENT, &service.environment),
+    ] {
+        if let Some(value) = value {
+            builder = builder.with_attribute(KeyValue::new(key, value.clone()));
+        }
+    }
+    builder.build()
+}
+
+/// What one detector finds, as attributes.
+fn detect(detector: Detector) -> Vec<KeyValue> {
+    let found = match detector {
+        Detector::Process => ProcessResourceDetector.detect(),
+        Detector::Os => OsResourceDetector.detect(),
+        Detector::Host => HostResourceDetector::default().detect(),
+        Detector::Container => ContainerResourceDetector.detect(),
+        Detector::K8s => K8sResourceDetector.detect(),
+    };
+    let command_args = Key::from_static_str(PROCESS_COMMAND_ARGS);
+    found
+        .iter()
+        .filter(|(key, _)| **key != command_args)
+        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::Value;
+
+    fn get(resource: &Resource, key: &'static str) -> Option<Value> {
+        resource.get(&Key::from_static_str(key))
+    }
+
+    #[test]
+    fn process_detector_never_exports_the_command_line() {
+        let attrs = detect(Detector::Process);
+        assert!(attrs.iter().any(|kv| kv.key.as_str() == "process.pid"));
+        assert!(
+            attrs
+                .iter()
+                .all(|kv| kv.key.as_str() != PROCESS_COMMAND_ARGS)
+        );
+    }
+
+    #[test]
+    fn telemetry_sdk_attributes_are_kept() {
+        let resource = build_resource(&Settings::default(), "svc");
+        assert_eq!(
+            get(&resource, "telemetry.sdk.language"),
+            Some(Value::from("rust"))
+        );
+        assert!(get(&resource, "process.command_args").is_none());
+    }
+}

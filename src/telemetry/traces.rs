@@ -1,0 +1,126 @@
+//! The tracer provider: sampler, span limits, caller processors first, then one batch span
+//! processor per exporter.
+
+use std::sync::Arc;
+
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, InMemorySpanExporter, Sampler, SdkTracerProvider,
+    SpanExporter, SpanLimits, TracerProviderBuilder,
+};
+
+use super::TelemetryError;
+use super::boxed::BoxedSpanProcessor;
+use super::config::{BatchSettings, ExporterKind, LimitSettings, SamplerKind, SamplerSettings};
+use super::exporters::file::FileSpanExporter;
+use super::exporters::{BuildContext, Retained, Tallies, kinds, otlp};
+use super::tally::{Counted, Submitted, Tally};
+use super::truncate::ValueLengthLimit;
+
+/// The tracer provider for the settings' trace exporters, or `None` when traces go nowhere.
+pub(crate) fn build(
+    cx: &mut BuildContext<'_>,
+    extra: Vec<BoxedSpanProcessor>,
+) -> Result<(Option<SdkTracerProvider>, Tallies), TelemetryError> {
+    let settings = cx.settings;
+    let kinds = kinds(&settings.exporters.traces);
+    if kinds.is_empty() {
+        return Ok((None, Vec::new()));
+    }
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(cx.resource.clone())
+        .with_sampler(sampler(&settings.sampler))
+        .with_span_limits(span_limits(&settings.limits));
+    // Caller processors first: they stamp attributes in `on_start`, and must see every span
+    // before an exporting processor queues it.
+    for processor in extra {
+        builder = builder.with_span_processor(processor);
+    }
+    let mut tallies = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        let tally = Arc::new(Tally::default());
+        builder = match kind {
+            ExporterKind::Otlp => {
+                let exporter = otlp::span_exporter(&settings.otlp.traces, cx.runtime)?;
+                exporting(builder, exporter, &tally, cx)
+            }
+            ExporterKind::Console => exporting(
+                builder,
+                opentelemetry_stdout::SpanExporter::default(),
+                &tally,
+                cx,
+            ),
+            ExporterKind::File => {
+                let exporter = FileSpanExporter::open(cx.file_dir()?)?;
+                exporting(builder, exporter, &tally, cx)
+            }
+            ExporterKind::Memory => {
+                let exporter = InMemorySpanExporter::default();
+                cx.memory.spans = Some(exporter.clone());
+                exporting(builder, Retained(exporter), &tally, cx)
+            }
+            ExporterKind::None => continue,
+        };
+        tallies.push((kind, tally));
+    }
+    Ok((Some(builder.build()), tallies))
+}
+
+/// Adds `exporter` behind a counted batch processor, behind the value-length limit.
+fn exporting<E: SpanExporter + 'static>(
+    builder: TracerProviderBuilder,
+    exporter: E,
+    tally: &Arc<Tally>,
+    cx: &BuildContext<'_>,
+) -> TracerProviderBuilder {
+    let batch = BatchSpanProcessor::builder(Counted::new(exporter, tally.clone()))
+        .with_batch_config(batch_config(&cx.settings.span_batch))
+        .build();
+    let counted = Submitted::new(batch, tally.clone());
+    match cx.settings.limits.span_attribute_value_length {
+        Some(max) => builder.with_span_processor(ValueLengthLimit::new(counted, max as usize)),
+        None => builder.with_span_processor(counted),
+    }
+}
+
+/// Every value set explicitly: the SDK's builder would otherwise read `OTEL_BSP_*` itself.
+/// The export timeout is not a batch setting of the SDK's thread-based processor; each
+/// export is bounded by the exporter's own timeout instead.
+fn batch_config(batch: &BatchSettings) -> opentelemetry_sdk::trace::BatchConfig {
+    BatchConfigBuilder::default()
+        // A zero-sized queue would drop every span; one is the smallest that works.
+        .with_max_queue_size(batch.max_queue_size.max(1))
+        .with_max_export_batch_size(batch.max_export_batch_size.max(1))
+        .with_scheduled_delay(batch.schedule_delay)
+        .build()
+}
+
+/// The sampler. The parent-based samplers follow the parent's decision and the ratio sampler
+/// decides from the trace id alone, so every span of one run (one trace) is kept or dropped
+/// together.
+pub(crate) fn sampler(settings: &SamplerSettings) -> Sampler {
+    let ratio = if settings.ratio.is_nan() {
+        1.0
+    } else {
+        settings.ratio.clamp(0.0, 1.0)
+    };
+    match settings.kind {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerKind::ParentBasedTraceIdRatio => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}
+
+fn span_limits(limits: &LimitSettings) -> SpanLimits {
+    SpanLimits {
+        max_events_per_span: limits.span_event_count,
+        max_attributes_per_span: limits.span_attribute_count,
+        max_links_per_span: limits.span_link_count,
+        max_attributes_per_event: limits.event_attribute_count,
+        max_attributes_per_link: limits.link_attribute_count,
+    }
+}

@@ -1,0 +1,482 @@
+//! Installing telemetry from resolved settings: the embedded file exporter's OTLP/JSON, the
+//! disabled SDK, bounded shutdown against a dead collector, resource precedence, sampling,
+//! attribute value limits, caller processors.
+
+#[path = "support/telemetry.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dagtel::RunId;
+use dagtel::telemetry::config::{
+    ExporterKind, HistogramAggregation, Protocol, SamplerKind, Settings,
+};
+use dagtel::telemetry::{InstallOptions, ShutdownOutcome, Signal, build_resource, install};
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{
+    Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, Key, KeyValue, Value};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use support::{attr, settings};
+
+fn local() -> InstallOptions {
+    InstallOptions::new()
+        .local()
+        .parent_env(Vec::<(String, String)>::new())
+}
+
+#[test]
+fn file_exporter_writes_otlp_json_lines_that_decode_back() {
+    let mut s = settings("file", &[ExporterKind::File]);
+    s.service.name = Some("file-test".into());
+    let guard = install(&s, "unused", local().run_id(RunId::from("run-7"))).unwrap();
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    assert_eq!(dir, s.telemetry_dir.join("run-7"));
+
+    let tracer = guard.tracer_provider().unwrap().tracer("test");
+    let root = tracer.start("pipeline");
+    let root_cx = Context::current_with_span(root);
+    let mut child = tracer.start_with_context("node", &root_cx);
+    child.set_attribute(KeyValue::new("dag.node.name", "clean"));
+    child.add_event("retry", vec![KeyValue::new("attempt", 2_i64)]);
+    child.end();
+    root_cx.span().end();
+
+    let logger = guard.logger_provider().unwrap().logger("test");
+    let mut record = logger.create_log_record();
+    record.set_severity_number(Severity::Warn);
+    record.set_body("node slow".into());
+    record.add_attribute("dag.node.name", "clean");
+    logger.emit(record);
+
+    let meter = guard.meter_provider().unwrap().meter("test");
+    let counter = meter.u64_counter("dag.node.runs").build();
+    counter.add(3, &[KeyValue::new("dag.node.name", "clean")]);
+
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(report.signal(Signal::Traces).unwrap().exported(), 2);
+    assert_eq!(report.signal(Signal::Logs).unwrap().exported(), 1);
+
+    // Traces: one request per line, hex ids, the parent link, attributes, the resource.
+    let raw = std::fs::read_to_string(dir.join("traces.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    let json_span = &first["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    let trace_id = json_span["traceId"].as_str().unwrap();
+    assert_eq!(trace_id.len(), 32);
+    assert!(
+        trace_id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+
+    let requests = support::traces(&dir);
+    let spans: Vec<_> = requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .collect();
+    assert_eq!(spans.len(), 2);
+    let node = spans.iter().find(|s| s.name == "node").unwrap();
+    let pipeline = spans.iter().find(|s| s.name == "pipeline").unwrap();
+    assert_eq!(node.trace_id, pipeline.trace_id);
+    assert_eq!(node.parent_span_id, pipeline.span_id);
+    assert_eq!(attr(&node.attributes, "dag.node.name"), Some("clean"));
+    assert_eq!(node.events[0].name, "retry");
+    let resource = requests[0].resource_spans[0].resource.as_ref().unwrap();
+    assert_eq!(
+        attr(&resource.attributes, "service.name"),
+        Some("file-test")
+    );
+    assert_eq!(
+        attr(&resource.attributes, "telemetry.sdk.language"),
+        Some("rust")
+    );
+
+    // Logs.
+    let logs = support::logs(&dir);
+    let log = &logs[0].resource_logs[0].scope_logs[0].log_records[0];
+    assert_eq!(log.severity_number, Severity::Warn as i32);
+    assert_eq!(attr(&log.attributes, "dag.node.name"), Some("clean"));
+    let body = log.body.as_ref().and_then(|b| b.value.as_ref());
+    assert!(
+        matches!(body, Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) if s == "node slow"),
+        "{body:?}"
+    );
+
+    // Metrics: the counter's sum at shutdown.
+    let metrics = support::metrics(&dir);
+    let sum = metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .filter(|m| m.name == "dag.node.runs")
+        .filter_map(|m| match &m.data {
+            Some(Data::Sum(sum)) => sum.data_points.last().cloned(),
+            _ => None,
+        })
+        .next_back()
+        .expect("the counter was exported");
+    assert_eq!(sum.value, Some(number_data_point::Value::AsInt(3)));
+}
+
+#[test]
+fn disabled_sdk_installs_and_writes_nothing() {
+    let mut s = settings("disabled", &[ExporterKind::File, ExporterKind::Memory]);
+    s.disabled = true;
+    let guard = install(&s, "svc", local()).unwrap();
+    assert!(guard.tracer_provider().is_none());
+    assert!(guard.logger_provider().is_none());
+    assert!(guard.meter_provider().is_none());
+    assert!(guard.telemetry_dir().is_none());
+    assert!(guard.memory().spans.is_none());
+    let report = guard.shutdown();
+    assert!(report.signals.is_empty(), "{report}");
+    assert_eq!(std::fs::read_dir(&s.telemetry_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn shutdown_with_a_dead_collector_returns_and_counts_the_losses() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let mut s = settings("dead", &[ExporterKind::Otlp]);
+        for otlp in [&mut s.otlp.traces, &mut s.otlp.logs, &mut s.otlp.metrics] {
+            otlp.protocol = protocol;
+            otlp.endpoint = match protocol {
+                Protocol::Grpc => "http://127.0.0.1:9".into(),
+                _ => "http://127.0.0.1:9/v1/traces".into(),
+            };
+            otlp.timeout = Duration::from_millis(300);
+        }
+        s.span_batch.max_queue_size = 64;
+        s.span_batch.max_export_batch_size = 16;
+        let guard = install(&s, "svc", local().shutdown_timeout(Duration::from_secs(1))).unwrap();
+        let tracer = guard.tracer_provider().unwrap().tracer("test");
+        for i in 0..200 {
+            tracer.in_span(format!("span-{i}"), |_| {});
+        }
+        let report = guard.shutdown();
+        let traces = report.signal(Signal::Traces).unwrap();
+        let otlp = traces.exporters[0];
+        assert_eq!(otlp.submitted, 200, "{protocol:?}: {report}");
+        assert_eq!(otlp.exported, 0, "{protocol:?}: {report}");
+        assert_eq!(otlp.failed + otlp.dropped, 200, "{protocol:?}: {report}");
+        assert!(
+            otlp.dropped > 0,
+            "a 64-span queue cannot hold 200: {report}"
+        );
+        assert!(!report.is_complete());
+    }
+}
+
+#[test]
+fn resource_precedence_service_name_and_decoded_values() {
+    let mut s = Settings::default();
+    s.detectors = Vec::new();
+    s.resource_attributes = vec![
+        ("service.name".into(), "from-attributes".into()),
+        ("deployment.environment.name".into(), "prod eu".into()),
+        ("team".into(), "data,eng".into()),
+    ];
+    let get = |r: &opentelemetry_sdk::Resource, k: &'static str| r.get(&Key::from_static_str(k));
+
+    // OTEL_SERVICE_NAME beats service.name in the resource attributes.
+    s.service.name = Some("from-service-name".into());
+    let r = build_resource(&s, "from-code");
+    assert_eq!(
+        get(&r, "service.name"),
+        Some(Value::from("from-service-name"))
+    );
+    assert_eq!(
+        get(&r, "deployment.environment.name"),
+        Some(Value::from("prod eu"))
+    );
+    assert_eq!(get(&r, "team"), Some(Value::from("data,eng")));
+
+    // Without it, the attribute beats the name given in code.
+    s.service.name = None;
+    let r = build_resource(&s, "from-code");
+    assert_eq!(
+        get(&r, "service.name"),
+        Some(Value::from("from-attributes"))
+    );
+
+    // And with neither, the name given in code is used.
+    s.resource_attributes.retain(|(k, _)| k != "service.name");
+    let r = build_resource(&s, "from-code");
+    assert_eq!(get(&r, "service.name"), Some(Value::from("from-code")));
+
+    // The configured environment is set last, over the attribute.
+    s.service.environment = Some("staging".into());
+    s.service.version = Some("1.2.3".into());
+    let r = build_resource(&s, "from-code");
+    assert_eq!(
+        get(&r, "deployment.environment.name"),
+        Some(Value::from("staging"))
+    );
+    assert_eq!(get(&r, "service.version"), Some(Value::from("1.2.3")));
+
+    // A random instance id when none is configured, the configured one otherwise.
+    let a = get(&build_resource(&s, "x"), "service.instance.id").unwrap();
+    let b = get(&build_resource(&s, "x"), "service.instance.id").unwrap();
+    assert_ne!(a, b);
+    s.service.instance_id = Some("pod-1".into());
+    let r = build_resource(&s, "x");
+    assert_eq!(get(&r, "service.instance.id"), Some(Value::from("pod-1")));
+}
+
+#[test]
+fn sampling_keeps_or_drops_each_trace_whole() {
+    for kind in [
+        SamplerKind::ParentBasedTraceIdRatio,
+        SamplerKind::TraceIdRatio,
+    ] {
+        let mut s = settings("sampling", &[ExporterKind::Memory]);
+        s.sampler.kind = kind;
+        s.sampler.ratio = 0.5;
+        let guard = install(&s, "svc", local()).unwrap();
+        let tracer = guard.tracer_provider().unwrap().tracer("test");
+        const TRACES: usize = 200;
+        const SPANS_PER_TRACE: usize = 4;
+        for _ in 0..TRACES {
+            let root = Context::current_with_span(tracer.start("run"));
+            for _ in 0..2 {
+                let node = Context::current_with_span(tracer.start_with_context("node", &root));
+                tracer.start_with_context("attempt", &node).end();
+                node.span().end();
+            }
+            root.span().end();
+        }
+        assert!(guard.force_flush().is_empty());
+        let spans = guard
+            .memory()
+            .spans
+            .as_ref()
+            .unwrap()
+            .get_finished_spans()
+            .unwrap();
+        let mut per_trace: HashMap<_, usize> = HashMap::new();
+        for span in &spans {
+            *per_trace.entry(span.span_context.trace_id()).or_default() += 1;
+        }
+        for (trace, count) in &per_trace {
+            assert_eq!(
+                *count,
+                1 + SPANS_PER_TRACE,
+                "{kind:?}: trace {trace} was split"
+            );
+        }
+        // With 200 traces at 50%, keeping none or all has probability 2^-199.
+        assert!(
+            !per_trace.is_empty() && per_trace.len() < TRACES,
+            "{kind:?}"
+        );
+        drop(guard);
+    }
+}
+
+#[test]
+fn attribute_values_are_cut_to_the_length_limit() {
+    let mut s = settings("limits", &[ExporterKind::Memory]);
+    s.limits.span_attribute_value_length = Some(4);
+    s.limits.span_attribute_count = 2;
+    let guard = install(&s, "svc", local()).unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("test");
+    let mut span = tracer.start("s");
+    span.set_attribute(KeyValue::new("long", "abcdefgh"));
+    span.set_attribute(KeyValue::new("short", "ab"));
+    span.set_attribute(KeyValue::new("third", "over the count limit"));
+    span.add_event("e", vec![KeyValue::new("detail", "日本語テキスト")]);
+    span.end();
+    guard.force_flush();
+    let spans = guard
+        .memory()
+        .spans
+        .as_ref()
+        .unwrap()
+        .get_finished_spans()
+        .unwrap();
+    let span = &spans[0];
+    let value = |k: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.clone())
+    };
+    assert_eq!(value("long"), Some(Value::from("abcd")));
+    assert_eq!(value("short"), Some(Value::from("ab")));
+    assert_eq!(value("third"), None);
+    assert_eq!(span.dropped_attributes_count, 1);
+    assert_eq!(
+        span.events.events[0].attributes[0].value,
+        Value::from("日本語テ")
+    );
+}
+
+#[derive(Debug)]
+struct Stamp;
+
+impl SpanProcessor for Stamp {
+    fn on_start(&self, span: &mut Span, _cx: &Context) {
+        span.set_attribute(KeyValue::new("stamped", true));
+    }
+    fn on_end(&self, _span: SpanData) {}
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+impl LogProcessor for Stamp {
+    fn emit(&self, record: &mut SdkLogRecord, _scope: &opentelemetry::InstrumentationScope) {
+        record.add_attribute("stamped", true);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn caller_processors_run_before_the_exporters() {
+    let s = settings("processors", &[ExporterKind::Memory, ExporterKind::File]);
+    let options = local().span_processor(Stamp).log_processor(Stamp);
+    let guard = install(&s, "svc", options).unwrap();
+    let mut span = guard
+        .tracer_provider()
+        .unwrap()
+        .tracer("t")
+        .span_builder("s")
+        .with_kind(SpanKind::Internal)
+        .start(&guard.tracer_provider().unwrap().tracer("t"));
+    span.end();
+    let logger = guard.logger_provider().unwrap().logger("t");
+    let mut record = logger.create_log_record();
+    record.set_body("hello".into());
+    logger.emit(record);
+    guard.force_flush();
+    let memory = guard.memory().clone();
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(report.signal(Signal::Traces).unwrap().exporters.len(), 2);
+
+    let spans = memory.spans.unwrap().get_finished_spans().unwrap();
+    assert!(
+        spans[0]
+            .attributes
+            .contains(&KeyValue::new("stamped", true))
+    );
+    let logs = memory.logs.unwrap().get_emitted_logs().unwrap();
+    assert!(logs[0].record.attributes_iter().any(
+        |(k, v)| k.as_str() == "stamped" && *v == opentelemetry::logs::AnyValue::Boolean(true)
+    ));
+    // The file exporter got the same stamped span.
+    let file_spans = support::traces(&dir);
+    let span = &file_spans[0].resource_spans[0].scope_spans[0].spans[0];
+    assert!(span.attributes.iter().any(|kv| kv.key == "stamped"));
+}
+
+#[test]
+fn exponential_histograms_when_asked() {
+    let mut s = settings("histograms", &[ExporterKind::File]);
+    s.metrics.histogram_aggregation = HistogramAggregation::Base2ExponentialBucketHistogram;
+    let guard = install(&s, "svc", local()).unwrap();
+    let meter = guard.meter_provider().unwrap().meter("test");
+    let histogram = meter
+        .f64_histogram("dag.node.duration")
+        .with_unit("s")
+        .build();
+    for v in [0.5, 1.0, 2.0, 4.0] {
+        histogram.record(v, &[]);
+    }
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    let metric = support::metrics(&dir)
+        .into_iter()
+        .flat_map(|r| r.resource_metrics)
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .find(|m| m.name == "dag.node.duration")
+        .expect("the histogram was exported");
+    match metric.data {
+        Some(Data::ExponentialHistogram(h)) => assert_eq!(h.data_points[0].count, 4),
+        other => panic!("expected an exponential histogram, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_parent_context_comes_from_the_given_environment() {
+    let s = settings("parent", &[ExporterKind::Memory]);
+    let env = [
+        (
+            "TRACEPARENT",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("DAGTEL_RUN_ID", "parent-run"),
+    ];
+    let guard = install(&s, "svc", InstallOptions::new().local().parent_env(env)).unwrap();
+    let parent = guard.parent();
+    assert_eq!(parent.run_id, Some(RunId::from("parent-run")));
+    let tracer = guard.tracer_provider().unwrap().tracer("t");
+    tracer
+        .start_with_context("child-root", &parent.context)
+        .end();
+    guard.force_flush();
+    let spans = guard
+        .memory()
+        .spans
+        .as_ref()
+        .unwrap()
+        .get_finished_spans()
+        .unwrap();
+    assert_eq!(
+        spans[0].span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
+    assert_eq!(spans[0].parent_span_id.to_string(), "b7ad6b7169203331");
+    assert!(spans[0].parent_span_is_remote);
+    let outcome = guard
+        .shutdown()
+        .signal(Signal::Traces)
+        .unwrap()
+        .outcome
+        .clone();
+    assert_eq!(outcome, ShutdownOutcome::Completed);
+}
+
+/// gRPC exporters live on the guard's own runtime: installing and shutting down from inside a
+/// single-threaded runtime (where blocking would starve an exporter built on the caller's
+/// runtime) neither panics nor loses the count.
+#[tokio::test(flavor = "current_thread")]
+async fn grpc_install_and_shutdown_inside_a_current_thread_runtime() {
+    let mut s = settings("in-runtime", &[ExporterKind::Otlp]);
+    for otlp in [&mut s.otlp.traces, &mut s.otlp.logs, &mut s.otlp.metrics] {
+        otlp.protocol = Protocol::Grpc;
+        otlp.endpoint = "http://127.0.0.1:9".into();
+        otlp.timeout = Duration::from_millis(200);
+    }
+    let guard = install(&s, "svc", local().shutdown_timeout(Duration::from_secs(1))).unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("test");
+    for _ in 0..10 {
+        tracer.in_span("s", |_| {});
+    }
+    let report = guard.shutdown();
+    let otlp = report.signal(Signal::Traces).unwrap().exporters[0];
+    assert_eq!(otlp.submitted, 10, "{report}");
+    assert_eq!(otlp.exported, 0, "{report}");
+    assert_eq!(otlp.failed + otlp.dropped, 10, "{report}");
+}
