@@ -16,6 +16,7 @@ use super::resource::build_resource;
 use super::runtime::TelemetryRuntime;
 use super::{TelemetryError, logs, metrics, subscriber, traces};
 use crate::RunId;
+use crate::processors::{RunIdLogProcessor, RunIdSpanProcessor};
 
 /// How [`install`] installs: globally or not, extra processors, the run id, the shutdown
 /// deadline, the parent environment.
@@ -30,10 +31,11 @@ pub struct InstallOptions {
 
 impl Default for InstallOptions {
     fn default() -> Self {
+        // Every span and log record of a run carries its run id, whatever else is added.
         Self {
             install_global: true,
-            span_processors: Vec::new(),
-            log_processors: Vec::new(),
+            span_processors: vec![Box::new(RunIdSpanProcessor::new())],
+            log_processors: vec![Box::new(RunIdLogProcessor::new())],
             run_id: None,
             shutdown_timeout: Duration::from_secs(5),
             parent_env: None,
@@ -54,7 +56,8 @@ impl fmt::Debug for InstallOptions {
 }
 
 impl InstallOptions {
-    /// The defaults: install globally, no extra processors, a fresh directory id, 5 s to shut
+    /// The defaults: install globally, the run-id processors
+    /// ([`RunIdSpanProcessor`], [`RunIdLogProcessor`]) first, a fresh directory id, 5 s to shut
     /// down, the parent context from this process's environment.
     pub fn new() -> Self {
         Self::default()
@@ -67,8 +70,8 @@ impl InstallOptions {
         self
     }
 
-    /// Adds a span processor that runs before the exporting processors (e.g. one that stamps
-    /// the run id on every span). Processors run in the order added.
+    /// Adds a span processor that runs after the run-id processor and before the exporting
+    /// processors. Processors run in the order added.
     pub fn span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
         self.span_processors.push(Box::new(processor));
         self
