@@ -151,7 +151,8 @@ fn the_environment_and_the_builder_beat_the_file() {
 
 #[test]
 fn the_builder_can_name_the_file() {
-    let f = TempToml::new("[sampler]\nkind = \"always_off\"\n");
+    // Enum values are spelled as in the variables.
+    let f = TempToml::new("[sampler]\nkind = \"parentbased_traceidratio\"\n");
     let r = ConfigBuilder::new()
         .env([(
             "DAGTEL_CONFIG",
@@ -160,7 +161,10 @@ fn the_builder_can_name_the_file() {
         .config_file(f.path())
         .resolve()
         .unwrap();
-    assert_eq!(r.settings.sampler.kind, SamplerKind::AlwaysOff);
+    assert_eq!(
+        r.settings.sampler.kind,
+        SamplerKind::ParentBasedTraceIdRatio
+    );
 }
 
 #[test]

@@ -468,6 +468,28 @@ impl Choice for LogLevel {
 mod tests {
     use super::*;
 
+    /// The TOML file and `explain()` use the serde names; they must be the variables' spelling.
+    fn serde_names_match<T: Choice>(aliases: &[&str]) {
+        for (name, v) in T::OPTIONS.iter().filter(|(n, _)| !aliases.contains(n)) {
+            assert_eq!(serde_json::to_value(v).unwrap(), *name);
+        }
+    }
+
+    #[test]
+    fn every_enum_serializes_with_the_spelling_of_its_variable() {
+        serde_names_match::<Profile>(&[]);
+        serde_names_match::<SamplerKind>(&[]);
+        serde_names_match::<ExporterKind>(&[]);
+        serde_names_match::<Protocol>(&[]);
+        serde_names_match::<Compression>(&[]);
+        serde_names_match::<ExemplarFilter>(&[]);
+        serde_names_match::<TemporalityPreference>(&[]);
+        serde_names_match::<HistogramAggregation>(&[]);
+        serde_names_match::<Detector>(&[]);
+        serde_names_match::<Propagator>(&[]);
+        serde_names_match::<LogLevel>(&["warning", "critical"]);
+    }
+
     #[test]
     fn integers_explain_why_they_fail() {
         assert_eq!(integer("-5").unwrap_err(), "negative");

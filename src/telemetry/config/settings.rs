@@ -103,7 +103,7 @@ pub struct SamplerSettings {
     pub ratio: f64,
 }
 
-/// `OTEL_TRACES_SAMPLER` values.
+/// `OTEL_TRACES_SAMPLER` values (serialized with the specification's spelling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SamplerKind {
@@ -112,12 +112,16 @@ pub enum SamplerKind {
     /// `always_off`.
     AlwaysOff,
     /// `traceidratio`.
+    #[serde(rename = "traceidratio")]
     TraceIdRatio,
     /// `parentbased_always_on` (the spec default).
+    #[serde(rename = "parentbased_always_on")]
     ParentBasedAlwaysOn,
     /// `parentbased_always_off`.
+    #[serde(rename = "parentbased_always_off")]
     ParentBasedAlwaysOff,
     /// `parentbased_traceidratio`.
+    #[serde(rename = "parentbased_traceidratio")]
     ParentBasedTraceIdRatio,
 }
 
