@@ -665,3 +665,14 @@ fn span_and_log_limits_beat_the_general_attribute_limits() {
         Some(&Source::Env("OTEL_ATTRIBUTE_COUNT_LIMIT".into()))
     );
 }
+
+#[test]
+fn the_documentation_lists_every_variable() {
+    let doc = include_str!("../../docs/configuration.md");
+    for var in variables() {
+        assert!(
+            doc.contains(&format!("`{var}`")),
+            "docs/configuration.md misses {var}"
+        );
+    }
+}
