@@ -152,7 +152,9 @@ fn the_environment_and_the_builder_beat_the_file() {
 #[test]
 fn the_builder_can_name_the_file() {
     // Enum values are spelled as in the variables.
-    let f = TempToml::new("[sampler]\nkind = \"parentbased_traceidratio\"\n");
+    let f = TempToml::new(
+        "[sampler]\nkind = \"parentbased_traceidratio\"\nratio = 0\n[otlp.logs]\nendpoint_set = true\n",
+    );
     let r = ConfigBuilder::new()
         .env([(
             "DAGTEL_CONFIG",
@@ -164,6 +166,18 @@ fn the_builder_can_name_the_file() {
     assert_eq!(
         r.settings.sampler.kind,
         SamplerKind::ParentBasedTraceIdRatio
+    );
+    assert_eq!(
+        r.settings.sampler.ratio, 0.0,
+        "a TOML integer is a ratio too"
+    );
+    // Internal fields are not settable from the file.
+    assert!(!r.settings.otlp.logs.endpoint_set);
+    assert_eq!(r.warnings.len(), 1);
+    assert!(
+        r.warnings[0]
+            .variable
+            .starts_with("otlp.logs.endpoint_set in file:")
     );
 }
 

@@ -311,3 +311,14 @@ fn zero_timeouts_mean_no_limit() {
         "0 ms (no limit)"
     );
 }
+
+#[test]
+fn any_env_source_can_stand_in_for_the_process_environment() {
+    let lookup = |name: &str| (name == "OTEL_TRACES_SAMPLER").then(|| "always_off".to_owned());
+    let r = ConfigBuilder::new().env_from(&lookup).resolve().unwrap();
+    assert_eq!(r.settings.sampler.kind, SamplerKind::AlwaysOff);
+    assert_eq!(
+        r.source("sampler.kind"),
+        Some(&Source::Env("OTEL_TRACES_SAMPLER".into()))
+    );
+}

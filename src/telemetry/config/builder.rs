@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::Signal;
+use super::env::{EnvSource, variables};
 use super::layer::Layer;
 use super::settings::{ExporterKind, Profile, Protocol, SamplerKind};
 use super::source::Source;
@@ -51,6 +52,18 @@ impl ConfigBuilder {
         self.env = Some(
             vars.into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Reads the variables from `source` (a closure `|name| -> Option<String>`, a map, or
+    /// [`ProcessEnv`](super::ProcessEnv)), once, now.
+    pub fn env_from(mut self, source: &dyn EnvSource) -> Self {
+        self.env = Some(
+            variables()
+                .into_iter()
+                .filter_map(|name| source.var(&name).map(|v| (name, v)))
                 .collect(),
         );
         self

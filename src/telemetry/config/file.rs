@@ -36,6 +36,7 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
 
     let source = Source::File(path.to_owned());
     let mut warnings = Vec::new();
+    let mut unknown = Vec::new();
     check_keys(&dict, "", &vocabulary(), &mut |key, value| {
         warnings.push(ConfigWarning::new(
             format!("{key} in {source}"),
@@ -43,10 +44,16 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
             "unknown setting",
             Vec::new(),
         ));
+        unknown.push(key.to_owned());
     });
 
     let mut layer = Layer::new(source);
     layer.dict = dict;
+    // Ignored means ignored: some unknown keys (`otlp.traces.endpoint_set`) are internal
+    // fields extraction would otherwise read.
+    for key in unknown {
+        layer.remove(&key);
+    }
     let mut pair_keys = vec!["resource_attributes".to_owned(), "otlp.headers".to_owned()];
     pair_keys.extend(Signal::ALL.iter().map(|s| format!("otlp.{s}.headers")));
     for key in pair_keys {
