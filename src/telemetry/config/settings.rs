@@ -21,11 +21,12 @@ pub struct Settings {
     pub service: ServiceSettings,
     /// `OTEL_RESOURCE_ATTRIBUTES`, parsed and percent-decoded, in order.
     pub resource_attributes: Vec<(String, String)>,
-    /// `OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`.
+    /// `OTEL_EXPERIMENTAL_RESOURCE_DETECTORS` (empty: no detector).
     pub detectors: Vec<Detector>,
     /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
     pub sampler: SamplerSettings,
-    /// `OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`, `OTEL_METRICS_EXPORTER` (comma lists).
+    /// `OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`, `OTEL_METRICS_EXPORTER` (comma lists,
+    /// without duplicates; `[ExporterKind::None]` alone when the signal is switched off).
     pub exporters: PerSignal<Vec<ExporterKind>>,
     /// `OTEL_EXPORTER_OTLP_*`, resolved per signal (signal variable > general variable >
     /// default), endpoints final (HTTP paths appended where the spec says so).
@@ -38,7 +39,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `OTEL_ATTRIBUTE_*`, `OTEL_SPAN_*`, `OTEL_EVENT_*`, `OTEL_LINK_*`, `OTEL_LOGRECORD_*`.
     pub limits: LimitSettings,
-    /// `OTEL_PROPAGATORS`.
+    /// `OTEL_PROPAGATORS` (empty: no propagator).
     pub propagators: Vec<Propagator>,
     /// `OTEL_LOG_LEVEL`: the level of the SDK's own diagnostics.
     pub sdk_log_level: LogLevel,
@@ -102,7 +103,7 @@ pub struct SamplerSettings {
     pub ratio: f64,
 }
 
-/// `OTEL_TRACES_SAMPLER` values.
+/// `OTEL_TRACES_SAMPLER` values (serialized with the specification's spelling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SamplerKind {
@@ -111,12 +112,16 @@ pub enum SamplerKind {
     /// `always_off`.
     AlwaysOff,
     /// `traceidratio`.
+    #[serde(rename = "traceidratio")]
     TraceIdRatio,
     /// `parentbased_always_on` (the spec default).
+    #[serde(rename = "parentbased_always_on")]
     ParentBasedAlwaysOn,
     /// `parentbased_always_off`.
+    #[serde(rename = "parentbased_always_off")]
     ParentBasedAlwaysOff,
     /// `parentbased_traceidratio`.
+    #[serde(rename = "parentbased_traceidratio")]
     ParentBasedTraceIdRatio,
 }
 
@@ -159,7 +164,8 @@ pub struct OtlpSettings {
     pub protocol: Protocol,
     /// Extra headers (percent-decoded).
     pub headers: Vec<(String, String)>,
-    /// Per-export timeout.
+    /// Per-export timeout (`Duration::ZERO`: no limit, the spec's `0`).
+    #[serde(with = "super::duration_ms")]
     pub timeout: Duration,
     /// Payload compression.
     pub compression: Compression,
@@ -201,8 +207,10 @@ pub enum Compression {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSettings {
     /// Delay between two exports.
+    #[serde(with = "super::duration_ms")]
     pub schedule_delay: Duration,
-    /// Longest an export may take.
+    /// Longest an export may take (`Duration::ZERO`: no limit, the spec's `0`).
+    #[serde(with = "super::duration_ms")]
     pub export_timeout: Duration,
     /// Records held at most; more are dropped (and counted).
     pub max_queue_size: usize,
@@ -213,9 +221,11 @@ pub struct BatchSettings {
 /// Metric reader and exporter settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricsSettings {
-    /// `OTEL_METRIC_EXPORT_INTERVAL`.
+    /// `OTEL_METRIC_EXPORT_INTERVAL` (never zero).
+    #[serde(with = "super::duration_ms")]
     pub export_interval: Duration,
-    /// `OTEL_METRIC_EXPORT_TIMEOUT`.
+    /// `OTEL_METRIC_EXPORT_TIMEOUT` (`Duration::ZERO`: no limit, the spec's `0`).
+    #[serde(with = "super::duration_ms")]
     pub export_timeout: Duration,
     /// `OTEL_METRICS_EXEMPLAR_FILTER`.
     pub exemplar_filter: ExemplarFilter,

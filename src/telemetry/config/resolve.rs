@@ -1,0 +1,316 @@
+//! Layering and the rules that need the merged result: endpoint paths, the embedded default
+//! exporter, cross-field checks, provenance, strict mode.
+
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::value::Value;
+
+use super::builder::ConfigBuilder;
+use super::env::{self, EnvSource, ProcessEnv};
+use super::error::{ConfigError, ConfigWarning};
+use super::explain::{Explanation, format_value, leaf_values};
+use super::layer::{APPEND_PATH, Layer};
+use super::parse::check_endpoint;
+use super::settings::{BatchSettings, ExporterKind, Profile, Protocol, Settings};
+use super::source::Source;
+use super::{Signal, file, profile};
+
+/// The resolved settings, the values that were ignored on the way, and where each setting came
+/// from.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// The settings the providers are built from.
+    pub settings: Settings,
+    /// Every ignored value, in the order found (environment, file, cross-field checks). Print
+    /// them once, e.g. with [`Resolved::print_warnings`].
+    pub warnings: Vec<ConfigWarning>,
+    /// The TOML file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    explanation: Explanation,
+}
+
+impl Resolved {
+    /// Each setting with its value and layer; `Display` prints a table.
+    pub fn explain(&self) -> &Explanation {
+        &self.explanation
+    }
+
+    /// The layer the setting `key` (e.g. `sampler.kind`) came from.
+    pub fn source(&self, key: &str) -> Option<&Source> {
+        self.explanation.get(key).map(|r| &r.source)
+    }
+
+    /// Writes each warning to stderr, one line each.
+    pub fn print_warnings(&self) {
+        for w in &self.warnings {
+            eprintln!("dagtel: telemetry configuration: {w}");
+        }
+    }
+}
+
+/// Resolves the settings from the process environment (and the file `DAGTEL_CONFIG` names),
+/// with no explicit options.
+pub fn resolve() -> Result<Resolved, ConfigError> {
+    ConfigBuilder::new().resolve()
+}
+
+impl ConfigBuilder {
+    /// Merges the layers, applies the rules that need the whole picture, and returns the
+    /// result; in strict mode any ignored value is an error instead.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let env_source: &dyn EnvSource = match &self.env {
+            Some(map) => map,
+            None => &ProcessEnv,
+        };
+        let (env_layer, mut warnings) = env::layer(env_source);
+        let config_file = self
+            .config_file
+            .clone()
+            .or_else(|| env::config_file(env_source));
+        let file_layer = match &config_file {
+            Some(path) => {
+                let (layer, file_warnings) = file::load(path)?;
+                warnings.extend(file_warnings);
+                Some(layer)
+            }
+            None => None,
+        };
+        // The profile decides which layer goes second, so it is picked first, by the same
+        // precedence as every other setting.
+        let chosen = self
+            .profile
+            .or_else(|| profile_in(&env_layer))
+            .or_else(|| file_layer.as_ref().and_then(profile_in))
+            .unwrap_or_default();
+
+        let mut defaults = Layer::new(Source::Default);
+        if let Ok(Value::Dict(_, dict)) = Value::serialize(Settings::default()) {
+            defaults.dict = dict;
+        }
+        if let Some(name) = &self.default_service_name {
+            defaults.set("service.name", name);
+        }
+        let mut layers = vec![defaults, profile::layer(chosen)];
+        layers.extend(file_layer);
+        layers.push(env_layer);
+        layers.push(self.overrides.clone());
+
+        let figment = layers
+            .iter()
+            .fold(Figment::new(), |f, layer| f.merge(layer.clone()));
+        let mut settings: Settings = figment.extract().map_err(value_error)?;
+        let source_of = |key: &str| -> Source {
+            figment
+                .find_metadata(key)
+                .and_then(|md| layers.iter().find(|l| l.name() == md.name))
+                .map_or(Source::Default, |l| l.source_of(key))
+        };
+
+        check_values(&mut settings, &source_of, &mut warnings);
+        finish_endpoints(&mut settings, &figment);
+        default_exporters(&mut settings, &source_of);
+        clamp_batches(&mut settings, &source_of, &mut warnings);
+
+        let specs = env::specs();
+        let explanation = Explanation::build(&settings, source_of, |key| {
+            env::variables_for(&specs, key).into_iter().next()
+        });
+        for w in warnings.iter_mut().filter(|w| w.used.is_empty()) {
+            w.used = used(&explanation, &w.keys);
+        }
+        if settings.strict && !warnings.is_empty() {
+            return Err(ConfigError::Strict { problems: warnings });
+        }
+        Ok(Resolved {
+            settings,
+            warnings,
+            config_file,
+            explanation,
+        })
+    }
+}
+
+fn profile_in(layer: &Layer) -> Option<Profile> {
+    layer.get("profile")?.deserialize().ok()
+}
+
+fn value_error(e: figment::Error) -> ConfigError {
+    ConfigError::Value {
+        key: e.path.join("."),
+        layer: e
+            .metadata
+            .as_ref()
+            .map_or_else(|| "configuration".to_owned(), |m| m.name.to_string()),
+        message: e.kind.to_string(),
+    }
+}
+
+/// "what was used instead": the final value of the affected settings and their layer.
+fn used(explanation: &Explanation, keys: &[String]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for key in keys {
+        if let Some(row) = explanation.get(key) {
+            let part = format!("{} ({})", row.value, row.source);
+            if !parts.contains(&part) {
+                parts.push(part);
+            }
+        }
+    }
+    if parts.len() > 1 {
+        // Signals ended up with different values: say which is which.
+        keys.iter()
+            .filter_map(|k| explanation.get(k))
+            .map(|r| format!("{}: {} ({})", r.setting, r.value, r.source))
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else {
+        parts.pop().unwrap_or_default()
+    }
+}
+
+/// A warning about a merged value: names the variable when it came from the environment,
+/// else the key and its layer.
+fn invalid(key: &str, value: String, problem: &str, source: &Source) -> ConfigWarning {
+    let variable = match source {
+        Source::Env(var) => var.clone(),
+        other => format!("{key} in {other}"),
+    };
+    ConfigWarning::new(variable, value, problem, vec![key.to_owned()])
+}
+
+fn shown(settings: &Settings, key: &str) -> String {
+    leaf_values(settings)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(k, v)| format_value(&k, &v))
+        .unwrap_or_default()
+}
+
+/// Checks the values the environment parser never saw (file and builder), with the same
+/// rules, resetting invalid ones to the default.
+fn check_values(
+    settings: &mut Settings,
+    source_of: &dyn Fn(&str) -> Source,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    let defaults = Settings::default();
+    let mut report = |settings: &Settings, key: &str, problem: &str| {
+        warnings.push(invalid(key, shown(settings, key), problem, &source_of(key)));
+    };
+
+    let r = settings.sampler.ratio;
+    if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
+        report(settings, "sampler.ratio", "outside [0, 1]");
+        settings.sampler.ratio = defaults.sampler.ratio;
+    }
+    for signal in Signal::ALL {
+        let otlp = settings.otlp.get(signal);
+        if otlp.endpoint_set
+            && let Err(problem) = check_endpoint(&otlp.endpoint)
+        {
+            report(settings, &format!("otlp.{signal}.endpoint"), &problem);
+            settings.otlp.get_mut(signal).endpoint_set = false;
+        }
+    }
+    type BatchOf = fn(&mut Settings) -> &mut BatchSettings;
+    let batches: [(&str, BatchOf); 2] = [
+        ("span_batch", |s| &mut s.span_batch),
+        ("log_batch", |s| &mut s.log_batch),
+    ];
+    for (name, of) in batches {
+        let default = *of(&mut defaults.clone());
+        if of(settings).max_queue_size == 0 {
+            report(
+                settings,
+                &format!("{name}.max_queue_size"),
+                "must be at least 1",
+            );
+            of(settings).max_queue_size = default.max_queue_size;
+        }
+        if of(settings).max_export_batch_size == 0 {
+            report(
+                settings,
+                &format!("{name}.max_export_batch_size"),
+                "must be at least 1",
+            );
+            of(settings).max_export_batch_size = default.max_export_batch_size;
+        }
+    }
+    if settings.metrics.export_interval.is_zero() {
+        report(settings, "metrics.export_interval", "must be at least 1 ms");
+        settings.metrics.export_interval = defaults.metrics.export_interval;
+    }
+}
+
+/// Unset endpoints get the protocol's default; endpoints from a general setting get the
+/// signal path for HTTP; endpoints for one signal stay verbatim.
+fn finish_endpoints(settings: &mut Settings, figment: &Figment) {
+    for signal in Signal::ALL {
+        let append: bool = figment
+            .extract_inner(&format!("otlp.{signal}.{APPEND_PATH}"))
+            .unwrap_or(false);
+        let otlp = settings.otlp.get_mut(signal);
+        if !otlp.endpoint_set {
+            otlp.endpoint = default_endpoint(otlp.protocol, signal);
+        } else if append && otlp.protocol != Protocol::Grpc {
+            otlp.endpoint = format!("{}/v1/{signal}", otlp.endpoint.trim_end_matches('/'));
+        }
+    }
+}
+
+/// The specification's default endpoint for a protocol.
+pub(super) fn default_endpoint(protocol: Protocol, signal: Signal) -> String {
+    match protocol {
+        Protocol::Grpc => "http://localhost:4317".to_owned(),
+        Protocol::HttpProtobuf | Protocol::HttpJson => {
+            format!("http://localhost:4318/v1/{signal}")
+        }
+    }
+}
+
+/// The embedded default: a signal whose exporters nobody chose goes to OTLP when an endpoint
+/// is set for it, else to the local files.
+fn default_exporters(settings: &mut Settings, source_of: &dyn Fn(&str) -> Source) {
+    for signal in Signal::ALL {
+        if source_of(&format!("exporters.{signal}")) == Source::Default {
+            let kind = if settings.otlp.get(signal).endpoint_set {
+                ExporterKind::Otlp
+            } else {
+                ExporterKind::File
+            };
+            *settings.exporters.get_mut(signal) = vec![kind];
+        }
+    }
+}
+
+/// A batch larger than the queue could never be filled: clamp it, with a warning.
+fn clamp_batches(
+    settings: &mut Settings,
+    source_of: &dyn Fn(&str) -> Source,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    for (name, batch) in [
+        ("span_batch", &mut settings.span_batch),
+        ("log_batch", &mut settings.log_batch),
+    ] {
+        if batch.max_export_batch_size > batch.max_queue_size {
+            let key = format!("{name}.max_export_batch_size");
+            let queue_key = format!("{name}.max_queue_size");
+            let mut w = invalid(
+                &key,
+                batch.max_export_batch_size.to_string(),
+                &format!(
+                    "larger than the max queue size {} ({})",
+                    batch.max_queue_size,
+                    source_of(&queue_key)
+                ),
+                &source_of(&key),
+            );
+            w.used = format!("{} (clamped to the queue size)", batch.max_queue_size);
+            warnings.push(w);
+            batch.max_export_batch_size = batch.max_queue_size;
+        }
+    }
+}
