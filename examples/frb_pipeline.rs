@@ -13,10 +13,17 @@
 #[path = "support/frb.rs"]
 mod frb;
 
-use dagtel::{Executor, FailurePolicy, Inputs, RunError};
+use dagtel::telemetry::TelemetryBuilder;
+use dagtel::{Executor, FailurePolicy, Inputs, RunError, RunId, RunOptions};
 use frb::Config;
 
-fn parse_args() -> (Config, bool) {
+struct Args {
+    cfg: Config,
+    mermaid: bool,
+    explain: bool,
+}
+
+fn parse_args() -> Args {
     let mut cfg = Config {
         beams: 16,
         blocks: 8,
@@ -24,6 +31,7 @@ fn parse_args() -> (Config, bool) {
         samples: 256,
     };
     let mut mermaid = false;
+    let mut explain = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |what: &str| -> usize {
@@ -39,17 +47,44 @@ fn parse_args() -> (Config, bool) {
             "--beams" => cfg.beams = number("--beams").max(6),
             "--blocks" => cfg.blocks = number("--blocks").max(4),
             "--mermaid" => mermaid = true,
+            "--explain" => explain = true,
             other => {
-                eprintln!("unknown argument {other}; use --beams N, --blocks N, --mermaid");
+                eprintln!(
+                    "unknown argument {other}; use --beams N, --blocks N, --mermaid, --explain"
+                );
                 std::process::exit(2)
             }
         }
     }
-    (cfg, mermaid)
+    Args {
+        cfg,
+        mermaid,
+        explain,
+    }
 }
 
 fn main() {
-    let (cfg, print_mermaid) = parse_args();
+    let Args {
+        cfg,
+        mermaid: print_mermaid,
+        explain,
+    } = parse_args();
+    // Telemetry first: the standard OTEL_* variables (and DAGTEL_PROFILE, DAGTEL_CONFIG)
+    // decide where it goes; with none set, OTLP/JSON files under ./telemetry/<run id>/.
+    let run_id = RunId::generate();
+    let telemetry = match TelemetryBuilder::new("frb_pipeline")
+        .run_id(run_id.clone())
+        .init()
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("telemetry: {error}");
+            std::process::exit(1);
+        }
+    };
+    if explain && let Some(table) = telemetry.explain() {
+        println!("{table}");
+    }
     let pipeline = match frb::build(&cfg) {
         Ok(pipeline) => pipeline,
         Err(error) => {
@@ -75,8 +110,29 @@ fn main() {
         plan.stages().len()
     );
 
-    let executor = Executor::parallel().failure_policy(FailurePolicy::Continue);
-    match executor.run(&plan, Inputs::new().set(pipeline.config, cfg)) {
+    let telemetry_dir = telemetry.telemetry_dir().map(|d| d.to_path_buf());
+    let executor = Executor::parallel()
+        .failure_policy(FailurePolicy::Continue)
+        .hook(telemetry.hooks());
+    let inputs = Inputs::new().set(pipeline.config, cfg);
+    let result = executor.run_with(&plan, inputs, RunOptions::new().run_id(run_id));
+    let failed = report(result, &pipeline);
+    // Flush and stop exporting: bounded, even when a collector is unreachable.
+    let delivery = telemetry.shutdown();
+    if !delivery.is_complete() {
+        eprintln!("{delivery}");
+    }
+    if let Some(dir) = telemetry_dir {
+        println!("telemetry: {}", dir.display());
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
+
+/// Prints the run's summary and outputs; true when the run failed.
+fn report(result: Result<dagtel::Run, RunError>, pipeline: &frb::Pipeline) -> bool {
+    match result {
         Ok(run) => {
             print!("{}", run.record().summary_table());
             let outputs = run.outputs();
@@ -107,11 +163,12 @@ fn main() {
         Err(RunError::Failed(run)) => {
             print!("{}", run.record.summary_table());
             eprintln!("{run}");
-            std::process::exit(1);
+            return true;
         }
         Err(error) => {
             eprintln!("run failed: {error}");
-            std::process::exit(1);
+            return true;
         }
     }
+    false
 }

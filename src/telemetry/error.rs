@@ -61,4 +61,7 @@ pub enum TelemetryError {
     /// The small tokio runtime that gRPC exporters need could not be started.
     #[error("cannot start the telemetry runtime for gRPC exporters: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The configuration is invalid (strict mode, or an unreadable or malformed file).
+    #[error("invalid telemetry configuration: {0}")]
+    Config(#[from] super::config::ConfigError),
 }

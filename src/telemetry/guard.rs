@@ -12,10 +12,12 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use super::Signal;
+use super::config::{Explanation, Resolved, Settings};
 use super::exporters::{MemoryExporters, Tallies};
 use super::propagation::ParentContext;
 use super::report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 use super::runtime::TelemetryRuntime;
+use crate::otel::OtelHooks;
 
 /// Keeps telemetry running; flushes and shuts it down on [`shutdown`](Self::shutdown) or drop.
 ///
@@ -34,6 +36,8 @@ pub struct TelemetryGuard {
     pub(crate) parent: ParentContext,
     pub(crate) subscriber_installed: bool,
     pub(crate) shut_down: bool,
+    pub(crate) settings: Settings,
+    pub(crate) resolved: Option<Resolved>,
 }
 
 /// The providers of the signals that export somewhere.
@@ -47,6 +51,48 @@ pub(crate) struct Providers {
 type Job = Box<dyn FnOnce() -> OTelSdkResult + Send>;
 
 impl TelemetryGuard {
+    /// The settings the providers were built from.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The resolved configuration (settings, warnings, sources), when the guard comes from
+    /// [`init`](super::init) or [`TelemetryBuilder`](super::TelemetryBuilder).
+    pub fn resolved(&self) -> Option<&Resolved> {
+        self.resolved.as_ref()
+    }
+
+    /// Each resolved setting with its value and the layer it came from (secrets masked), when
+    /// the guard comes from [`init`](super::init) or [`TelemetryBuilder`](super::TelemetryBuilder).
+    pub fn explain(&self) -> Option<&Explanation> {
+        self.resolved.as_ref().map(Resolved::explain)
+    }
+
+    /// Hooks that trace, log and measure runs with these providers: the link limit is the
+    /// configured span link limit, and runs join the parent process's trace when one was
+    /// passed in the environment. With tracing off (disabled, or no trace exporter) the hooks
+    /// record nothing and cost little.
+    pub fn hooks(&self) -> OtelHooks {
+        use opentelemetry_sdk::metrics::SdkMeterProvider;
+        use opentelemetry_sdk::trace::Sampler;
+        let tracer = match &self.providers.tracer {
+            Some((tracer, _)) => tracer.clone(),
+            None => SdkTracerProvider::builder()
+                .with_sampler(Sampler::AlwaysOff)
+                .build(),
+        };
+        let meter = match &self.providers.meter {
+            Some((meter, _)) => meter.clone(),
+            None => SdkMeterProvider::builder().build(),
+        };
+        let mut hooks = OtelHooks::builder(&tracer, &meter)
+            .max_links(self.settings.limits.span_link_count as usize);
+        if self.parent.is_remote() {
+            hooks = hooks.parent(self.parent.context.clone());
+        }
+        hooks.build()
+    }
+
     /// The tracer provider, when traces are exported somewhere.
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
         self.providers.tracer.as_ref().map(|(p, _)| p)

@@ -159,6 +159,8 @@ pub fn install(
         parent,
         subscriber_installed: false,
         shut_down: false,
+        settings: settings.clone(),
+        resolved: None,
     };
     if settings.disabled {
         return Ok(guard);

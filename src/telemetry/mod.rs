@@ -26,6 +26,7 @@ pub mod config;
 mod error;
 pub mod exporters;
 mod guard;
+mod init;
 mod install;
 mod logs;
 mod metrics;
@@ -33,16 +34,17 @@ pub mod propagation;
 mod report;
 mod resource;
 mod runtime;
-mod signal;
+
 pub mod subscriber;
 mod tally;
 mod traces;
 mod truncate;
 
+pub use config::Signal;
 pub use error::TelemetryError;
 pub use exporters::MemoryExporters;
 pub use guard::TelemetryGuard;
+pub use init::{TelemetryBuilder, init};
 pub use install::{InstallOptions, install};
 pub use report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 pub use resource::build_resource;
-pub use signal::Signal;

@@ -43,6 +43,14 @@ pub struct ParentContext {
     pub run_id: Option<RunId>,
 }
 
+impl ParentContext {
+    /// Whether a parent process passed a valid trace context.
+    pub fn is_remote(&self) -> bool {
+        use opentelemetry::trace::TraceContextExt;
+        self.context.span().span_context().is_valid()
+    }
+}
+
 /// The composite propagator for the configured propagators (`OTEL_PROPAGATORS`).
 pub fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
     let propagators = kinds
