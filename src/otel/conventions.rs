@@ -6,6 +6,8 @@
 
 /// The run id (string), on every span and log record emitted while a run is active.
 pub const RUN_ID: &str = "dag.run.id";
+/// The run id of the run that started this one in another process (from `DAGTEL_RUN_ID`).
+pub const PARENT_RUN_ID: &str = "dag.parent_run.id";
 /// The DAG's name.
 pub const DAG_NAME: &str = "dag.name";
 /// How the run executes: `sequential`, `parallel` or `external`.

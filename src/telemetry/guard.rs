@@ -90,6 +90,9 @@ impl TelemetryGuard {
         if self.parent.is_remote() {
             hooks = hooks.parent(self.parent.context.clone());
         }
+        if let Some(run_id) = &self.parent.run_id {
+            hooks = hooks.parent_run(run_id.clone());
+        }
         hooks.build()
     }
 

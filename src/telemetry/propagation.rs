@@ -119,6 +119,20 @@ pub fn inject_into_command(command: &mut Command, cx: &Context, run_id: Option<&
     command.envs(child_env(cx, run_id));
 }
 
+/// Passes the current context to `command`: inside a node, the node's span becomes the parent
+/// of the child process's run, and the run id goes along.
+///
+/// ```no_run
+/// let mut child = std::process::Command::new("my-pipeline");
+/// dagtel::telemetry::propagation::inject_current(&mut child);
+/// let status = child.status()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn inject_current(command: &mut Command) {
+    let run_id = crate::otel::RunScope::current().map(|scope| scope.run_id().clone());
+    inject_into_command(command, &Context::current(), run_id.as_ref());
+}
+
 /// The parent context carried by `env`, using `propagator`.
 pub fn extract_parent_with<I, K, V>(propagator: &dyn TextMapPropagator, env: I) -> ParentContext
 where

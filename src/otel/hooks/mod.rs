@@ -39,6 +39,7 @@ use crate::hooks::{
     HookResult, Hooks, NodeEnd, NodeStart, Parents, RunEnd, RunStart, StageEnd, StageStart,
     TaskEnd, TaskStart,
 };
+use crate::ids::RunId;
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
 
 /// The OpenTelemetry limit on links per span, which fan-in links respect by default.
@@ -66,6 +67,7 @@ pub struct OtelHooks {
     max_links: usize,
     task_spans: TaskSpans,
     parent: Option<Context>,
+    parent_run: Option<RunId>,
 }
 
 /// Options for [`OtelHooks`].
@@ -79,6 +81,7 @@ pub struct OtelHooksBuilder {
     task_spans: TaskSpans,
     layers: HashMap<String, String>,
     parent: Option<Context>,
+    parent_run: Option<RunId>,
 }
 
 impl OtelHooks {
@@ -105,6 +108,7 @@ impl OtelHooks {
             task_spans: TaskSpans::default(),
             layers: HashMap::new(),
             parent: None,
+            parent_run: None,
         }
     }
 
@@ -167,6 +171,13 @@ impl OtelHooksBuilder {
         self
     }
 
+    /// Records `run_id` as the run that started these runs (`dag.parent_run.id` on root
+    /// spans), e.g. the run id a parent process passed.
+    pub fn parent_run(mut self, run_id: RunId) -> Self {
+        self.parent_run = Some(run_id);
+        self
+    }
+
     /// The hooks.
     pub fn build(self) -> OtelHooks {
         OtelHooks {
@@ -177,6 +188,7 @@ impl OtelHooksBuilder {
             max_links: self.max_links,
             task_spans: self.task_spans,
             parent: self.parent,
+            parent_run: self.parent_run,
         }
     }
 }
@@ -254,6 +266,12 @@ impl Hooks for OtelHooks {
         }
         if !run.overrides.is_empty() {
             attributes.push(KeyValue::new(conv::OVERRIDES, strings(&run.overrides)));
+        }
+        if let Some(parent_run) = &self.parent_run {
+            attributes.push(KeyValue::new(
+                conv::PARENT_RUN_ID,
+                StringValue::from(parent_run.shared()),
+            ));
         }
         let tracer = &self.scopes.default;
         let span = tracer
