@@ -8,6 +8,9 @@
 //! - `emit_10k_and_shutdown`: emission plus the guard's shutdown, which with a dead collector
 //!   is bounded by the shutdown timeout (1 s here), never longer.
 //!
+//! - `run_10k_nodes`: a whole pipeline run (10k nodes in layers of 100, each about 50 us of
+//!   work, parallel executor, the guard's hooks), the time a user waits for a run.
+//!
 //! After criterion's report, a summary prints the medians, the ratios against `off`, and one
 //! shutdown report per case (what was exported, failed and dropped: the memory stays bounded
 //! by the 2048-span queue, the rest is dropped and counted).
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use dagtel::telemetry::config::{ExporterKind, Protocol, Settings};
 use dagtel::telemetry::{InstallOptions, TelemetryGuard, install};
+use dagtel::{DagBuilder, Executor, Handle, Inputs, Plan};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
 
@@ -104,6 +108,51 @@ fn emit(guard: &TelemetryGuard) -> Duration {
     start.elapsed()
 }
 
+const NODES: usize = 10_000;
+const LAYER: usize = 100;
+
+/// About 50 us of CPU work that depends on its input.
+fn work(seed: u64) -> u64 {
+    let mut x = seed | 1;
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
+/// 10k nodes in layers of 100; each node reads two nodes of the layer above.
+fn pipeline() -> (Plan, Handle<u64>) {
+    let mut g = DagBuilder::new("bench_10k");
+    let seed = g.input::<u64>("seed");
+    let mut above: Vec<Handle<u64>> = Vec::new();
+    let mut all = Vec::with_capacity(NODES);
+    for i in 0..NODES {
+        let node = g.node(format!("n{i}"));
+        let h = if above.is_empty() {
+            node.run(seed, move |_, s| Ok(work(s + i as u64)))
+        } else {
+            let (a, b) = (above[i % LAYER], above[(i * 7 + 3) % LAYER]);
+            node.run((a, b), |_, (a, b)| Ok(work(a ^ b)))
+        };
+        all.push(h);
+        if i % LAYER == LAYER - 1 {
+            above = all[i + 1 - LAYER..=i].to_vec();
+        }
+    }
+    let dag = g.build().expect("valid graph");
+    (dag.plan_all().expect("valid plan"), seed)
+}
+
+/// One run of the 10k-node pipeline with the guard's hooks.
+fn run_pipeline(guard: &TelemetryGuard, plan: &Plan, seed: Handle<u64>) -> Duration {
+    let executor = Executor::parallel().hook(guard.hooks());
+    let start = Instant::now();
+    black_box(executor.run(plan, Inputs::new().set(seed, 1)).expect("run"));
+    start.elapsed()
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .sample_size(10)
@@ -139,7 +188,29 @@ fn main() {
         g.finish();
     }
 
-    println!("\nsummary (median per 10k spans; ratio against exporters off)");
+    let (plan, seed) = pipeline();
+    let mut g = criterion.benchmark_group("run_10k_nodes");
+    for case in CASES {
+        let mut times = Vec::new();
+        g.bench_function(case.name(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let guard = case.install();
+                    let took = run_pipeline(&guard, &plan, seed);
+                    drop(black_box(guard.shutdown()));
+                    times.push(took);
+                    total += took;
+                }
+                total
+            })
+        });
+        times.sort();
+        medians.push(("run_10k_nodes", case, times.get(times.len() / 2).copied()));
+    }
+    g.finish();
+
+    println!("\nsummary (median per 10k spans or per 10k-node run; ratio against exporters off)");
     for (group, case, median) in &medians {
         let off = medians
             .iter()
