@@ -6,7 +6,7 @@
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::{Key, KeyValue};
-use opentelemetry_sdk::metrics::{Aggregation, Instrument, Stream};
+use opentelemetry_sdk::metrics::{Aggregation, Instrument, InstrumentKind, Stream};
 
 use super::conventions as conv;
 
@@ -76,18 +76,27 @@ impl Instruments {
     }
 }
 
-/// Views for a meter provider: dagtel's instruments keep only the bounded attribute keys,
-/// whatever a caller adds. Install with `SdkMeterProvider::builder().with_view(dagtel::otel::metrics::view)`.
+/// A view for a meter provider: dagtel's instruments keep only the bounded attribute keys,
+/// whatever a caller adds, and duration histograms use [`DURATION_BUCKETS`]. Install with
+/// `SdkMeterProvider::builder().with_view(dagtel::otel::metrics::view)` (the telemetry bootstrap
+/// does).
 pub fn view(instrument: &Instrument) -> Option<Stream> {
+    bounded_view(instrument, None)
+}
+
+/// [`view`] with another aggregation for dagtel's histograms (e.g. base-2 exponential).
+pub fn bounded_view(instrument: &Instrument, histograms: Option<Aggregation>) -> Option<Stream> {
     if !instrument.name().starts_with("dag.") {
         return None;
     }
     let mut stream = Stream::builder().with_allowed_attribute_keys(bounded_keys());
-    if instrument.name().ends_with(".duration") {
-        stream = stream.with_aggregation(Aggregation::ExplicitBucketHistogram {
-            boundaries: DURATION_BUCKETS.to_vec(),
-            record_min_max: true,
-        });
+    if instrument.kind() == InstrumentKind::Histogram {
+        stream = stream.with_aggregation(histograms.unwrap_or_else(|| {
+            Aggregation::ExplicitBucketHistogram {
+                boundaries: DURATION_BUCKETS.to_vec(),
+                record_min_max: true,
+            }
+        }));
     }
     stream.build().ok()
 }

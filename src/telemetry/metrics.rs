@@ -35,12 +35,19 @@ pub(crate) fn build(
         .metrics
         .export_interval
         .max(Duration::from_millis(1));
-    let mut builder = SdkMeterProvider::builder().with_resource(cx.resource.clone());
-    if settings.metrics.histogram_aggregation
-        == HistogramAggregation::Base2ExponentialBucketHistogram
-    {
-        builder = builder.with_view(exponential_histograms);
-    }
+    let exponential = settings.metrics.histogram_aggregation
+        == HistogramAggregation::Base2ExponentialBucketHistogram;
+    // One view for every instrument: a second matching view would add a second stream.
+    let mut builder = SdkMeterProvider::builder()
+        .with_resource(cx.resource.clone())
+        .with_view(move |instrument: &Instrument| {
+            let histograms = exponential.then(exponential_aggregation);
+            crate::otel::metrics::bounded_view(instrument, histograms.clone()).or_else(|| {
+                let aggregation =
+                    histograms.filter(|_| instrument.kind() == InstrumentKind::Histogram)?;
+                Stream::builder().with_aggregation(aggregation).build().ok()
+            })
+        });
     let mut tallies = Vec::with_capacity(kinds.len());
     for kind in kinds {
         let tally = Arc::new(Tally::default());
@@ -95,16 +102,10 @@ fn temporality(preference: TemporalityPreference) -> Temporality {
 }
 
 /// Every histogram as a base-2 exponential histogram with the spec's default size and scale.
-fn exponential_histograms(instrument: &Instrument) -> Option<Stream> {
-    if instrument.kind() != InstrumentKind::Histogram {
-        return None;
+fn exponential_aggregation() -> Aggregation {
+    Aggregation::Base2ExponentialHistogram {
+        max_size: 160,
+        max_scale: 20,
+        record_min_max: true,
     }
-    Stream::builder()
-        .with_aggregation(Aggregation::Base2ExponentialHistogram {
-            max_size: 160,
-            max_scale: 20,
-            record_min_max: true,
-        })
-        .build()
-        .ok()
 }

@@ -1,0 +1,119 @@
+//! Metrics through the bootstrap: a run's duration histograms use dagtel's buckets and carry
+//! only the bounded attribute keys (a run id added by a caller is dropped by the view), and
+//! the exported counts match the run record.
+
+#[path = "support/telemetry.rs"]
+mod support;
+
+use dagtel::otel::conventions as conv;
+use dagtel::otel::metrics::{DURATION_BUCKETS, bounded_keys};
+use dagtel::telemetry::config::ExporterKind;
+use dagtel::telemetry::{InstallOptions, install};
+use dagtel::*;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use support::settings;
+
+#[test]
+fn run_metrics_are_bounded_and_match_the_record() {
+    let s = settings("run-metrics", &[ExporterKind::File]);
+    let guard = install(&s, "svc", InstallOptions::new().local()).unwrap();
+
+    let mut g = DagBuilder::new("metrics");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").stage("s").run(n, |_, n| Ok(*n));
+    let b = g
+        .node("b")
+        .run(a, |_, _| -> NodeResult<u32> { Err(NodeError::msg("no")) });
+    let c = g.node("c").run(b, |_, b| Ok(*b));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(c).output(a)).unwrap();
+    let err = Executor::parallel()
+        .threads(2)
+        .failure_policy(FailurePolicy::Continue)
+        .hook(guard.hooks())
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap_err();
+    let record = err.record().unwrap().clone();
+    // A caller recording on a dagtel instrument with an unbounded attribute.
+    guard
+        .meter_provider()
+        .unwrap()
+        .meter("caller")
+        .f64_histogram(conv::METRIC_NODE_DURATION)
+        .build()
+        .record(
+            0.5,
+            &[
+                KeyValue::new(conv::RUN_ID, "run-x"),
+                KeyValue::new(conv::NODE_NAME, "x"),
+            ],
+        );
+
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    let metrics: Vec<_> = support::metrics(&dir)
+        .into_iter()
+        .flat_map(|r| r.resource_metrics)
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .collect();
+    let allowed: Vec<String> = bounded_keys().iter().map(|k| k.to_string()).collect();
+    let mut node_points = 0;
+    for metric in metrics
+        .iter()
+        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
+    {
+        let Some(Data::Histogram(h)) = &metric.data else {
+            panic!("{} is an explicit-bucket histogram", metric.name)
+        };
+        for point in &h.data_points {
+            assert_eq!(point.explicit_bounds, DURATION_BUCKETS.to_vec());
+            for kv in &point.attributes {
+                assert!(
+                    allowed.contains(&kv.key),
+                    "unbounded key {} on {}",
+                    kv.key,
+                    metric.name
+                );
+            }
+            node_points += point.count;
+        }
+    }
+    let ran = record
+        .nodes()
+        .filter(|n| n.status != NodeStatus::Skipped)
+        .count() as u64;
+    assert_eq!(
+        node_points,
+        ran + 1,
+        "one point per attempt, plus the caller's"
+    );
+    let counter = |name: &str| -> i64 {
+        metrics
+            .iter()
+            .filter(|m| m.name == name)
+            .map(|m| match &m.data {
+                Some(Data::Sum(sum)) => sum
+                    .data_points
+                    .iter()
+                    .map(|p| match p.value {
+                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(v)) => v,
+                        _ => 0,
+                    })
+                    .sum::<i64>(),
+                _ => 0,
+            })
+            .sum()
+    };
+    assert_eq!(
+        counter(conv::METRIC_NODE_ERRORS),
+        record.count(NodeStatus::Failed) as i64
+    );
+    assert_eq!(
+        counter(conv::METRIC_NODE_SKIPPED),
+        record.count(NodeStatus::Skipped) as i64
+    );
+}
