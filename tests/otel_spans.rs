@@ -377,3 +377,36 @@ fn link_every_edge_links_single_parents_too() {
     assert!(b.links_to(&a));
     assert!(a.links.is_empty(), "inputs have no span to link to");
 }
+
+#[test]
+fn an_external_executor_driving_the_lifecycle_gets_the_same_trace() {
+    use dagtel::hooks::{Lifecycle, RunInfo};
+    let telemetry = TestTelemetry::new();
+    let lifecycle = Lifecycle::new().hook(telemetry.hooks());
+    let run = lifecycle.start_run(RunInfo::new("external").node_count(3));
+    let metas = [
+        NodeMeta::new("left"),
+        NodeMeta::new("right"),
+        NodeMeta::new("join").with_deps(["left", "right"]),
+    ];
+    for meta in &metas {
+        let task = TaskMeta::single(meta);
+        let mut node = run.node(None, meta, &task);
+        node.run(|| {
+            // The node's context is current while its body runs.
+            assert!(dagtel::otel::NodeScope::current().is_some_and(|s| s.name() == meta.name()));
+        });
+        node.finish(NodeOutcome::Succeeded);
+    }
+    assert_eq!(run.finish(), Outcome::Succeeded);
+    let root = telemetry.span("run external").unwrap();
+    let join = telemetry.span("join").unwrap();
+    assert!(join.is_child_of(&root));
+    assert_eq!(join.links.len(), 2, "fan-in links found by name");
+    assert!(join.links_to(&telemetry.span("left").unwrap()));
+    assert!(join.links_to(&telemetry.span("right").unwrap()));
+    let mode = root
+        .attribute_str(conv::EXECUTION_MODE)
+        .map(|m| m.into_owned());
+    assert_eq!(mode.as_deref(), Some("external"));
+}
