@@ -1,6 +1,7 @@
-//! Cross-process propagation, end to end: the `nested_pipeline` example runs a node that
-//! starts a second pipeline process; the child's root span must be a child of that node's span
-//! in the same trace, as read back from both processes' OTLP/JSON files.
+//! The examples, run as programs: the main example takes its telemetry configuration from
+//! the environment (an invalid value warns and the run goes on), and the `nested_pipeline`
+//! example's two processes form one trace (cross-process propagation, read back from both
+//! processes' OTLP/JSON files).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,17 +9,17 @@ use std::process::Command;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-fn example_binary() -> PathBuf {
+fn example_binary(name: &str) -> PathBuf {
     // Test binaries live in target/<profile>/deps; `cargo test` builds examples beside them.
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let example = profile_dir.join("examples").join("nested_pipeline");
+    let example = profile_dir.join("examples").join(name);
     assert!(
         example.exists(),
-        "{} is missing: run `cargo test` (which builds the examples; `--test nested_process` alone does not)",
+        "{} is missing: run `cargo test` (which builds the examples; `--test examples` alone does not)",
         example.display()
     );
     example
@@ -57,7 +58,7 @@ fn spans_in(dir: &Path) -> Vec<(String, Span)> {
 fn a_child_pipeline_process_joins_its_parent_nodes_trace() {
     let dir = std::env::temp_dir().join(format!("dagtel-nested-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let output = Command::new(example_binary())
+    let output = Command::new(example_binary("nested_pipeline"))
         .env("DAGTEL_TELEMETRY_DIR", &dir)
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("DAGTEL_PROFILE")
@@ -108,5 +109,69 @@ fn a_child_pipeline_process_joins_its_parent_nodes_trace() {
     );
     // Every span of both processes is in that one trace.
     assert!(spans.iter().all(|(_, s)| s.trace_id == node.trace_id));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_main_example_is_driven_by_the_environment_and_survives_bad_values() {
+    let dir = std::env::temp_dir().join(format!("dagtel-frb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = Command::new(example_binary("frb_pipeline"))
+        .args(["--beams", "6", "--blocks", "4", "--explain"])
+        .env("DAGTEL_TELEMETRY_DIR", &dir)
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
+        .env("OTEL_TRACES_SAMPLER", "sometimes")
+        .env("OTEL_SERVICE_NAME", "frb-under-test")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("DAGTEL_PROFILE")
+        .env_remove("DAGTEL_STRICT_CONFIG")
+        .env_remove("TRACEPARENT")
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "example failed: {stderr}");
+    for (variable, value) in [
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "lots"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(variable) && l.contains(value)),
+            "a warning names {variable}={value}: {stderr}"
+        );
+    }
+    assert!(
+        stdout.contains("env:OTEL_SERVICE_NAME"),
+        "explain() names the layer: {stdout}"
+    );
+    assert!(stdout.contains("classification: FRB"), "{stdout}");
+    // The service name from the environment reached the exported resource.
+    let spans = spans_in(&dir);
+    assert!(!spans.is_empty());
+    assert!(
+        spans
+            .iter()
+            .all(|(service, _)| service.contains("frb-under-test"))
+    );
+    assert!(
+        spans
+            .iter()
+            .any(|(_, s)| s.name == "cluster_candidates" && s.links.len() == 6)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Strict mode turns the same garbage into an error that names it.
+    let output = Command::new(example_binary("frb_pipeline"))
+        .args(["--beams", "6", "--blocks", "4"])
+        .env("DAGTEL_TELEMETRY_DIR", &dir)
+        .env("OTEL_BSP_MAX_QUEUE_SIZE", "lots")
+        .env("DAGTEL_STRICT_CONFIG", "true")
+        .output()
+        .expect("the example runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OTEL_BSP_MAX_QUEUE_SIZE"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
