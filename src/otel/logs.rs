@@ -64,8 +64,20 @@ use crate::otel::{NodeScope, RunScope};
 pub const TRACING_SCOPE: &str = "dagtel.tracing";
 
 /// Crates whose own diagnostics must not be exported as telemetry: the transports under the
-/// OTLP exporters. Every target starting with `opentelemetry` is excluded as well.
-const NOISY_CRATES: [&str; 5] = ["hyper", "hyper_util", "tonic", "h2", "reqwest"];
+/// OTLP exporters (exporting their events would make every export produce more records to
+/// export). Every target starting with `opentelemetry` is excluded as well.
+const NOISY_CRATES: [&str; 10] = [
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "h2",
+    "reqwest",
+    "tower",
+    "tower_http",
+    "rustls",
+    "want",
+    "mio",
+];
 
 /// Whether events and spans with this target are the telemetry pipeline's own diagnostics.
 ///

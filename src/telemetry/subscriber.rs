@@ -45,16 +45,23 @@ fn console_filter(sdk_level: LogLevel) -> EnvFilter {
     ))
 }
 
-/// Installs a global subscriber with [`layers`] and a console layer whose lines name the run
-/// and the node ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)). Returns false,
-/// changing nothing, when a global subscriber is already set.
+/// What is exported as spans and log records: `RUST_LOG` when set, else `info` and above.
+/// Debug and trace events of libraries stay local unless asked for.
+fn export_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Installs a global subscriber with [`layers`] (filtered by `RUST_LOG`, `info` by default)
+/// and a console layer whose lines name the run and the node
+/// ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)). Returns false, changing nothing,
+/// when a global subscriber is already set.
 pub(crate) fn try_install(
     tracer: Option<&SdkTracerProvider>,
     logger: Option<&SdkLoggerProvider>,
     sdk_level: LogLevel,
 ) -> bool {
     tracing_subscriber::registry()
-        .with(layers(tracer, logger))
+        .with(layers(tracer, logger).with_filter(export_filter()))
         .with(console_layer().with_filter(console_filter(sdk_level)))
         .try_init()
         .is_ok()
