@@ -269,3 +269,59 @@ fn detached_work_links_to_the_run_root() {
         .span_context()
         .is_valid();
 }
+
+#[test]
+fn reports_go_to_the_node_span_even_inside_a_user_span() {
+    let mut g = DagBuilder::new("reports-nested");
+    let n = g.input::<u32>("n");
+    let node = g.node("work").run(n, |ctx, n| {
+        ctx.entity("first");
+        let span = tracing::info_span!("user.child");
+        let _entered = span.enter();
+        ctx.entity("second");
+        ctx.event("inside.child", serde_json::json!({"k": 1}));
+        ctx.artifact("file", serde_json::json!({"bytes": 3}));
+        Ok(*n)
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(node)).unwrap();
+    let run = Executor::sequential()
+        .hook(telemetry().hooks())
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let spans = trace_of(&run.record().run_id);
+    let node = named(&spans, "work");
+    let child = named(&spans, "user.child");
+    let names = |s: &SpanData| {
+        s.events
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(node),
+        ["inside.child", conv::EVENT_ARTIFACT],
+        "once each, on the node"
+    );
+    assert!(
+        names(child).is_empty(),
+        "nothing on the user's span: {:?}",
+        names(child)
+    );
+    let entities: Vec<_> = node
+        .attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == conv::ENTITY_ID)
+        .map(|kv| kv.value.as_str().into_owned())
+        .collect();
+    assert_eq!(entities, ["first"], "the first declaration wins, once");
+    let logs = telemetry().logs_of_run(run.record().run_id.as_str());
+    let event_log = logs
+        .iter()
+        .find(|l| l.body_str() == Some("inside.child"))
+        .unwrap();
+    assert_eq!(
+        event_log.trace_context().unwrap().span_id,
+        node.span_context.span_id()
+    );
+}

@@ -2,7 +2,7 @@
 //! the node's scope while a node runs. Processors read them to stamp every span and log record;
 //! the `carry` helpers move them onto other threads and tasks.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::trace::SpanContext;
 use opentelemetry::{Context, StringValue};
@@ -67,6 +67,10 @@ pub struct NodeScope {
     entity: OnceLock<Arc<str>>,
     pub(crate) instruments: Option<Arc<Instruments>>,
     pub(crate) dag: Option<Arc<str>>,
+    /// The node's own context (its span), while the attempt runs: reports go to the node's
+    /// span even when a user span is current. Cleared when the attempt ends, which also breaks
+    /// the cycle (the context holds this scope).
+    pub(crate) node_cx: Mutex<Option<Context>>,
 }
 
 impl NodeScope {
@@ -77,6 +81,7 @@ impl NodeScope {
             entity: OnceLock::new(),
             instruments: None,
             dag: None,
+            node_cx: Mutex::new(None),
         }
     }
 
@@ -95,9 +100,21 @@ impl NodeScope {
         self.entity.get()
     }
 
-    /// Records the entity id; the first declaration wins.
-    pub fn set_entity(&self, id: impl Into<Arc<str>>) {
-        let _ = self.entity.set(id.into());
+    /// Records the entity id; the first declaration wins. Returns whether this one did.
+    pub fn set_entity(&self, id: impl Into<Arc<str>>) -> bool {
+        self.entity.set(id.into()).is_ok()
+    }
+
+    /// The node's own context while its attempt runs (else `None`).
+    pub(crate) fn node_context(&self) -> Option<Context> {
+        self.node_cx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_node_context(&self, cx: Option<Context>) {
+        *self.node_cx.lock().unwrap_or_else(|e| e.into_inner()) = cx;
     }
 
     /// The node scope of the current context, if a node body is running on this thread.

@@ -5,6 +5,7 @@
 //! [`NodeScope`] in the current context.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
@@ -13,36 +14,43 @@ use serde::Serialize;
 use super::context::NodeScope;
 use super::conventions as conv;
 
-/// Records the node's entity id on its span (and on links from its children).
+/// The running node's scope and its own context (the node span, whatever span is current).
+fn node() -> Option<(Arc<NodeScope>, Context)> {
+    let scope = NodeScope::current()?;
+    let cx = scope.node_context().unwrap_or_else(Context::current);
+    Some((scope, cx))
+}
+
+/// Records the node's entity id on its span (and on links from its children); the first
+/// declaration of an attempt wins.
 pub(crate) fn entity(id: &str) {
-    if let Some(scope) = NodeScope::current() {
-        scope.set_entity(id);
-        Context::map_current(|cx| {
-            cx.span()
-                .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()))
-        });
+    if let Some((scope, cx)) = node()
+        && scope.set_entity(id)
+    {
+        cx.span()
+            .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()));
     }
 }
 
 /// A named event with attributes: a span event, a log record.
 pub(crate) fn event(name: &str, attributes: &impl Serialize) {
-    if NodeScope::current().is_none() {
+    let Some((_, cx)) = node() else {
         return;
-    }
+    };
     let attrs = flatten(attributes, None);
-    log_record(name, &attrs);
-    span_event(name.to_string(), attrs);
+    log_record(&cx, name, &attrs);
+    cx.span().add_event(name.to_string(), attrs);
 }
 
 /// An artifact: a span event, a log record, and one more on the artifacts counter.
 pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
-    let Some(scope) = NodeScope::current() else {
+    let Some((scope, cx)) = node() else {
         return;
     };
     let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
     attrs.extend(flatten(payload, Some("payload")));
-    log_record(conv::EVENT_ARTIFACT, &attrs);
-    span_event(conv::EVENT_ARTIFACT.to_string(), attrs);
+    log_record(&cx, conv::EVENT_ARTIFACT, &attrs);
+    cx.span().add_event(conv::EVENT_ARTIFACT.to_string(), attrs);
     if let Some(instruments) = &scope.instruments {
         instruments.artifacts.add(1, &metric_attrs(&scope));
     }
@@ -50,7 +58,7 @@ pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
 
 /// A dataset's size: gauges, and a span event.
 pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
-    let Some(scope) = NodeScope::current() else {
+    let Some((scope, cx)) = node() else {
         return;
     };
     if let Some(instruments) = &scope.instruments {
@@ -58,7 +66,7 @@ pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
         instruments.dataset_rows.record(rows, &attrs);
         instruments.dataset_columns.record(columns, &attrs);
     }
-    span_event(
+    cx.span().add_event(
         conv::EVENT_DATASET.to_string(),
         vec![
             KeyValue::new(conv::DATASET_NAME, name.to_string()),
@@ -79,13 +87,11 @@ fn metric_attrs(scope: &NodeScope) -> Vec<KeyValue> {
     attrs
 }
 
-fn span_event(name: String, attrs: Vec<KeyValue>) {
-    Context::map_current(|cx| cx.span().add_event(name, attrs));
-}
-
-fn log_record(name: &str, attrs: &[KeyValue]) {
-    // A `tracing` event, so it reaches every subscriber: the OpenTelemetry log bridge (which
-    // correlates it with the node span) and the console.
+fn log_record(node_cx: &Context, name: &str, attrs: &[KeyValue]) {
+    // A `tracing` event, so it reaches every subscriber: the OpenTelemetry log bridge and the
+    // console. With the node's context attached the record is correlated with the node span;
+    // with no parent span it does not also become an event on a user's `tracing` span.
+    let _attached = node_cx.clone().attach();
     let fields = attrs
         .iter()
         .map(|kv| format!("{}={}", kv.key, kv.value))
@@ -93,7 +99,9 @@ fn log_record(name: &str, attrs: &[KeyValue]) {
         .join(" ");
     // The run, node and entity are added by `RunIdLogProcessor` from the context.
     tracing::info!(
+        name: "dag.event",
         target: "dagtel::event",
+        parent: None,
         attributes = fields.as_str(),
         "{}",
         name

@@ -238,6 +238,16 @@ pub struct NodeState {
     scope: Option<Arc<NodeScope>>,
 }
 
+impl Drop for NodeState {
+    fn drop(&mut self) {
+        // The scope holds the node's context, which holds the scope: break the cycle. Work
+        // carried from the node and still running reports to the current span from now on.
+        if let Some(scope) = &self.scope {
+            scope.set_node_context(None);
+        }
+    }
+}
+
 impl Hooks for OtelHooks {
     type Run = RunState;
     type Stage = StageState;
@@ -456,8 +466,10 @@ impl Hooks for OtelHooks {
         scope.instruments = Some(Arc::clone(&self.instruments));
         scope.dag = run.dag.clone();
         let scope = Arc::new(scope);
+        let cx = parent.with_value(Arc::clone(&scope)).with_span(span);
+        scope.set_node_context(Some(cx.clone()));
         Ok(NodeState {
-            cx: parent.with_value(Arc::clone(&scope)).with_span(span),
+            cx,
             scope: Some(scope),
         })
     }
