@@ -410,3 +410,85 @@ fn an_external_executor_driving_the_lifecycle_gets_the_same_trace() {
         .map(|m| m.into_owned());
     assert_eq!(mode.as_deref(), Some("external"));
 }
+
+fn run_ids(span: &SpanData) -> Vec<String> {
+    span.attributes
+        .iter()
+        .filter(|kv| kv.key.as_str() == conv::RUN_ID)
+        .map(|kv| kv.value.as_str().into_owned())
+        .collect()
+}
+
+#[test]
+fn the_root_span_has_its_run_id_once_with_or_without_the_processor() {
+    let mut g = DagBuilder::new("ids");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").run(n, |_, n| Ok(*n));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(a)).unwrap();
+
+    // With the processor (TestTelemetry installs it): once on the root, once on the node.
+    let telemetry = TestTelemetry::new();
+    let run = Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let id = run.record().run_id.to_string();
+    assert_eq!(run_ids(&telemetry.span("run ids").unwrap()), [id.clone()]);
+    assert_eq!(run_ids(&telemetry.span("a").unwrap()), [id]);
+
+    // A user's SDK setup without the processor still gets the run id on the root.
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let meter = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+    let run = Executor::sequential()
+        .hook(dagtel::otel::OtelHooks::new(&provider, &meter))
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let root = spans.iter().find(|s| s.name == "run ids").unwrap();
+    assert_eq!(run_ids(root), [run.record().run_id.to_string()]);
+}
+
+#[test]
+fn a_run_inside_a_node_is_its_own_run_under_that_node() {
+    let telemetry = std::sync::Arc::new(TestTelemetry::new());
+    let mut inner = DagBuilder::new("inner");
+    let x = inner.input::<u32>("x");
+    let y = inner.node("inner_node").run(x, |_, x| Ok(x * 2));
+    let inner_plan = inner
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(y))
+        .unwrap();
+
+    let mut outer = DagBuilder::new("outer");
+    let n = outer.input::<u32>("n");
+    let t = telemetry.clone();
+    let out = outer.node("outer_node").run(n, move |_, n| {
+        let run = Executor::sequential()
+            .hook(t.hooks())
+            .run(&inner_plan, Inputs::new().set(x, *n))
+            .map_err(|e| NodeError::msg(e.to_string()))?;
+        Ok(*run.outputs().get(y).unwrap())
+    });
+    let plan = outer
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap();
+    let run = Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new().set(n, 2))
+        .unwrap();
+    let outer_id = run.record().run_id.to_string();
+    let outer_node = telemetry.span("outer_node").unwrap();
+    let inner_root = telemetry.span("run inner").unwrap();
+    assert!(inner_root.is_child_of(&outer_node));
+    let inner_ids = run_ids(&inner_root);
+    assert_eq!(inner_ids.len(), 1);
+    assert_ne!(inner_ids[0], outer_id, "the inner run has its own id");
+    assert_eq!(run_ids(&telemetry.span("inner_node").unwrap()), inner_ids);
+}

@@ -16,6 +16,9 @@ pub struct RunScope {
     run_id: RunId,
     dag: Arc<str>,
     root: Option<SpanContext>,
+    /// Set only in the context the root span starts in: the hooks stamp the root themselves
+    /// (so it has the run id in any SDK setup), and the run-id processor leaves it alone.
+    root_pending: bool,
 }
 
 impl RunScope {
@@ -25,6 +28,7 @@ impl RunScope {
             run_id,
             dag: dag.into(),
             root: None,
+            root_pending: false,
         }
     }
 
@@ -32,6 +36,19 @@ impl RunScope {
     pub fn with_root(mut self, root: SpanContext) -> Self {
         self.root = Some(root);
         self
+    }
+
+    /// The scope to start the root span in: the hooks stamp the run id on it themselves.
+    pub(crate) fn for_root(&self) -> Self {
+        Self {
+            root_pending: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is the context of the run's root span, which is stamped by the hooks.
+    pub fn stamps_itself(&self) -> bool {
+        self.root_pending
     }
 
     /// The run's root span, once it has started.

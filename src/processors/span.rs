@@ -62,7 +62,7 @@ impl RunIdSpanProcessor {
 
 impl SpanProcessor for RunIdSpanProcessor {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        if let Some(run) = cx.get::<RunScope>() {
+        if let Some(run) = cx.get::<RunScope>().filter(|run| !run.stamps_itself()) {
             span.set_attribute(KeyValue::new(
                 Key::from_static_str(RUN_ID),
                 run.run_id_value(),

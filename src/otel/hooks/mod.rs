@@ -260,9 +260,9 @@ impl Hooks for OtelHooks {
             None => Context::current(),
         };
         let scope = RunScope::new(run.run_id.clone(), run.dag);
-        let cx = base.with_value(scope.clone());
-        // The run id comes from `RunIdSpanProcessor`, like on every other span of the run.
+        // The root carries the run id itself, so it has one even without the processor.
         let mut attributes = vec![
+            KeyValue::new(conv::RUN_ID, scope.run_id_value()),
             KeyValue::new(conv::DAG_NAME, run.dag.to_string()),
             KeyValue::new(conv::EXECUTION_MODE, run.mode.as_str()),
             KeyValue::new(conv::NODE_COUNT, run.node_count as i64),
@@ -289,9 +289,9 @@ impl Hooks for OtelHooks {
             .with_kind(SpanKind::Internal)
             .with_start_time(run.started_at)
             .with_attributes(attributes)
-            .start_with_context(tracer, &cx);
+            .start_with_context(tracer, &base.with_value(scope.for_root()));
         let root = span.span_context().clone();
-        let cx = cx.with_value(scope.with_root(root)).with_span(span);
+        let cx = base.with_value(scope.with_root(root)).with_span(span);
         let (registry, tracers) = match run.plan {
             Some(plan) => {
                 let tracers = plan
