@@ -98,13 +98,15 @@ fn the_frb_trace_has_the_pipelines_shape_and_provenance() {
             }
         }
 
-        // The N-to-1 fan-in: the event links to every beam it merged.
+        // The N-to-1 fan-in: the event links to every beam; the links to the beams it merged
+        // (those that produced candidates) carry their candidate entity ids.
         let cluster = one("cluster_candidates");
         assert_eq!(cluster.links.len(), CFG.beams);
         assert_eq!(
             cluster.attribute_str(conv::NODE_PARENT_COUNT).as_deref(),
             Some("8")
         );
+        let merged = &run.outputs().get(pipeline.event).unwrap().beams;
         for beam in 0..CFG.beams {
             let search = one(&format!("search_beam_{beam:02}"));
             assert!(cluster.links_to(search));
@@ -112,11 +114,16 @@ fn the_frb_trace_has_the_pipelines_shape_and_provenance() {
                 link_attr(cluster, beam, conv::LINK_PARENT),
                 Some(format!("search_beam_{beam:02}"))
             );
+            let expected = merged
+                .contains(&beam)
+                .then(|| format!("candidates-beam-{beam:02}"));
             assert_eq!(
                 link_attr(cluster, beam, conv::LINK_PARENT_ENTITY),
-                Some(format!("candidates-beam-{beam:02}"))
+                expected,
+                "beam {beam}"
             );
         }
+        assert_eq!(merged, &[3, 4, 5]);
         let event_id = run.outputs().get(pipeline.event).unwrap().id.clone();
         assert_eq!(
             cluster.attribute_str(conv::ENTITY_ID).as_deref(),

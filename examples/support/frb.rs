@@ -228,8 +228,12 @@ pub fn build(cfg: &Config) -> Result<Pipeline, BuildError> {
                 .tag("layer", "compute")
                 .tag("beam", beam.to_string())
                 .run((config, blocks.clone()), move |ctx, (cfg, blocks)| {
-                    ctx.entity(format!("candidates-beam-{beam:02}"));
                     let found = search(*cfg, beam, &blocks);
+                    // A beam that found candidates produced an entity; the clustering node's
+                    // links to it carry that id, so the trace shows which beams were merged.
+                    if !found.is_empty() {
+                        ctx.entity(format!("candidates-beam-{beam:02}"));
+                    }
                     let best = found.iter().map(|c| c.snr).fold(0.0, f32::max);
                     tracing::debug!(beam, candidates = found.len(), "beam searched");
                     ctx.event(
