@@ -13,7 +13,7 @@
 #[path = "support/frb.rs"]
 mod frb;
 
-use dagtel::telemetry::TelemetryBuilder;
+use dagtel::telemetry::{self, TelemetryBuilder, TelemetryError};
 use dagtel::{Executor, FailurePolicy, Inputs, RunError, RunId, RunOptions};
 use frb::Config;
 
@@ -77,9 +77,15 @@ fn main() {
         .init()
     {
         Ok(telemetry) => telemetry,
-        Err(error) => {
+        // Strict mode: the user asked for invalid settings to stop the program.
+        Err(error @ TelemetryError::Config(_)) => {
             eprintln!("telemetry: {error}");
-            std::process::exit(1);
+            std::process::exit(2);
+        }
+        // Anything else (an exporter that cannot be built): the pipeline runs regardless.
+        Err(error) => {
+            eprintln!("telemetry: {error}; running without telemetry");
+            telemetry::disabled()
         }
     };
     if explain && let Some(table) = telemetry.explain() {

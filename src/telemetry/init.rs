@@ -1,7 +1,7 @@
 //! [`init`] and [`TelemetryBuilder`]: resolve the configuration, print what was ignored, and
 //! install the providers, in one call at program start.
 
-use super::config::{ConfigBuilder, Resolved};
+use super::config::{ConfigBuilder, Resolved, Settings};
 use super::{InstallOptions, TelemetryError, TelemetryGuard, install};
 use crate::RunId;
 
@@ -18,6 +18,17 @@ use crate::RunId;
 /// built (e.g. a TLS setting without the `tls` feature).
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     TelemetryBuilder::new(service_name).init()
+}
+
+/// A guard with nothing installed, whose [`hooks`](TelemetryGuard::hooks) record nothing: what
+/// a program can run with when [`init`] failed and the pipeline must go on regardless.
+pub fn disabled() -> TelemetryGuard {
+    let mut settings = Settings::default();
+    settings.disabled = true;
+    let options = InstallOptions::new()
+        .local()
+        .parent_env(Vec::<(String, String)>::new());
+    install(&settings, "disabled", options).expect("installing nothing cannot fail")
 }
 
 /// [`init`] with options: configuration set in code (the highest layer) and install options.

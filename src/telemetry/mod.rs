@@ -44,7 +44,7 @@ pub use config::Signal;
 pub use error::TelemetryError;
 pub use exporters::MemoryExporters;
 pub use guard::TelemetryGuard;
-pub use init::{TelemetryBuilder, init};
+pub use init::{TelemetryBuilder, disabled, init};
 pub use install::{InstallOptions, install};
 pub use report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 pub use resource::build_resource;
