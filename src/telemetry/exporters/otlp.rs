@@ -184,7 +184,16 @@ mod tls {
 
     use super::*;
 
-    fn refuse(settings: &OtlpSettings, signal: Signal, https: bool) -> Result<(), TelemetryError> {
+    pub(super) use refuse as grpc;
+    pub(super) use refuse as http;
+
+    /// The same refusal for gRPC and HTTP: neither can use TLS without the feature.
+    pub(super) fn refuse<B>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<B, TelemetryError> {
         let setting = if settings.certificate.is_some() {
             "a CA certificate"
         } else if settings.client_certificate.is_some() || settings.client_key.is_some() {
@@ -192,27 +201,9 @@ mod tls {
         } else if https {
             "an https endpoint"
         } else {
-            return Ok(());
+            return Ok(builder);
         };
         Err(TelemetryError::TlsNotEnabled { signal, setting })
-    }
-
-    pub(super) fn grpc<B>(
-        builder: B,
-        settings: &OtlpSettings,
-        signal: Signal,
-        https: bool,
-    ) -> Result<B, TelemetryError> {
-        refuse(settings, signal, https).map(|()| builder)
-    }
-
-    pub(super) fn http<B>(
-        builder: B,
-        settings: &OtlpSettings,
-        signal: Signal,
-        https: bool,
-    ) -> Result<B, TelemetryError> {
-        refuse(settings, signal, https).map(|()| builder)
     }
 }
 
