@@ -14,7 +14,7 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::metrics::Temporality;
 
-use crate::telemetry::config::{Compression, OtlpSettings, Protocol};
+use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byte};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
 
@@ -171,10 +171,7 @@ fn http<B: WithExportConfig + WithHttpConfig>(
 /// An HTTP header name is a non-empty RFC 9110 token. The exporter silently skips invalid
 /// headers; rejecting them at install says which one is wrong.
 fn http_header_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(is_token_byte)
 }
 
 #[cfg(not(feature = "tls"))]
