@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 /// A run with its root span and one running node, as the run hooks set them up.
 struct Fixture {
+    run_id: String,
     telemetry: TestTelemetry,
     tracer: SdkTracer,
     run: Context,
@@ -31,6 +32,7 @@ impl Fixture {
             .with_span(tracer.start_with_context("node", &run))
             .with_value(Arc::new(NodeScope::new("fan")));
         Self {
+            run_id: run_id.to_owned(),
             telemetry,
             tracer,
             run,
@@ -46,19 +48,22 @@ impl Fixture {
     }
 
     /// Asserts that `count` spans named `name` exist, each a child of `parent` stamped with
-    /// `run_id`.
+    /// the fixture's run id.
     fn assert_children(
         &self,
         name: &str,
         count: usize,
         parent: &opentelemetry_sdk::trace::SpanData,
-        run_id: &str,
     ) {
         let spans = self.telemetry.spans_named(name);
         assert_eq!(spans.len(), count, "{name}");
         for span in spans {
             assert!(span.is_child_of(parent), "{name}: {span:?}");
-            assert_eq!(span.run_id().as_deref(), Some(run_id), "{name}");
+            assert_eq!(
+                span.run_id().as_deref(),
+                Some(self.run_id.as_str()),
+                "{name}"
+            );
         }
     }
 }
@@ -66,6 +71,13 @@ impl Fixture {
 fn two_thread_pool() -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(2)
+        .build()
+        .unwrap()
+}
+
+fn two_worker_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .build()
         .unwrap()
 }
@@ -85,8 +97,8 @@ fn parallel_iterator_items_keep_the_node_as_parent() {
         });
     }
     let node = fx.finish();
-    fx.assert_children("item", 64, &node, "run-par");
-    fx.assert_children("mapped", 64, &node, "run-par");
+    fx.assert_children("item", 64, &node);
+    fx.assert_children("mapped", 64, &node);
 }
 
 #[test]
@@ -112,8 +124,8 @@ fn both_halves_of_a_join_keep_the_node_as_parent() {
         });
     }
     let node = fx.finish();
-    fx.assert_children("left", 16, &node, "run-join");
-    fx.assert_children("right", 32, &node, "run-join");
+    fx.assert_children("left", 16, &node);
+    fx.assert_children("right", 32, &node);
 }
 
 #[test]
@@ -143,8 +155,8 @@ fn spawned_and_scoped_rayon_jobs_keep_the_node_as_parent() {
         rx.recv().unwrap();
     }
     let node = fx.finish();
-    fx.assert_children("spawned", 8, &node, "run-spawn");
-    fx.assert_children("scoped", 8, &node, "run-spawn");
+    fx.assert_children("spawned", 8, &node);
+    fx.assert_children("scoped", 8, &node);
 }
 
 /// Sets up the situation of the rayon pitfall: a pool thread with `run-waiting` attached waits
@@ -197,10 +209,7 @@ fn carried_stolen_jobs_see_their_own_context() {
 #[test]
 fn tokio_tasks_keep_the_node_as_parent_across_awaits() {
     let fx = Fixture::new("run-tokio");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let runtime = two_worker_runtime();
     {
         let _attached = fx.node.clone().attach();
         runtime.block_on(async {
@@ -223,8 +232,8 @@ fn tokio_tasks_keep_the_node_as_parent_across_awaits() {
         });
     }
     let node = fx.finish();
-    fx.assert_children("task.step", 64, &node, "run-tokio");
-    fx.assert_children("blocking", 16, &node, "run-tokio");
+    fx.assert_children("task.step", 64, &node);
+    fx.assert_children("blocking", 16, &node);
 }
 
 #[test]
@@ -232,10 +241,7 @@ fn logs_from_carried_work_name_the_run_and_the_node() {
     let fx = Fixture::new("run-logs");
     let logger = fx.telemetry.logger_provider().logger("test");
     let pool = two_thread_pool();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let runtime = two_worker_runtime();
     let emit = |body: &'static str| {
         let mut record = logger.create_log_record();
         record.set_body(body.into());

@@ -46,6 +46,25 @@ fn trace_of(run: &RunId) -> Vec<SpanData> {
     all
 }
 
+/// Runs `g` for `output` with `n = 1` under the shared telemetry's hooks; returns the run's id
+/// and every span of its trace.
+fn run_traced(
+    executor: Executor,
+    g: DagBuilder,
+    n: Handle<u32>,
+    output: Handle<u32>,
+) -> (RunId, Vec<SpanData>) {
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(output)).unwrap();
+    let run = executor
+        .hook(telemetry().hooks())
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let run_id = run.record().run_id.clone();
+    let spans = trace_of(&run_id);
+    (run_id, spans)
+}
+
 fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
     let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
     assert_eq!(found.len(), 1, "one span named {name}");
@@ -80,14 +99,7 @@ fn user_spans_and_logs_nest_under_the_node_on_every_thread() {
             );
             Ok(n + a + b)
         });
-        let dag = g.build().unwrap();
-        let plan = dag.plan(&Request::new().output(work)).unwrap();
-        let run = executor
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
-        let run_id = &run.record().run_id;
-        let spans = trace_of(run_id);
+        let (run_id, spans) = run_traced(executor, g, n, work);
         let node = named(&spans, "work");
         for child in ["otel.api", "tracing.span", "rayon.left", "rayon.right"] {
             assert!(
@@ -145,15 +157,7 @@ fn async_nodes_keep_their_context_across_awaits_and_tokio_tasks() {
         spawned.await?;
         Ok(*n + 1)
     });
-    let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(fetch)).unwrap();
-    let run = Executor::parallel()
-        .threads(2)
-        .hook(telemetry().hooks())
-        .run(&plan, Inputs::new().set(n, 1))
-        .unwrap();
-    let run_id = &run.record().run_id;
-    let spans = trace_of(run_id);
+    let (run_id, spans) = run_traced(Executor::parallel().threads(2), g, n, fetch);
     let node = named(&spans, "fetch");
     for child in ["after.await", "tokio.task"] {
         assert!(
@@ -182,13 +186,7 @@ fn node_reports_become_span_events_logs_and_metrics() {
         ctx.dataset("events", 120, 8);
         Ok(*n)
     });
-    let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(node)).unwrap();
-    let run = Executor::sequential()
-        .hook(telemetry().hooks())
-        .run(&plan, Inputs::new().set(n, 1))
-        .unwrap();
-    let spans = trace_of(&run.record().run_id);
+    let (run_id, spans) = run_traced(Executor::sequential(), g, n, node);
     let span = named(&spans, "classify");
     let event = span
         .events
@@ -223,7 +221,7 @@ fn node_reports_become_span_events_logs_and_metrics() {
     );
     assert!(span.events.iter().any(|e| e.name == conv::EVENT_DATASET));
 
-    let logs = telemetry().logs_of_run(run.record().run_id.as_str());
+    let logs = telemetry().logs_of_run(run_id.as_str());
     assert!(
         logs.iter()
             .any(|l| l.body_str() == Some("candidates.scored"))
@@ -249,13 +247,7 @@ fn detached_work_links_to_the_run_root() {
         span.end();
         Ok(*n)
     });
-    let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(node)).unwrap();
-    let run = Executor::sequential()
-        .hook(telemetry().hooks())
-        .run(&plan, Inputs::new().set(n, 1))
-        .unwrap();
-    let spans = trace_of(&run.record().run_id);
+    let (_, spans) = run_traced(Executor::sequential(), g, n, node);
     let root = named(&spans, "run detached");
     let job = telemetry()
         .spans()

@@ -12,7 +12,9 @@ use dagtel::RunId;
 use dagtel::telemetry::config::{
     ExporterKind, HistogramAggregation, Protocol, SamplerKind, Settings,
 };
-use dagtel::telemetry::{InstallOptions, ShutdownOutcome, Signal, build_resource, install};
+use dagtel::telemetry::{
+    InstallOptions, ShutdownOutcome, Signal, TelemetryGuard, build_resource, install,
+};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{
@@ -30,6 +32,17 @@ fn local() -> InstallOptions {
     InstallOptions::new()
         .local()
         .parent_env(Vec::<(String, String)>::new())
+}
+
+/// The spans the in-memory trace exporter has received so far.
+fn memory_spans(guard: &TelemetryGuard) -> Vec<SpanData> {
+    guard
+        .memory()
+        .spans
+        .as_ref()
+        .expect("traces go to memory")
+        .get_finished_spans()
+        .unwrap()
 }
 
 #[test]
@@ -256,13 +269,7 @@ fn sampling_keeps_or_drops_each_trace_whole() {
             root.span().end();
         }
         assert!(guard.force_flush().is_empty());
-        let spans = guard
-            .memory()
-            .spans
-            .as_ref()
-            .unwrap()
-            .get_finished_spans()
-            .unwrap();
+        let spans = memory_spans(&guard);
         let mut per_trace: HashMap<_, usize> = HashMap::new();
         for span in &spans {
             *per_trace.entry(span.span_context.trace_id()).or_default() += 1;
@@ -297,13 +304,7 @@ fn attribute_values_are_cut_to_the_length_limit() {
     span.add_event("e", vec![KeyValue::new("detail", "日本語テキスト")]);
     span.end();
     guard.force_flush();
-    let spans = guard
-        .memory()
-        .spans
-        .as_ref()
-        .unwrap()
-        .get_finished_spans()
-        .unwrap();
+    let spans = memory_spans(&guard);
     let span = &spans[0];
     let value = |k: &str| {
         span.attributes
@@ -436,13 +437,7 @@ fn the_parent_context_comes_from_the_given_environment() {
         .start_with_context("child-root", &parent.context)
         .end();
     guard.force_flush();
-    let spans = guard
-        .memory()
-        .spans
-        .as_ref()
-        .unwrap()
-        .get_finished_spans()
-        .unwrap();
+    let spans = memory_spans(&guard);
     assert_eq!(
         spans[0].span_context.trace_id().to_string(),
         "0af7651916cd43dd8448eb211c80319c"

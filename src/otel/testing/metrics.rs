@@ -21,21 +21,13 @@ pub struct HistogramSummary {
 pub(super) fn sum(snapshots: &[ResourceMetrics], name: &str, wanted: &[KeyValue]) -> Option<f64> {
     let mut total = None;
     for metric in metrics_named(snapshots, name) {
-        let mut add = |value: f64| *total.get_or_insert(0.0) += value;
-        match metric.data() {
-            AggregatedMetrics::U64(MetricData::Sum(s)) => s
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| add(p.value() as f64)),
-            AggregatedMetrics::I64(MetricData::Sum(s)) => s
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| add(p.value() as f64)),
-            AggregatedMetrics::F64(MetricData::Sum(s)) => s
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| add(p.value())),
-            _ => {}
+        let values = match metric.data() {
+            AggregatedMetrics::U64(data) => sum_points(data, wanted),
+            AggregatedMetrics::I64(data) => sum_points(data, wanted),
+            AggregatedMetrics::F64(data) => sum_points(data, wanted),
+        };
+        for value in values {
+            *total.get_or_insert(0.0) += value;
         }
     }
     total
@@ -48,50 +40,82 @@ pub(super) fn histogram(
     wanted: &[KeyValue],
 ) -> Option<HistogramSummary> {
     let mut merged: Option<HistogramSummary> = None;
-    let mut merge = |count: u64, sum: f64, min: Option<f64>, max: Option<f64>| {
-        let m = merged.get_or_insert(HistogramSummary {
-            count: 0,
-            sum: 0.0,
-            min,
-            max,
-        });
-        m.count += count;
-        m.sum += sum;
-        m.min = extreme(m.min, min, f64::min);
-        m.max = extreme(m.max, max, f64::max);
-    };
     for metric in metrics_named(snapshots, name) {
-        match metric.data() {
-            AggregatedMetrics::U64(MetricData::Histogram(h)) => h
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| {
-                    merge(
-                        p.count(),
-                        p.sum() as f64,
-                        p.min().map(|v| v as f64),
-                        p.max().map(|v| v as f64),
-                    )
-                }),
-            AggregatedMetrics::I64(MetricData::Histogram(h)) => h
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| {
-                    merge(
-                        p.count(),
-                        p.sum() as f64,
-                        p.min().map(|v| v as f64),
-                        p.max().map(|v| v as f64),
-                    )
-                }),
-            AggregatedMetrics::F64(MetricData::Histogram(h)) => h
-                .data_points()
-                .filter(|p| matches(p.attributes(), wanted))
-                .for_each(|p| merge(p.count(), p.sum(), p.min(), p.max())),
-            _ => {}
+        let points = match metric.data() {
+            AggregatedMetrics::U64(data) => histogram_points(data, wanted),
+            AggregatedMetrics::I64(data) => histogram_points(data, wanted),
+            AggregatedMetrics::F64(data) => histogram_points(data, wanted),
+        };
+        for point in points {
+            merged = Some(match merged {
+                Some(m) => m.merge(point),
+                None => point,
+            });
         }
     }
     merged
+}
+
+impl HistogramSummary {
+    fn merge(self, other: Self) -> Self {
+        Self {
+            count: self.count + other.count,
+            sum: self.sum + other.sum,
+            min: extreme(self.min, other.min, f64::min),
+            max: extreme(self.max, other.max, f64::max),
+        }
+    }
+}
+
+/// The number types an instrument records; values are compared as `f64` whatever the type.
+trait AsF64: Copy {
+    fn as_f64(self) -> f64;
+}
+
+impl AsF64 for u64 {
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl AsF64 for i64 {
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl AsF64 for f64 {
+    fn as_f64(self) -> f64 {
+        self
+    }
+}
+
+/// The values of the matching points, when `data` is a sum.
+fn sum_points<T: AsF64>(data: &MetricData<T>, wanted: &[KeyValue]) -> Vec<f64> {
+    let MetricData::Sum(sum) = data else {
+        return Vec::new();
+    };
+    sum.data_points()
+        .filter(|p| matches(p.attributes(), wanted))
+        .map(|p| p.value().as_f64())
+        .collect()
+}
+
+/// The matching points, each as a summary, when `data` is a histogram.
+fn histogram_points<T: AsF64>(data: &MetricData<T>, wanted: &[KeyValue]) -> Vec<HistogramSummary> {
+    let MetricData::Histogram(histogram) = data else {
+        return Vec::new();
+    };
+    histogram
+        .data_points()
+        .filter(|p| matches(p.attributes(), wanted))
+        .map(|p| HistogramSummary {
+            count: p.count(),
+            sum: p.sum().as_f64(),
+            min: p.min().map(AsF64::as_f64),
+            max: p.max().map(AsF64::as_f64),
+        })
+        .collect()
 }
 
 fn metrics_named<'a>(

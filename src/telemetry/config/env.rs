@@ -148,27 +148,24 @@ pub(super) fn specs() -> Vec<Spec> {
             ));
         }
     }
+    let batch: [(&str, &str, Parser); 4] = [
+        ("SCHEDULE_DELAY", "schedule_delay", parse::millis),
+        ("EXPORT_TIMEOUT", "export_timeout", parse::timeout),
+        ("MAX_QUEUE_SIZE", "max_queue_size", parse::positive),
+        (
+            "MAX_EXPORT_BATCH_SIZE",
+            "max_export_batch_size",
+            parse::positive,
+        ),
+    ];
     for (prefix, key) in [("BSP", "span_batch"), ("BLRP", "log_batch")] {
-        v.push(spec(
-            format!("OTEL_{prefix}_SCHEDULE_DELAY"),
-            format!("{key}.schedule_delay"),
-            parse::millis,
-        ));
-        v.push(spec(
-            format!("OTEL_{prefix}_EXPORT_TIMEOUT"),
-            format!("{key}.export_timeout"),
-            parse::timeout,
-        ));
-        v.push(spec(
-            format!("OTEL_{prefix}_MAX_QUEUE_SIZE"),
-            format!("{key}.max_queue_size"),
-            parse::positive,
-        ));
-        v.push(spec(
-            format!("OTEL_{prefix}_MAX_EXPORT_BATCH_SIZE"),
-            format!("{key}.max_export_batch_size"),
-            parse::positive,
-        ));
+        for (suffix, field, parser) in batch {
+            v.push(spec(
+                format!("OTEL_{prefix}_{suffix}"),
+                format!("{key}.{field}"),
+                parser,
+            ));
+        }
     }
     v.extend([
         spec(
@@ -196,56 +193,36 @@ pub(super) fn specs() -> Vec<Spec> {
             "metrics.histogram_aggregation",
             parse::choice::<HistogramAggregation>,
         ),
-        spec(
-            "OTEL_ATTRIBUTE_COUNT_LIMIT",
-            "limits.attribute_count",
-            parse::count_u32,
-        ),
-        spec(
+    ]);
+    // Attribute, event and link limits: every one a count that fits in `u32`.
+    let limits: [(&str, &str); 10] = [
+        ("OTEL_ATTRIBUTE_COUNT_LIMIT", "attribute_count"),
+        (
             "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-            "limits.attribute_value_length",
-            parse::count_u32,
+            "attribute_value_length",
         ),
-        spec(
-            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
-            "limits.span_attribute_count",
-            parse::count_u32,
-        ),
-        spec(
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "span_attribute_count"),
+        (
             "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-            "limits.span_attribute_value_length",
-            parse::count_u32,
+            "span_attribute_value_length",
         ),
-        spec(
-            "OTEL_SPAN_EVENT_COUNT_LIMIT",
-            "limits.span_event_count",
-            parse::count_u32,
-        ),
-        spec(
-            "OTEL_SPAN_LINK_COUNT_LIMIT",
-            "limits.span_link_count",
-            parse::count_u32,
-        ),
-        spec(
-            "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
-            "limits.event_attribute_count",
-            parse::count_u32,
-        ),
-        spec(
-            "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
-            "limits.link_attribute_count",
-            parse::count_u32,
-        ),
-        spec(
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", "span_event_count"),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", "span_link_count"),
+        ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "event_attribute_count"),
+        ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "link_attribute_count"),
+        (
             "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
-            "limits.log_attribute_count",
-            parse::count_u32,
+            "log_attribute_count",
         ),
-        spec(
+        (
             "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
-            "limits.log_attribute_value_length",
-            parse::count_u32,
+            "log_attribute_value_length",
         ),
+    ];
+    for (var, field) in limits {
+        v.push(spec(var, format!("limits.{field}"), parse::count_u32));
+    }
+    v.extend([
         spec("OTEL_PROPAGATORS", "propagators", parse::list::<Propagator>),
         spec("OTEL_LOG_LEVEL", "sdk_log_level", parse::choice::<LogLevel>),
     ]);

@@ -67,6 +67,7 @@ pub use builder::ConfigBuilder;
 pub use env::{EnvSource, ProcessEnv, variables};
 pub use error::{ConfigError, ConfigWarning};
 pub use explain::{ExplainRow, Explanation};
+pub(crate) use parse::is_token_byte;
 pub use parse::{PercentDecodeError, percent_decode, percent_encode};
 pub use resolve::{Resolved, resolve};
 pub use settings::*;

@@ -292,8 +292,8 @@ fn key_value(entry: &str, header: bool) -> Result<(String, String), String> {
     Ok((key, value))
 }
 
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
+/// RFC 9110 `tchar`: the bytes of a header name.
+pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

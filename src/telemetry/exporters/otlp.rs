@@ -14,26 +14,36 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::metrics::Temporality;
 
-use crate::telemetry::config::{Compression, OtlpSettings, Protocol};
+use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byte};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
+
+/// Builds an exporter over the configured protocol from a signal's fresh exporter builder. A
+/// macro because the three signals' builders share `with_tonic`, `with_http` and `build` by
+/// name only (inherent methods, no common trait).
+macro_rules! build_exporter {
+    ($builder:expr, $settings:expr, $runtime:expr, $signal:expr) => {{
+        let (settings, signal) = ($settings, $signal);
+        let built = match settings.protocol {
+            Protocol::Grpc => {
+                // tonic's channel must be created inside a Tokio runtime.
+                let _entered = $runtime.enter()?;
+                tonic($builder.with_tonic(), settings, signal)?.build()
+            }
+            Protocol::HttpProtobuf | Protocol::HttpJson => {
+                http($builder.with_http(), settings, signal)?.build()
+            }
+        };
+        built.map_err(|source| build_error(signal, settings, source))
+    }};
+}
 
 /// The OTLP span exporter for `settings`.
 pub(crate) fn span_exporter(
     settings: &OtlpSettings,
     runtime: &TelemetryRuntime,
 ) -> Result<SpanExporter, TelemetryError> {
-    let signal = Signal::Traces;
-    let built = match settings.protocol {
-        Protocol::Grpc => {
-            let _entered = runtime.enter()?;
-            tonic(SpanExporter::builder().with_tonic(), settings, signal)?.build()
-        }
-        Protocol::HttpProtobuf | Protocol::HttpJson => {
-            http(SpanExporter::builder().with_http(), settings, signal)?.build()
-        }
-    };
-    built.map_err(|source| build_error(signal, settings, source))
+    build_exporter!(SpanExporter::builder(), settings, runtime, Signal::Traces)
 }
 
 /// The OTLP log exporter for `settings`.
@@ -41,17 +51,7 @@ pub(crate) fn log_exporter(
     settings: &OtlpSettings,
     runtime: &TelemetryRuntime,
 ) -> Result<LogExporter, TelemetryError> {
-    let signal = Signal::Logs;
-    let built = match settings.protocol {
-        Protocol::Grpc => {
-            let _entered = runtime.enter()?;
-            tonic(LogExporter::builder().with_tonic(), settings, signal)?.build()
-        }
-        Protocol::HttpProtobuf | Protocol::HttpJson => {
-            http(LogExporter::builder().with_http(), settings, signal)?.build()
-        }
-    };
-    built.map_err(|source| build_error(signal, settings, source))
+    build_exporter!(LogExporter::builder(), settings, runtime, Signal::Logs)
 }
 
 /// The OTLP metric exporter for `settings`, reporting with `temporality`.
@@ -60,18 +60,8 @@ pub(crate) fn metric_exporter(
     temporality: Temporality,
     runtime: &TelemetryRuntime,
 ) -> Result<MetricExporter, TelemetryError> {
-    let signal = Signal::Metrics;
     let builder = MetricExporter::builder().with_temporality(temporality);
-    let built = match settings.protocol {
-        Protocol::Grpc => {
-            let _entered = runtime.enter()?;
-            tonic(builder.with_tonic(), settings, signal)?.build()
-        }
-        Protocol::HttpProtobuf | Protocol::HttpJson => {
-            http(builder.with_http(), settings, signal)?.build()
-        }
-    };
-    built.map_err(|source| build_error(signal, settings, source))
+    build_exporter!(builder, settings, runtime, Signal::Metrics)
 }
 
 fn build_error(
@@ -181,10 +171,7 @@ fn http<B: WithExportConfig + WithHttpConfig>(
 /// An HTTP header name is a non-empty RFC 9110 token. The exporter silently skips invalid
 /// headers; rejecting them at install says which one is wrong.
 fn http_header_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(is_token_byte)
 }
 
 #[cfg(not(feature = "tls"))]
@@ -194,7 +181,16 @@ mod tls {
 
     use super::*;
 
-    fn refuse(settings: &OtlpSettings, signal: Signal, https: bool) -> Result<(), TelemetryError> {
+    pub(super) use refuse as grpc;
+    pub(super) use refuse as http;
+
+    /// The same refusal for gRPC and HTTP: neither can use TLS without the feature.
+    pub(super) fn refuse<B>(
+        builder: B,
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<B, TelemetryError> {
         let setting = if settings.certificate.is_some() {
             "a CA certificate"
         } else if settings.client_certificate.is_some() || settings.client_key.is_some() {
@@ -202,27 +198,9 @@ mod tls {
         } else if https {
             "an https endpoint"
         } else {
-            return Ok(());
+            return Ok(builder);
         };
         Err(TelemetryError::TlsNotEnabled { signal, setting })
-    }
-
-    pub(super) fn grpc<B>(
-        builder: B,
-        settings: &OtlpSettings,
-        signal: Signal,
-        https: bool,
-    ) -> Result<B, TelemetryError> {
-        refuse(settings, signal, https).map(|()| builder)
-    }
-
-    pub(super) fn http<B>(
-        builder: B,
-        settings: &OtlpSettings,
-        signal: Signal,
-        https: bool,
-    ) -> Result<B, TelemetryError> {
-        refuse(settings, signal, https).map(|()| builder)
     }
 }
 
