@@ -54,7 +54,11 @@ pub(crate) fn build(
         builder = match kind {
             ExporterKind::Otlp => {
                 let exporter =
-                    otlp::metric_exporter(&settings.otlp.metrics, temporality, cx.runtime)?;
+                    otlp::metric_exporter(
+                    &otlp::effective(&settings.otlp.metrics, settings.metrics.export_timeout),
+                    temporality,
+                    cx.runtime,
+                )?;
                 reading(builder, exporter, &tally, interval)
             }
             ExporterKind::Console => {

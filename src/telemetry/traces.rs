@@ -40,7 +40,7 @@ pub(crate) fn build(
         let tally = Arc::new(Tally::default());
         builder = match kind {
             ExporterKind::Otlp => {
-                let exporter = otlp::span_exporter(&settings.otlp.traces, cx.runtime)?;
+                let exporter = otlp::span_exporter(&otlp::effective(&settings.otlp.traces, settings.span_batch.export_timeout), cx.runtime)?;
                 exporting(builder, exporter, &tally, cx)
             }
             ExporterKind::Console => exporting(

@@ -149,7 +149,7 @@ pub(super) fn specs() -> Vec<Spec> {
         }
     }
     let batch: [(&str, &str, Parser); 4] = [
-        ("SCHEDULE_DELAY", "schedule_delay", parse::millis),
+        ("SCHEDULE_DELAY", "schedule_delay", parse::interval),
         ("EXPORT_TIMEOUT", "export_timeout", parse::timeout),
         ("MAX_QUEUE_SIZE", "max_queue_size", parse::positive),
         (

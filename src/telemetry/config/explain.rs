@@ -204,12 +204,17 @@ pub(super) fn is_secret_name(name: &str) -> bool {
     WORDS.iter().any(|w| lower.contains(w))
 }
 
-/// Hides the user-info part of a URL (`https://user:pass@host` becomes `https://***@host`).
+/// Hides the user-info part of a URL (`https://user:pass@host` becomes `https://***@host`)
+/// and the query string (it often carries tokens).
 pub(super) fn mask_url(url: &str) -> String {
+    let url = match url.split_once('?') {
+        Some((base, _)) => return format!("{}?***", mask_url(base)),
+        None => url,
+    };
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.find(['/', '#']).unwrap_or(rest.len());
     match rest[..end].rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_owned(),
@@ -228,6 +233,10 @@ mod tests {
         );
         assert_eq!(mask_url("http://host/a@b"), "http://host/a@b");
         assert_eq!(mask_url("host:4317"), "host:4317");
+        assert_eq!(
+            mask_url("https://u:p@host/v1/traces?token=s3cr3t"),
+            "https://***@host/v1/traces?***"
+        );
     }
 
     #[test]

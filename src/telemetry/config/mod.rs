@@ -69,7 +69,7 @@ pub use error::{ConfigError, ConfigWarning};
 pub use explain::{ExplainRow, Explanation};
 pub(crate) use parse::is_token_byte;
 pub use parse::{PercentDecodeError, percent_decode, percent_encode};
-pub use resolve::{Resolved, resolve};
+pub use resolve::{MAX_QUEUE_SIZE, Resolved, resolve};
 pub use settings::*;
 pub use signal::Signal;
 pub use source::Source;

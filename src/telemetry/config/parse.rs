@@ -131,15 +131,22 @@ pub(super) fn ratio(raw: &str) -> Parsed {
     Parsed::scalar(raw, v.map(to_value))
 }
 
-/// An OTLP endpoint: `http://` or `https://` with a host, or a scheme-less `host:port` (gRPC).
+/// An OTLP endpoint: `http://` or `https://` with a host, or a scheme-less `host:port` (gRPC
+/// only; checked once the protocol is known).
 pub(super) fn endpoint(raw: &str) -> Parsed {
-    Parsed::scalar(
-        raw,
-        check_endpoint(raw).map(|()| Value::from(raw.to_owned())),
-    )
+    Parsed::scalar(raw, check_url(raw).map(|()| Value::from(raw.to_owned())))
 }
 
-pub(super) fn check_endpoint(raw: &str) -> Result<(), String> {
+/// Whether `raw` can be the endpoint of `protocol`: HTTP needs a scheme.
+pub(super) fn check_endpoint(raw: &str, protocol: Protocol) -> Result<(), String> {
+    check_url(raw)?;
+    if protocol != Protocol::Grpc && !raw.contains("://") {
+        return Err("needs http:// or https:// for the HTTP protocols".to_owned());
+    }
+    Ok(())
+}
+
+fn check_url(raw: &str) -> Result<(), String> {
     if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("not a URL (contains whitespace)".to_owned());
     }
@@ -157,7 +164,15 @@ pub(super) fn check_endpoint(raw: &str) -> Result<(), String> {
     if host.is_empty() || host.starts_with(':') {
         return Err("no host".to_owned());
     }
-    Ok(())
+    // The exporters parse it as a URI: anything the URI grammar refuses would fail there.
+    let full = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("http://{raw}")
+    };
+    full.parse::<tonic::codegen::http::Uri>()
+        .map(|_| ())
+        .map_err(|e| format!("not a valid URL ({e})"))
 }
 
 /// A value of one of the enums the variables accept.
@@ -520,13 +535,18 @@ mod tests {
 
     #[test]
     fn endpoints_need_a_host_and_an_http_scheme() {
-        assert!(check_endpoint("http://collector:4318").is_ok());
-        assert!(check_endpoint("https://u:p@collector/otlp").is_ok());
-        assert!(check_endpoint("collector:4317").is_ok());
-        assert!(check_endpoint("ftp://collector").is_err());
-        assert!(check_endpoint("http://").is_err());
-        assert!(check_endpoint("http://:4318").is_err());
-        assert!(check_endpoint("not a url").is_err());
+        let grpc = Protocol::Grpc;
+        let http = Protocol::HttpProtobuf;
+        assert!(check_endpoint("http://collector:4318", http).is_ok());
+        assert!(check_endpoint("https://u:p@collector/otlp", http).is_ok());
+        assert!(check_endpoint("collector:4317", grpc).is_ok());
+        assert!(check_endpoint("collector:4317", http).is_err(), "HTTP needs a scheme");
+        assert!(check_endpoint("garbage", http).is_err());
+        assert!(check_endpoint("ftp://collector", grpc).is_err());
+        assert!(check_endpoint("http://", grpc).is_err());
+        assert!(check_endpoint("http://:4318", grpc).is_err());
+        assert!(check_endpoint("not a url", grpc).is_err());
+        assert!(check_endpoint("http://[::1", grpc).is_err(), "unbalanced IPv6 bracket");
     }
 
     #[test]

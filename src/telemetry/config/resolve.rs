@@ -208,10 +208,30 @@ fn check_values(
     for signal in Signal::ALL {
         let otlp = settings.otlp.get(signal);
         if otlp.endpoint_set
-            && let Err(problem) = check_endpoint(&otlp.endpoint)
+            && let Err(problem) = check_endpoint(&otlp.endpoint, otlp.protocol)
         {
             report(settings, &format!("otlp.{signal}.endpoint"), &problem);
             settings.otlp.get_mut(signal).endpoint_set = false;
+        }
+        // TLS files only mean something for an https endpoint; for plain http they would
+        // stop the exporter from being built, so they are ignored (with a warning).
+        let otlp = settings.otlp.get(signal);
+        let plain_http = otlp.endpoint_set
+            && otlp.endpoint.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        let files = [
+            ("certificate", otlp.certificate.is_some()),
+            ("client_key", otlp.client_key.is_some()),
+            ("client_certificate", otlp.client_certificate.is_some()),
+        ];
+        if plain_http {
+            for (file, set) in files {
+                if set {
+                    let key = format!("otlp.{signal}.{file}");
+                    report(settings, &key, "needs an https:// endpoint, the endpoint is http://");
+                }
+            }
+            let otlp = settings.otlp.get_mut(signal);
+            (otlp.certificate, otlp.client_key, otlp.client_certificate) = (None, None, None);
         }
     }
     type BatchOf = fn(&mut Settings) -> &mut BatchSettings;
@@ -221,6 +241,20 @@ fn check_values(
     ];
     for (name, of) in batches {
         let default = *of(&mut defaults.clone());
+        if of(settings).schedule_delay.is_zero() {
+            let key = format!("{name}.schedule_delay");
+            report(settings, &key, "must be at least 1 ms (zero would spin)");
+            of(settings).schedule_delay = default.schedule_delay;
+        }
+        if of(settings).max_queue_size > MAX_QUEUE_SIZE {
+            let key = format!("{name}.max_queue_size");
+            let problem = format!(
+                "larger than {MAX_QUEUE_SIZE}, the most dagtel allocates (each queued record \
+                 takes a preallocated slot of a few hundred bytes)"
+            );
+            report(settings, &key, &problem);
+            of(settings).max_queue_size = MAX_QUEUE_SIZE;
+        }
         if of(settings).max_queue_size == 0 {
             report(
                 settings,
@@ -244,6 +278,10 @@ fn check_values(
     }
 }
 
+/// The largest batch queue dagtel builds: the SDK preallocates every slot (about 370 bytes
+/// for a span), so a larger value costs memory whether or not it is ever used.
+pub const MAX_QUEUE_SIZE: usize = 131_072;
+
 /// Unset endpoints get the protocol's default; endpoints from a general setting get the
 /// signal path for HTTP; endpoints for one signal stay verbatim.
 fn finish_endpoints(settings: &mut Settings, figment: &Figment) {
@@ -255,7 +293,12 @@ fn finish_endpoints(settings: &mut Settings, figment: &Figment) {
         if !otlp.endpoint_set {
             otlp.endpoint = default_endpoint(otlp.protocol, signal);
         } else if append && otlp.protocol != Protocol::Grpc {
-            otlp.endpoint = format!("{}/v1/{signal}", otlp.endpoint.trim_end_matches('/'));
+            // The signal path goes before any query string.
+            let (base, query) = match otlp.endpoint.split_once('?') {
+                Some((base, query)) => (base, format!("?{query}")),
+                None => (otlp.endpoint.as_str(), String::new()),
+            };
+            otlp.endpoint = format!("{}/v1/{signal}{query}", base.trim_end_matches('/'));
         }
     }
 }

@@ -8,6 +8,7 @@
 //! `http-json` feature never changes what `http/protobuf` means.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
@@ -17,6 +18,22 @@ use opentelemetry_sdk::metrics::Temporality;
 use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byte};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
+
+
+/// How long "no limit" is: a zero timeout (the specification's "no limit") passed to the
+/// exporters as is would fail every export at once.
+const NO_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The settings a signal's exporter is built with: a zero timeout means no limit, and the
+/// batch processor's (or metric reader's) export timeout bounds each export too, since the
+/// SDK's thread-based processors do not enforce it themselves.
+pub(crate) fn effective(otlp: &OtlpSettings, export_timeout: Duration) -> OtlpSettings {
+    let limit = |d: Duration| if d.is_zero() { NO_LIMIT } else { d };
+    OtlpSettings {
+        timeout: limit(otlp.timeout).min(limit(export_timeout)),
+        ..otlp.clone()
+    }
+}
 
 /// Builds an exporter over the configured protocol from a signal's fresh exporter builder. A
 /// macro because the three signals' builders share `with_tonic`, `with_http` and `build` by
@@ -315,6 +332,17 @@ mod tls {
 mod tests {
     use super::*;
     use crate::telemetry::config::Settings;
+
+    #[test]
+    fn a_zero_timeout_means_no_limit_and_the_export_timeout_bounds_it() {
+        let mut s = Settings::default().otlp.traces;
+        s.timeout = Duration::ZERO;
+        assert_eq!(effective(&s, Duration::ZERO).timeout, NO_LIMIT);
+        assert_eq!(effective(&s, Duration::from_secs(3)).timeout, Duration::from_secs(3));
+        s.timeout = Duration::from_secs(10);
+        assert_eq!(effective(&s, Duration::from_secs(30)).timeout, Duration::from_secs(10));
+        assert_eq!(effective(&s, Duration::ZERO).timeout, Duration::from_secs(10));
+    }
 
     #[test]
     fn grpc_endpoint_follows_the_insecure_rule() {
