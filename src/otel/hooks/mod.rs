@@ -402,7 +402,10 @@ impl Hooks for OtelHooks {
             .registry
             .links_for(meta, self.every_edge, self.max_links);
         let mut attributes = Vec::with_capacity(8);
-        attributes.push(KeyValue::new(conv::NODE_NAME, StringValue::from(meta.shared_name())));
+        attributes.push(KeyValue::new(
+            conv::NODE_NAME,
+            StringValue::from(meta.shared_name()),
+        ));
         attributes.push(KeyValue::new(conv::NODE_ATTEMPT, node.attempt as i64));
         if node.task.is_group() {
             attributes.push(KeyValue::new(conv::TASK_ID, node.task.id().to_string()));
