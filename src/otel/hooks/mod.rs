@@ -15,6 +15,7 @@
 //!
 //! `docs/semantic-conventions.md` lists every span, attribute, event and metric.
 
+mod bound;
 mod links;
 mod scopes;
 
@@ -30,6 +31,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
+use self::bound::{BoundCache, GraphMetrics};
 use self::links::{ParentSpan, Registry};
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
@@ -66,6 +68,7 @@ pub struct OtelHooks {
     max_links: usize,
     task_spans: TaskSpans,
     parent: Option<Context>,
+    bound: BoundCache,
 }
 
 /// Options for [`OtelHooks`].
@@ -177,6 +180,7 @@ impl OtelHooksBuilder {
             max_links: self.max_links,
             task_spans: self.task_spans,
             parent: self.parent,
+            bound: BoundCache::default(),
         }
     }
 }
@@ -203,6 +207,7 @@ pub struct RunState {
     dag: Option<Arc<str>>,
     registry: Registry,
     tracers: HashMap<String, SdkTracer>,
+    metrics: Option<Arc<GraphMetrics>>,
 }
 
 /// Kept while a stage runs.
@@ -264,22 +269,24 @@ impl Hooks for OtelHooks {
             .start_with_context(tracer, &cx);
         let root = span.span_context().clone();
         let cx = cx.with_value(scope.with_root(root)).with_span(span);
-        let (registry, tracers) = match run.plan {
+        let (registry, tracers, metrics) = match run.plan {
             Some(plan) => {
                 let tracers = plan
                     .nodes()
                     .filter_map(|n| n.tag(LAYER_TAG))
                     .map(|layer| (layer.to_string(), self.scopes.tracer(layer)))
                     .collect();
-                (Registry::new(plan.dag().len()), tracers)
+                let metrics = self.bound.for_dag(plan.dag());
+                (Registry::new(plan.dag().len()), tracers, Some(metrics))
             }
-            None => (Registry::default(), HashMap::new()),
+            None => (Registry::default(), HashMap::new(), None),
         };
         Ok(RunState {
             cx,
             dag: Some(Arc::from(run.dag)),
             registry,
             tracers,
+            metrics,
         })
     }
 
@@ -510,17 +517,24 @@ impl Hooks for OtelHooks {
 
 impl OtelHooks {
     fn record_node_metrics(&self, parents: Parents<'_, Self>, node: &NodeEnd<'_>) {
-        // A fixed-size array (no allocation): the status last, the stage only when there is one.
-        let dag = dag_attr(parents.run);
-        let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
-        let done = status(node.outcome.kind());
-        let (attrs, len) = match node.node.stage() {
-            Some(stage) => {
-                let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
-                ([dag, name, stage, done], 4)
-            }
-            None => ([dag, name, done.clone(), done], 3),
+        let bound = match node.outcome {
+            NodeOutcome::Succeeded => parents
+                .run
+                .metrics
+                .as_ref()
+                .and_then(|m| m.duration_slot(node.node)),
+            _ => None,
         };
+        if let Some(slot) = bound {
+            // A success records its duration and nothing else.
+            let handle = slot.get_or_init(|| {
+                let (attrs, len) = node_metric_attrs(parents.run, node);
+                self.instruments.node_duration.bind(&attrs[..len])
+            });
+            handle.record(node.duration.as_secs_f64());
+            return;
+        }
+        let (attrs, len) = node_metric_attrs(parents.run, node);
         let counted = &attrs[..len - 1];
         match node.outcome {
             NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
@@ -535,6 +549,21 @@ impl OtelHooks {
                 .node_duration
                 .record(node.duration.as_secs_f64(), &attrs[..len]);
         }
+    }
+}
+
+/// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
+/// the status last, the stage only when there is one.
+fn node_metric_attrs(run: &RunState, node: &NodeEnd<'_>) -> ([KeyValue; 4], usize) {
+    let dag = dag_attr(run);
+    let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
+    let done = status(node.outcome.kind());
+    match node.node.stage() {
+        Some(stage) => {
+            let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
+            ([dag, name, stage, done], 4)
+        }
+        None => ([dag, name, done.clone(), done], 3),
     }
 }
 
