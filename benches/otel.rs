@@ -68,6 +68,8 @@ const VARIANTS: [&str; 8] = [
 
 const NOOP_GROUPS: [&str; 3] = ["otel_chain_10k", "otel_fan_10k", "otel_layered_10k"];
 const CPU_GROUP: &str = "otel_cpu_layered_10k_10us";
+/// A benchmark group: its name and how to make its shape.
+type ShapeMaker = (&'static str, fn() -> Shape);
 
 // ---------------------------------------------------------------------------------------------
 // Telemetry
@@ -237,7 +239,7 @@ fn main() {
         support::parallelism_probe(THREADS)
     );
 
-    let noop: [(&str, fn() -> Shape); 3] = [
+    let noop: [ShapeMaker; 3] = [
         (NOOP_GROUPS[0], || Shape::chain(10_000)),
         (NOOP_GROUPS[1], || Shape::fan(10_000)),
         (NOOP_GROUPS[2], || Shape::layered(100, 100, 2, SEED)),

@@ -34,25 +34,37 @@ impl GraphMetrics {
 /// when another graph is added, so a long-lived hook does not keep them.
 #[derive(Debug, Default)]
 pub(crate) struct BoundCache {
-    graphs: Mutex<HashMap<usize, (Weak<DagInner>, Arc<GraphMetrics>)>>,
+    graphs: Mutex<HashMap<usize, Entry>>,
+}
+
+/// A graph, kept weakly so that the cache does not keep it alive, and its handles.
+#[derive(Debug)]
+struct Entry {
+    dag: Weak<DagInner>,
+    metrics: Arc<GraphMetrics>,
 }
 
 impl BoundCache {
     /// The handles of `dag`, created on its first run.
     pub(crate) fn for_dag(&self, dag: &Dag) -> Arc<GraphMetrics> {
+        // While a graph is alive no other graph can have its address: the key is its identity.
         let key = Arc::as_ptr(&dag.inner) as usize;
         let mut graphs = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((alive, metrics)) = graphs.get(&key)
-            && alive.upgrade().is_some_and(|a| Arc::ptr_eq(&a, &dag.inner))
+        if let Some(entry) = graphs.get(&key)
+            && entry.dag.strong_count() > 0
         {
-            return Arc::clone(metrics);
+            return Arc::clone(&entry.metrics);
         }
         // A new graph (or a new one at a dropped graph's address): forget dropped graphs.
-        graphs.retain(|_, (alive, _)| alive.strong_count() > 0);
+        graphs.retain(|_, entry| entry.dag.strong_count() > 0);
         let metrics = Arc::new(GraphMetrics {
             durations: (0..dag.len()).map(|_| OnceLock::new()).collect(),
         });
-        graphs.insert(key, (Arc::downgrade(&dag.inner), Arc::clone(&metrics)));
+        let entry = Entry {
+            dag: Arc::downgrade(&dag.inner),
+            metrics: Arc::clone(&metrics),
+        };
+        graphs.insert(key, entry);
         metrics
     }
 }
