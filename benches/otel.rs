@@ -424,9 +424,11 @@ fn timed<R>(
     let ticks_before = support::cpu_ticks();
     let wall = Instant::now();
     let mut runs = 0u64;
+    let mut cpu = (0u64, 0u64);
     group.bench_function(variant, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
+            let cpu_before = process_cpu_ns();
             for _ in 0..iters {
                 let start = Instant::now();
                 drop(black_box(run()));
@@ -435,15 +437,27 @@ fn timed<R>(
                 total += took;
                 runs += 1;
             }
+            if let (Some(before), Some(after)) = (cpu_before, process_cpu_ns()) {
+                cpu.0 += after.saturating_sub(before);
+                cpu.1 += iters;
+            }
             total
         })
     });
+    if cpu.1 > 0 {
+        CPU.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (group_name.to_string(), variant.to_string()),
+            cpu.0 as f64 / (cpu.1 * nodes as u64) as f64,
+        );
+    }
     if let (Some((busy0, own0)), Some((busy1, own1))) = (ticks_before, support::cpu_ticks()) {
         let capacity = wall.elapsed().as_secs_f64() * 100.0 * cores() as f64;
         let other = (busy1 - busy0).saturating_sub(own1 - own0);
         support::record_load(group_name, variant, other as f64 / capacity);
     }
-    if let Some((t, spans)) = telemetry {
+    if let Some((t, spans)) = telemetry
+        && runs > 0
+    {
         t.expected.fetch_add(runs * spans, Ordering::Relaxed);
         let dropped = t.drops();
         DROPS.lock().unwrap_or_else(|e| e.into_inner()).push((
@@ -452,6 +466,34 @@ fn timed<R>(
             dropped,
         ));
     }
+}
+
+/// CPU time of every thread of this process so far, in ns (the first field of each
+/// `/proc/self/task/*/schedstat`). Unlike wall time, other processes do not inflate it, so on a
+/// shared machine it is the steadier measure of a sequential variant's cost; it includes the
+/// batch processor's exporting thread. (For parallel variants it also counts idle workers
+/// spinning before they sleep.)
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that has just exited has no file any more; its time is lost either way.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+/// CPU ns per node (all threads), per benchmark, over every run (warm-up included).
+static CPU: std::sync::Mutex<std::collections::BTreeMap<(String, String), f64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn cpu_per_node(group: &str, variant: &str) -> Option<f64> {
+    CPU.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(group.to_string(), variant.to_string()))
+        .copied()
 }
 
 /// Spans expected and dropped, per benchmark.
@@ -496,13 +538,16 @@ fn print_group(group: &str) {
     }
     println!();
     println!("#### {group} ({} nodes)", rows[0].1.nodes);
-    println!("| variant | ns/node (median) | ns/node (best) | runs | other load |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| variant | ns/node (median) | ns/node (best) | CPU ns/node (all threads) | runs | other load |"
+    );
+    println!("|---|---|---|---|---|---|");
     for (variant, s) in &rows {
         println!(
-            "| {variant} | {:.1} | {:.1} | {} | {} |",
+            "| {variant} | {:.1} | {:.1} | {} | {} | {} |",
             s.per_node(),
             s.best_per_node(),
+            cpu_per_node(group, variant).map_or("n/a".into(), |c| format!("{c:.1}")),
             s.runs,
             s.other_load.map_or("n/a".into(), |x| {
                 let flag = if x > NOISY_LOAD { " NOISY" } else { "" };
@@ -546,6 +591,23 @@ fn print_summary() {
             fmt(over(OTEL_PAR, FLOOR_PAR)),
             fmt(over(OFF_SEQ, PLAIN_SEQ)),
             fmt(over(OFF_PAR, PLAIN_PAR)),
+        );
+    }
+    println!();
+    println!(
+        "the same from CPU time (all threads; sequential variants, steadier on a busy machine):"
+    );
+    println!("| shape | overhead/floor seq (CPU) | instr/floor seq (CPU) | off/plain seq (CPU) |");
+    println!("|---|---|---|---|");
+    for group in NOOP_GROUPS {
+        let get = |v| cpu_per_node(group, v);
+        let overhead = || Some((get(OTEL_SEQ)? - get(PLAIN_SEQ)?) / get(FLOOR_SEQ)?);
+        let over = |a, b| Some(get(a)? / get(b)?);
+        println!(
+            "| {group} | {} | {} | {} |",
+            fmt(overhead()),
+            fmt(over(OTEL_SEQ, FLOOR_SEQ)),
+            fmt(over(OFF_SEQ, PLAIN_SEQ)),
         );
     }
     let speedup = |par, seq| Some(per_node(CPU_GROUP, seq)? / per_node(CPU_GROUP, par)?);
