@@ -434,7 +434,10 @@ fn the_root_span_has_its_run_id_once_with_or_without_the_processor() {
         .run(&plan, Inputs::new().set(n, 1))
         .unwrap();
     let id = run.record().run_id.to_string();
-    assert_eq!(run_ids(&telemetry.span("run ids").unwrap()), [id.clone()]);
+    assert_eq!(
+        run_ids(&telemetry.span("run ids").unwrap()),
+        std::slice::from_ref(&id)
+    );
     assert_eq!(run_ids(&telemetry.span("a").unwrap()), [id]);
 
     // A user's SDK setup without the processor still gets the run id on the root.

@@ -17,7 +17,10 @@ fn resolve(vars: &[(&str, &str)]) -> Resolved {
         ("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "none"),
     ];
     env.extend_from_slice(vars);
-    ConfigBuilder::new().env(env).resolve().expect("not strict: resolves")
+    ConfigBuilder::new()
+        .env(env)
+        .resolve()
+        .expect("not strict: resolves")
 }
 
 fn installs(resolved: &Resolved) {
@@ -26,10 +29,20 @@ fn installs(resolved: &Resolved) {
         .shutdown_timeout(Duration::from_secs(2))
         .parent_env(Vec::<(String, String)>::new());
     let guard = install(&resolved.settings, "garbage", options).expect("installs");
-    guard.tracer_provider().unwrap().tracer("t").start("s").end();
+    guard
+        .tracer_provider()
+        .unwrap()
+        .tracer("t")
+        .start("s")
+        .end();
     let report = guard.shutdown();
     // In memory everything is delivered; an OTLP endpoint here is never reachable.
-    let otlp = resolved.settings.exporters.traces.iter().any(|k| format!("{k:?}") == "Otlp");
+    let otlp = resolved
+        .settings
+        .exporters
+        .traces
+        .iter()
+        .any(|k| format!("{k:?}") == "Otlp");
     assert!(otlp || report.is_complete(), "{report}");
 }
 
@@ -74,9 +87,19 @@ fn bad_endpoints_warn_and_fall_back_to_the_default() {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
             ("OTEL_TRACES_EXPORTER", "otlp"),
         ]);
-        assert!(warned(&r, "OTEL_EXPORTER_OTLP_ENDPOINT"), "{value}: {:?}", r.warnings);
+        assert!(
+            warned(&r, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+            "{value}: {:?}",
+            r.warnings
+        );
         assert!(!r.settings.otlp.traces.endpoint_set);
-        assert!(r.settings.otlp.traces.endpoint.starts_with("http://localhost:"));
+        assert!(
+            r.settings
+                .otlp
+                .traces
+                .endpoint
+                .starts_with("http://localhost:")
+        );
         installs(&r);
     }
 }
@@ -89,7 +112,11 @@ fn tls_files_with_a_plain_http_endpoint_are_ignored_with_a_warning() {
         ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/etc/ssl/key.pem"),
         ("OTEL_TRACES_EXPORTER", "otlp"),
     ]);
-    assert!(warned(&r, "OTEL_EXPORTER_OTLP_CERTIFICATE"), "{:?}", r.warnings);
+    assert!(
+        warned(&r, "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{:?}",
+        r.warnings
+    );
     assert!(r.settings.otlp.traces.certificate.is_none());
     assert!(r.settings.otlp.traces.client_key.is_none());
     installs(&r);
@@ -97,7 +124,10 @@ fn tls_files_with_a_plain_http_endpoint_are_ignored_with_a_warning() {
 
 #[test]
 fn the_signal_path_goes_before_the_query_string() {
-    let r = resolve(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/otlp?tenant=a")]);
+    let r = resolve(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/otlp?tenant=a",
+    )]);
     assert_eq!(
         r.settings.otlp.traces.endpoint,
         "http://collector:4318/otlp/v1/traces?tenant=a"

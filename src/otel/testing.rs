@@ -46,7 +46,9 @@ use std::time::Duration;
 use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLogRecord, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{
+    InMemorySpanExporter, SdkTracerProvider, SimpleSpanProcessor, SpanData,
+};
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -103,8 +105,9 @@ impl TestTelemetry {
         let log_exporter = InMemoryLogExporter::default();
         let metric_exporter = InMemoryMetricExporter::default();
         let tracer_provider = SdkTracerProvider::builder()
-            .with_span_processor(RunIdSpanProcessor::new())
-            .with_simple_exporter(span_exporter.clone())
+            .with_span_processor(RunIdSpanProcessor::wrap(SimpleSpanProcessor::new(
+                span_exporter.clone(),
+            )))
             .build();
         let logger_provider = SdkLoggerProvider::builder()
             .with_log_processor(RunIdLogProcessor::new())

@@ -29,4 +29,4 @@ mod log;
 mod span;
 
 pub use log::RunIdLogProcessor;
-pub use span::RunIdSpanProcessor;
+pub use span::{RunIdSpanProcessor, WithRunId};

@@ -58,16 +58,30 @@ impl RunIdSpanProcessor {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// The same stamping in front of `inner` (typically the batch processor), as one
+    /// processor.
+    ///
+    /// Prefer this to adding the two side by side: with several processors the SDK clones
+    /// every ended span once per extra processor (a few hundred nanoseconds per span), even
+    /// for a processor like this one that ignores `on_end`.
+    pub fn wrap<P: SpanProcessor>(inner: P) -> WithRunId<P> {
+        WithRunId(inner)
+    }
+}
+
+fn stamp(span: &mut Span, cx: &Context) {
+    if let Some(run) = cx.get::<RunScope>().filter(|run| !run.stamps_itself()) {
+        span.set_attribute(KeyValue::new(
+            Key::from_static_str(RUN_ID),
+            run.run_id_value(),
+        ));
+    }
 }
 
 impl SpanProcessor for RunIdSpanProcessor {
     fn on_start(&self, span: &mut Span, cx: &Context) {
-        if let Some(run) = cx.get::<RunScope>().filter(|run| !run.stamps_itself()) {
-            span.set_attribute(KeyValue::new(
-                Key::from_static_str(RUN_ID),
-                run.run_id_value(),
-            ));
-        }
+        stamp(span, cx);
     }
 
     fn on_end(&self, _span: SpanData) {}
@@ -78,5 +92,33 @@ impl SpanProcessor for RunIdSpanProcessor {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+/// [`RunIdSpanProcessor`]'s stamping in front of another processor; see
+/// [`RunIdSpanProcessor::wrap`].
+#[derive(Debug)]
+pub struct WithRunId<P>(P);
+
+impl<P: SpanProcessor> SpanProcessor for WithRunId<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        stamp(span, cx);
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.0.set_resource(resource);
     }
 }

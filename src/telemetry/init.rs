@@ -23,8 +23,10 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
 /// A guard with nothing installed, whose [`hooks`](TelemetryGuard::hooks) record nothing: what
 /// a program can run with when [`init`] failed and the pipeline must go on regardless.
 pub fn disabled() -> TelemetryGuard {
-    let mut settings = Settings::default();
-    settings.disabled = true;
+    let settings = Settings {
+        disabled: true,
+        ..Settings::default()
+    };
     let options = InstallOptions::new()
         .local()
         .parent_env(Vec::<(String, String)>::new());

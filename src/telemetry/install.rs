@@ -16,12 +16,13 @@ use super::resource::build_resource;
 use super::runtime::TelemetryRuntime;
 use super::{TelemetryError, logs, metrics, subscriber, traces};
 use crate::RunId;
-use crate::processors::{RunIdLogProcessor, RunIdSpanProcessor};
+use crate::processors::RunIdLogProcessor;
 
 /// How [`install`] installs: globally or not, extra processors, the run id, the shutdown
 /// deadline, the parent environment.
 pub struct InstallOptions {
     install_global: bool,
+    run_ids: bool,
     span_processors: Vec<Box<dyn SpanProcessor>>,
     log_processors: Vec<Box<dyn LogProcessor>>,
     run_id: Option<RunId>,
@@ -34,8 +35,9 @@ impl Default for InstallOptions {
         // Every span and log record of a run carries its run id, whatever else is added.
         Self {
             install_global: true,
-            span_processors: vec![Box::new(RunIdSpanProcessor::new())],
-            log_processors: vec![Box::new(RunIdLogProcessor::new())],
+            run_ids: true,
+            span_processors: Vec::new(),
+            log_processors: Vec::new(),
             run_id: None,
             shutdown_timeout: Duration::from_secs(5),
             parent_env: None,
@@ -57,7 +59,7 @@ impl fmt::Debug for InstallOptions {
 
 impl InstallOptions {
     /// The defaults: install globally, the run-id processors
-    /// ([`RunIdSpanProcessor`], [`RunIdLogProcessor`]) first, a fresh directory id, 5 s to shut
+    /// ([`RunIdSpanProcessor`](crate::processors::RunIdSpanProcessor), [`RunIdLogProcessor`]) first, a fresh directory id, 5 s to shut
     /// down, the parent context from this process's environment.
     pub fn new() -> Self {
         Self::default()
@@ -70,8 +72,16 @@ impl InstallOptions {
         self
     }
 
-    /// Adds a span processor that runs after the run-id processor and before the exporting
-    /// processors. Processors run in the order added.
+    /// Leaves out the run-id processors (for a program that stamps spans and records
+    /// otherwise).
+    pub fn without_run_ids(mut self) -> Self {
+        self.run_ids = false;
+        self
+    }
+
+    /// Adds a span processor that runs before the exporting processors. Processors run in the
+    /// order added. (The run id is stamped by the exporting processor itself, see
+    /// [`RunIdSpanProcessor::wrap`](crate::processors::RunIdSpanProcessor::wrap), so an added processor costs a copy of every span.)
     pub fn span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
         self.span_processors.push(Box::new(processor));
         self
@@ -184,14 +194,18 @@ pub fn install(
         .into_iter()
         .map(BoxedSpanProcessor)
         .collect();
-    let log_processors = options
-        .log_processors
+    // The run id first, so every later processor and exporter sees it.
+    let run_id_logs = options
+        .run_ids
+        .then(|| Box::new(RunIdLogProcessor::new()) as Box<dyn LogProcessor>);
+    let log_processors = run_id_logs
         .into_iter()
+        .chain(options.log_processors)
         .map(BoxedLogProcessor)
         .collect();
     // A failure part-way leaves the already-built providers to their drop, which shuts them
     // down; nothing was installed globally yet.
-    let (tracer, trace_tallies) = traces::build(&mut cx, span_processors)?;
+    let (tracer, trace_tallies) = traces::build(&mut cx, span_processors, options.run_ids)?;
     let (logger, log_tallies) = logs::build(&mut cx, log_processors)?;
     let (meter, metric_tallies) = metrics::build(&mut cx)?;
     guard.providers = Providers {

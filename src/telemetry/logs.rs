@@ -38,7 +38,10 @@ pub(crate) fn build(
         let tally = Arc::new(Tally::default());
         builder = match kind {
             ExporterKind::Otlp => {
-                let exporter = otlp::log_exporter(&otlp::effective(&settings.otlp.logs, settings.log_batch.export_timeout), cx.runtime)?;
+                let exporter = otlp::log_exporter(
+                    &otlp::effective(&settings.otlp.logs, settings.log_batch.export_timeout),
+                    cx.runtime,
+                )?;
                 exporting(builder, exporter, &tally, &settings.log_batch)
             }
             ExporterKind::Console => exporting(

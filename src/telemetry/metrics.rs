@@ -53,8 +53,7 @@ pub(crate) fn build(
         let tally = Arc::new(Tally::default());
         builder = match kind {
             ExporterKind::Otlp => {
-                let exporter =
-                    otlp::metric_exporter(
+                let exporter = otlp::metric_exporter(
                     &otlp::effective(&settings.otlp.metrics, settings.metrics.export_timeout),
                     temporality,
                     cx.runtime,

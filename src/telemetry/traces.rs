@@ -2,10 +2,15 @@
 //! processor per exporter.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, InMemorySpanExporter, Sampler, SdkTracerProvider,
-    SpanExporter, SpanLimits, TracerProviderBuilder,
+    BatchConfigBuilder, BatchSpanProcessor, InMemorySpanExporter, Sampler, SdkTracerProvider, Span,
+    SpanData, SpanExporter, SpanLimits, SpanProcessor,
 };
 
 use super::TelemetryError;
@@ -15,11 +20,13 @@ use super::exporters::file::FileSpanExporter;
 use super::exporters::{BuildContext, Retained, Tallies, kinds, otlp};
 use super::tally::{Counted, Submitted, Tally};
 use super::truncate::ValueLengthLimit;
+use crate::processors::RunIdSpanProcessor;
 
 /// The tracer provider for the settings' trace exporters, or `None` when traces go nowhere.
 pub(crate) fn build(
     cx: &mut BuildContext<'_>,
     extra: Vec<BoxedSpanProcessor>,
+    run_ids: bool,
 ) -> Result<(Option<SdkTracerProvider>, Tallies), TelemetryError> {
     let settings = cx.settings;
     let kinds = kinds(&settings.exporters.traces);
@@ -36,50 +43,101 @@ pub(crate) fn build(
         builder = builder.with_span_processor(processor);
     }
     let mut tallies = Vec::with_capacity(kinds.len());
+    let mut exporting_set = Vec::with_capacity(kinds.len());
     for kind in kinds {
         let tally = Arc::new(Tally::default());
-        builder = match kind {
+        let processor = match kind {
             ExporterKind::Otlp => {
-                let exporter = otlp::span_exporter(&otlp::effective(&settings.otlp.traces, settings.span_batch.export_timeout), cx.runtime)?;
-                exporting(builder, exporter, &tally, cx)
+                let exporter = otlp::span_exporter(
+                    &otlp::effective(&settings.otlp.traces, settings.span_batch.export_timeout),
+                    cx.runtime,
+                )?;
+                exporting(exporter, &tally, cx)
             }
-            ExporterKind::Console => exporting(
-                builder,
-                opentelemetry_stdout::SpanExporter::default(),
-                &tally,
-                cx,
-            ),
+            ExporterKind::Console => {
+                exporting(opentelemetry_stdout::SpanExporter::default(), &tally, cx)
+            }
             ExporterKind::File => {
                 let exporter = FileSpanExporter::open(cx.file_dir()?)?;
-                exporting(builder, exporter, &tally, cx)
+                exporting(exporter, &tally, cx)
             }
             ExporterKind::Memory => {
                 let exporter = InMemorySpanExporter::default();
                 cx.memory.spans = Some(exporter.clone());
-                exporting(builder, Retained(exporter), &tally, cx)
+                exporting(Retained(exporter), &tally, cx)
             }
             ExporterKind::None => continue,
         };
+        exporting_set.push(processor);
         tallies.push((kind, tally));
     }
+    // One processor for all exporters, with the run-id stamp in front: the SDK copies every
+    // ended span once per processor beyond the first.
+    let exporters = FanOut(exporting_set);
+    builder = if run_ids {
+        builder.with_span_processor(RunIdSpanProcessor::wrap(exporters))
+    } else {
+        builder.with_span_processor(exporters)
+    };
     Ok((Some(builder.build()), tallies))
 }
 
-/// Adds `exporter` behind a counted batch processor, behind the value-length limit.
+/// Several processors as one: each sees every span; a copy of an ended span is made only for
+/// the second and later ones.
+#[derive(Debug)]
+struct FanOut(Vec<BoxedSpanProcessor>);
+
+impl SpanProcessor for FanOut {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        for p in &self.0 {
+            p.on_start(span, cx);
+        }
+    }
+
+    fn on_end(&self, span: SpanData) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for p in rest {
+                p.on_end(span.clone());
+            }
+            last.on_end(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0
+            .iter()
+            .map(SpanProcessor::force_flush)
+            .fold(Ok(()), Result::and)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0
+            .iter()
+            .map(|p| p.shutdown_with_timeout(timeout))
+            .fold(Ok(()), Result::and)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        for p in &mut self.0 {
+            p.set_resource(resource);
+        }
+    }
+}
+
+/// `exporter` behind a counted batch processor, behind the value-length limit.
 fn exporting<E: SpanExporter + 'static>(
-    builder: TracerProviderBuilder,
     exporter: E,
     tally: &Arc<Tally>,
     cx: &BuildContext<'_>,
-) -> TracerProviderBuilder {
+) -> BoxedSpanProcessor {
     let batch = BatchSpanProcessor::builder(Counted::new(exporter, tally.clone()))
         .with_batch_config(batch_config(&cx.settings.span_batch))
         .build();
     let counted = Submitted::new(batch, tally.clone());
-    match cx.settings.limits.span_attribute_value_length {
-        Some(max) => builder.with_span_processor(ValueLengthLimit::new(counted, max as usize)),
-        None => builder.with_span_processor(counted),
-    }
+    BoxedSpanProcessor(match cx.settings.limits.span_attribute_value_length {
+        Some(max) => Box::new(ValueLengthLimit::new(counted, max as usize)),
+        None => Box::new(counted),
+    })
 }
 
 /// Every value set explicitly: the SDK's builder would otherwise read `OTEL_BSP_*` itself.

@@ -15,6 +15,7 @@
 //!
 //! `docs/semantic-conventions.md` lists every span, attribute, event and metric.
 
+mod bound;
 mod links;
 mod scopes;
 
@@ -26,10 +27,12 @@ use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
+use self::bound::{BoundCache, GraphMetrics};
 use self::links::{ParentSpan, Registry};
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
@@ -68,6 +71,7 @@ pub struct OtelHooks {
     task_spans: TaskSpans,
     parent: Option<Context>,
     parent_run: Option<RunId>,
+    bound: BoundCache,
 }
 
 /// Options for [`OtelHooks`].
@@ -87,14 +91,17 @@ pub struct OtelHooksBuilder {
 impl OtelHooks {
     /// Hooks that create spans with `tracer_provider` and record metrics with
     /// `meter_provider`, with the default options.
-    pub fn new(tracer_provider: &SdkTracerProvider, meter_provider: &impl MeterProvider) -> Self {
+    ///
+    /// Both are the SDK's providers: node durations are recorded through bound instruments,
+    /// which another meter provider might silently not implement.
+    pub fn new(tracer_provider: &SdkTracerProvider, meter_provider: &SdkMeterProvider) -> Self {
         Self::builder(tracer_provider, meter_provider).build()
     }
 
     /// Hooks with options.
     pub fn builder(
         tracer_provider: &SdkTracerProvider,
-        meter_provider: &impl MeterProvider,
+        meter_provider: &SdkMeterProvider,
     ) -> OtelHooksBuilder {
         let scope = InstrumentationScope::builder(conv::SCOPE)
             .with_version(env!("CARGO_PKG_VERSION"))
@@ -189,6 +196,7 @@ impl OtelHooksBuilder {
             task_spans: self.task_spans,
             parent: self.parent,
             parent_run: self.parent_run,
+            bound: BoundCache::default(),
         }
     }
 }
@@ -215,6 +223,7 @@ pub struct RunState {
     dag: Option<Arc<str>>,
     registry: Registry,
     tracers: HashMap<String, SdkTracer>,
+    metrics: Option<Arc<GraphMetrics>>,
 }
 
 /// Kept while a stage runs.
@@ -292,22 +301,24 @@ impl Hooks for OtelHooks {
             .start_with_context(tracer, &base.with_value(scope.for_root()));
         let root = span.span_context().clone();
         let cx = base.with_value(scope.with_root(root)).with_span(span);
-        let (registry, tracers) = match run.plan {
+        let (registry, tracers, metrics) = match run.plan {
             Some(plan) => {
                 let tracers = plan
                     .nodes()
                     .filter_map(|n| n.tag(LAYER_TAG))
                     .map(|layer| (layer.to_string(), self.scopes.tracer(layer)))
                     .collect();
-                (Registry::new(plan.dag().len()), tracers)
+                let metrics = self.bound.for_dag(plan.dag());
+                (Registry::new(plan.dag().len()), tracers, Some(metrics))
             }
-            None => (Registry::default(), HashMap::new()),
+            None => (Registry::default(), HashMap::new(), None),
         };
         Ok(RunState {
             cx,
             dag: Some(Arc::from(run.dag)),
             registry,
             tracers,
+            metrics,
         })
     }
 
@@ -540,17 +551,24 @@ impl Hooks for OtelHooks {
 
 impl OtelHooks {
     fn record_node_metrics(&self, parents: Parents<'_, Self>, node: &NodeEnd<'_>) {
-        // A fixed-size array (no allocation): the status last, the stage only when there is one.
-        let dag = dag_attr(parents.run);
-        let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
-        let done = status(node.outcome.kind());
-        let (attrs, len) = match node.node.stage() {
-            Some(stage) => {
-                let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
-                ([dag, name, stage, done], 4)
-            }
-            None => ([dag, name, done.clone(), done], 3),
+        let bound = match node.outcome {
+            NodeOutcome::Succeeded => parents
+                .run
+                .metrics
+                .as_ref()
+                .and_then(|m| m.duration_slot(node.node)),
+            _ => None,
         };
+        if let Some(slot) = bound {
+            // A success records its duration and nothing else.
+            let handle = slot.get_or_init(|| {
+                let (attrs, len) = node_metric_attrs(parents.run, node);
+                self.instruments.node_duration.bind(&attrs[..len])
+            });
+            handle.record(node.duration.as_secs_f64());
+            return;
+        }
+        let (attrs, len) = node_metric_attrs(parents.run, node);
         let counted = &attrs[..len - 1];
         match node.outcome {
             NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
@@ -565,6 +583,21 @@ impl OtelHooks {
                 .node_duration
                 .record(node.duration.as_secs_f64(), &attrs[..len]);
         }
+    }
+}
+
+/// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
+/// the status last, the stage only when there is one.
+fn node_metric_attrs(run: &RunState, node: &NodeEnd<'_>) -> ([KeyValue; 4], usize) {
+    let dag = dag_attr(run);
+    let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
+    let done = status(node.outcome.kind());
+    match node.node.stage() {
+        Some(stage) => {
+            let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
+            ([dag, name, stage, done], 4)
+        }
+        None => ([dag, name, done.clone(), done], 3),
     }
 }
 

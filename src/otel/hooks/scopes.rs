@@ -2,6 +2,7 @@
 //! with, so backends can filter or colour by layer. Nodes without a layer, and run, stage and
 //! task spans, use the `dagtel` scope; layer `L` uses `dagtel.L` unless mapped otherwise.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use opentelemetry::InstrumentationScope;
@@ -28,7 +29,7 @@ pub(crate) struct Scopes {
 
 impl Scopes {
     pub(crate) fn new(provider: SdkTracerProvider, mapping: HashMap<String, String>) -> Self {
-        let default = tracer(&provider, conv::SCOPE.to_string());
+        let default = tracer(&provider, conv::SCOPE);
         Self {
             provider,
             mapping,
@@ -50,7 +51,9 @@ impl Scopes {
     }
 }
 
-fn tracer(provider: &SdkTracerProvider, name: String) -> SdkTracer {
+/// The scope name is borrowed when it is static: the SDK clones the scope into every span it
+/// exports, so an owned name costs an allocation per span.
+fn tracer(provider: &SdkTracerProvider, name: impl Into<Cow<'static, str>>) -> SdkTracer {
     let scope = InstrumentationScope::builder(name)
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();

@@ -540,13 +540,19 @@ mod tests {
         assert!(check_endpoint("http://collector:4318", http).is_ok());
         assert!(check_endpoint("https://u:p@collector/otlp", http).is_ok());
         assert!(check_endpoint("collector:4317", grpc).is_ok());
-        assert!(check_endpoint("collector:4317", http).is_err(), "HTTP needs a scheme");
+        assert!(
+            check_endpoint("collector:4317", http).is_err(),
+            "HTTP needs a scheme"
+        );
         assert!(check_endpoint("garbage", http).is_err());
         assert!(check_endpoint("ftp://collector", grpc).is_err());
         assert!(check_endpoint("http://", grpc).is_err());
         assert!(check_endpoint("http://:4318", grpc).is_err());
         assert!(check_endpoint("not a url", grpc).is_err());
-        assert!(check_endpoint("http://[::1", grpc).is_err(), "unbalanced IPv6 bracket");
+        assert!(
+            check_endpoint("http://[::1", grpc).is_err(),
+            "unbalanced IPv6 bracket"
+        );
     }
 
     #[test]

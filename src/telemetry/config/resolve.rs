@@ -217,7 +217,10 @@ fn check_values(
         // stop the exporter from being built, so they are ignored (with a warning).
         let otlp = settings.otlp.get(signal);
         let plain_http = otlp.endpoint_set
-            && otlp.endpoint.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+            && otlp
+                .endpoint
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
         let files = [
             ("certificate", otlp.certificate.is_some()),
             ("client_key", otlp.client_key.is_some()),
@@ -227,7 +230,11 @@ fn check_values(
             for (file, set) in files {
                 if set {
                     let key = format!("otlp.{signal}.{file}");
-                    report(settings, &key, "needs an https:// endpoint, the endpoint is http://");
+                    report(
+                        settings,
+                        &key,
+                        "needs an https:// endpoint, the endpoint is http://",
+                    );
                 }
             }
             let otlp = settings.otlp.get_mut(signal);

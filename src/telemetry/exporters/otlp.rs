@@ -19,7 +19,6 @@ use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byt
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
 
-
 /// How long "no limit" is: a zero timeout (the specification's "no limit") passed to the
 /// exporters as is would fail every export at once.
 const NO_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -338,10 +337,19 @@ mod tests {
         let mut s = Settings::default().otlp.traces;
         s.timeout = Duration::ZERO;
         assert_eq!(effective(&s, Duration::ZERO).timeout, NO_LIMIT);
-        assert_eq!(effective(&s, Duration::from_secs(3)).timeout, Duration::from_secs(3));
+        assert_eq!(
+            effective(&s, Duration::from_secs(3)).timeout,
+            Duration::from_secs(3)
+        );
         s.timeout = Duration::from_secs(10);
-        assert_eq!(effective(&s, Duration::from_secs(30)).timeout, Duration::from_secs(10));
-        assert_eq!(effective(&s, Duration::ZERO).timeout, Duration::from_secs(10));
+        assert_eq!(
+            effective(&s, Duration::from_secs(30)).timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            effective(&s, Duration::ZERO).timeout,
+            Duration::from_secs(10)
+        );
     }
 
     #[test]

@@ -1,0 +1,657 @@
+//! OpenTelemetry overhead: dagtel's executors with and without `OtelHooks`, against the
+//! cheapest possible instrumentation (one bare SDK span per node, the "span floor"), on the
+//! same shapes in the same process.
+//!
+//! Run with `cargo bench --bench otel`; append `-- <group>` to run one group (e.g.
+//! `-- otel_layered_10k`). After criterion's own report, a summary prints ns/node (median of
+//! the individual run times), the ratios the targets use, and the spans each variant dropped.
+//! See BENCHMARKS.md for results.
+//!
+//! Telemetry setup, identical for every instrumented variant and the floor:
+//! - tracer provider: `RunIdSpanProcessor`, then a `BatchSpanProcessor` over a span exporter
+//!   that only counts what it receives; the queue holds several runs' spans so that nothing
+//!   is dropped (drops are counted and printed anyway);
+//! - meter provider: a `PeriodicReader` with a one-hour interval over an in-memory exporter
+//!   (so nothing is exported while timing), with the cardinality limit of dagtel's
+//!   instruments raised so that every node keeps its own series.
+
+#[allow(dead_code)] // shared with the executor bench, which uses more of it
+mod support;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use dagtel::otel::{OtelHooks, RunScope};
+use dagtel::processors::RunIdSpanProcessor;
+use dagtel::{Executor, Inputs, Run, RunId};
+use opentelemetry::Context;
+use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::{
+    InMemoryMetricExporter, Instrument, PeriodicReader, SdkMeterProvider, Stream,
+};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanData,
+    SpanExporter,
+};
+use rayon::prelude::*;
+
+use support::{DagtelGraph, Shape, Work};
+
+/// Threads of the parallel executors and of the parallel floor.
+const THREADS: usize = 2;
+const SEED: u64 = 0x5EED_DA67;
+/// BSP queue: a 10k-node run ends 10,001 spans within a few milliseconds; this holds six
+/// runs, so the exporting thread can fall behind for a while without a span being dropped.
+const BSP_QUEUE: usize = 65_536;
+/// Series per dagtel instrument: every node of every shape here keeps its own series (the
+/// SDK's default, 2000, would send most nodes of a 10k-node graph to the overflow series).
+const CARDINALITY: usize = 65_536;
+/// Other processes using more than this share of the machine make a row unreliable.
+const NOISY_LOAD: f64 = 0.10;
+
+const PLAIN_SEQ: &str = "plain_seq";
+const PLAIN_PAR: &str = "plain_par2";
+const OTEL_SEQ: &str = "otel_seq";
+const OTEL_PAR: &str = "otel_par2";
+const OFF_SEQ: &str = "always_off_seq";
+const OFF_PAR: &str = "always_off_par2";
+const FLOOR_SEQ: &str = "span_floor_seq";
+const FLOOR_PAR: &str = "span_floor_par2";
+const VARIANTS: [&str; 8] = [
+    PLAIN_SEQ, PLAIN_PAR, OTEL_SEQ, OTEL_PAR, OFF_SEQ, OFF_PAR, FLOOR_SEQ, FLOOR_PAR,
+];
+
+const NOOP_GROUPS: [&str; 3] = ["otel_chain_10k", "otel_fan_10k", "otel_layered_10k"];
+const CPU_GROUP: &str = "otel_cpu_layered_10k_10us";
+/// A benchmark group: its name and how to make its shape.
+type ShapeMaker = (&'static str, fn() -> Shape);
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry
+// ---------------------------------------------------------------------------------------------
+
+/// A span exporter that drops every batch, counting the spans it received.
+#[derive(Debug, Clone, Default)]
+struct CountingExporter {
+    spans: Arc<AtomicU64>,
+}
+
+impl SpanExporter for CountingExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.spans.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// One tracer provider and one meter provider, set up as described in the module docs.
+struct Telemetry {
+    tracer: SdkTracerProvider,
+    meter: SdkMeterProvider,
+    exported: Arc<AtomicU64>,
+    /// Spans the variants timed so far should have exported.
+    expected: AtomicU64,
+}
+
+impl Telemetry {
+    fn new(sampler: Sampler) -> Self {
+        let exporter = CountingExporter::default();
+        let exported = Arc::clone(&exporter.spans);
+        let batch = BspConfig::get();
+        let tracer = SdkTracerProvider::builder()
+            .with_sampler(sampler)
+            .with_span_processor(RunIdSpanProcessor::new())
+            .with_span_processor(
+                BatchSpanProcessor::builder(exporter)
+                    .with_batch_config(batch)
+                    .build(),
+            )
+            .build();
+        let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+            .with_interval(Duration::from_secs(3600))
+            .build();
+        let meter = SdkMeterProvider::builder()
+            .with_reader(reader)
+            .with_view(|i: &Instrument| {
+                i.name()
+                    .starts_with("dag.")
+                    .then(|| {
+                        Stream::builder()
+                            .with_cardinality_limit(CARDINALITY)
+                            .build()
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .build();
+        Self {
+            tracer,
+            meter,
+            exported,
+            expected: AtomicU64::new(0),
+        }
+    }
+
+    fn hooks(&self) -> OtelHooks {
+        OtelHooks::new(&self.tracer, &self.meter)
+    }
+
+    /// Flushes the batch processor; returns the spans dropped since the last call.
+    fn drops(&self) -> u64 {
+        let _ = self.tracer.force_flush();
+        let expected = self.expected.load(Ordering::Relaxed);
+        let exported = self.exported.swap(0, Ordering::Relaxed);
+        self.expected.store(0, Ordering::Relaxed);
+        expected.saturating_sub(exported)
+    }
+}
+
+struct BspConfig;
+
+impl BspConfig {
+    fn get() -> opentelemetry_sdk::trace::BatchConfig {
+        BatchConfigBuilder::default()
+            .with_max_queue_size(BSP_QUEUE)
+            .build()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Variants
+// ---------------------------------------------------------------------------------------------
+
+struct Executors<O, F> {
+    plain_seq: Executor,
+    plain_par: Executor,
+    otel_seq: O,
+    otel_par: O,
+    off_seq: F,
+    off_par: F,
+}
+
+/// The span floor: per node, one span started and ended with the SDK directly, under a
+/// per-run root span whose context carries a `RunScope` (so `RunIdSpanProcessor` stamps every
+/// span, as under `OtelHooks`). The name is a `String` cloned from a precomputed one: a
+/// span named after a runtime value cannot avoid that allocation.
+struct Floor<'a> {
+    tracer: SdkTracer,
+    names: &'a [String],
+    pool: &'a rayon::ThreadPool,
+}
+
+impl Floor<'_> {
+    fn root(&self) -> Context {
+        let cx = Context::new().with_value(RunScope::new(RunId::generate(), "floor"));
+        let root = self.tracer.start_with_context("run floor", &cx);
+        cx.with_span(root)
+    }
+
+    fn run_seq(&self) {
+        let cx = self.root();
+        for name in self.names {
+            self.tracer.start_with_context(name.clone(), &cx).end();
+        }
+        cx.span().end();
+    }
+
+    fn run_par(&self) {
+        let cx = self.root();
+        self.pool.install(|| {
+            self.names.par_iter().with_min_len(64).for_each(|name| {
+                self.tracer.start_with_context(name.clone(), &cx).end();
+            })
+        });
+        cx.span().end();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .without_plots()
+        .nresamples(20_000);
+    print_machine();
+    let on = Telemetry::new(Sampler::AlwaysOn);
+    let off = Telemetry::new(Sampler::AlwaysOff);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(THREADS)
+        .thread_name(|i| format!("floor-{i}"))
+        .build()
+        .expect("floor pool");
+    let ex = Executors {
+        plain_seq: Executor::sequential(),
+        plain_par: Executor::parallel().threads(THREADS),
+        otel_seq: Executor::sequential().hook(on.hooks()),
+        otel_par: Executor::parallel().threads(THREADS).hook(on.hooks()),
+        off_seq: Executor::sequential().hook(off.hooks()),
+        off_par: Executor::parallel().threads(THREADS).hook(off.hooks()),
+    };
+    println!(
+        "[parallelism] before the benchmarks: {:.2} of {THREADS} threads",
+        support::parallelism_probe(THREADS)
+    );
+
+    let noop: [ShapeMaker; 3] = [
+        (NOOP_GROUPS[0], || Shape::chain(10_000)),
+        (NOOP_GROUPS[1], || Shape::fan(10_000)),
+        (NOOP_GROUPS[2], || Shape::layered(100, 100, 2, SEED)),
+    ];
+    for (group, make) in noop {
+        if !selected(group) {
+            continue;
+        }
+        let shape = make();
+        let graph = support::build_dagtel(&shape, Work::Noop);
+        verify(&shape, &graph, Work::Noop, &ex);
+        let names: Vec<String> = (0..shape.len()).map(|i| format!("n{i}")).collect();
+        let floor = Floor {
+            tracer: on.tracer.tracer("floor"),
+            names: &names,
+            pool: &pool,
+        };
+        let n = shape.len();
+        let spans = n as u64 + 1;
+        println!(
+            "[{group}] {}: {n} nodes, {} edges",
+            shape.name,
+            shape.edges()
+        );
+        let mut g = criterion.benchmark_group(group);
+        g.sample_size(20)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .throughput(Throughput::Elements(n as u64));
+        let plan = &graph.plan;
+        timed(&mut g, group, PLAIN_SEQ, n, None, || {
+            ex.plain_seq.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, PLAIN_PAR, n, None, || {
+            ex.plain_par.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, OTEL_SEQ, n, Some((&on, spans)), || {
+            ex.otel_seq.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, OTEL_PAR, n, Some((&on, spans)), || {
+            ex.otel_par.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, OFF_SEQ, n, Some((&off, 0)), || {
+            ex.off_seq.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, OFF_PAR, n, Some((&off, 0)), || {
+            ex.off_par.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, FLOOR_SEQ, n, Some((&on, spans)), || {
+            floor.run_seq()
+        });
+        timed(&mut g, group, FLOOR_PAR, n, Some((&on, spans)), || {
+            floor.run_par()
+        });
+        g.finish();
+        print_group(group);
+    }
+
+    if selected(CPU_GROUP) {
+        let iters = support::calibrate(Duration::from_micros(10));
+        println!("[calibration] spin rounds for 10 us: {iters}");
+        let shape = Shape::layered(100, 100, 2, SEED);
+        let graph = support::build_dagtel(&shape, Work::Spin(iters));
+        verify(&shape, &graph, Work::Spin(iters), &ex);
+        let n = shape.len();
+        let spans = n as u64 + 1;
+        let mut g = criterion.benchmark_group(CPU_GROUP);
+        g.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+            .sampling_mode(SamplingMode::Flat)
+            .throughput(Throughput::Elements(n as u64));
+        let plan = &graph.plan;
+        timed(&mut g, CPU_GROUP, PLAIN_SEQ, n, None, || {
+            ex.plain_seq.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, CPU_GROUP, PLAIN_PAR, n, None, || {
+            ex.plain_par.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, CPU_GROUP, OTEL_SEQ, n, Some((&on, spans)), || {
+            ex.otel_seq.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, CPU_GROUP, OTEL_PAR, n, Some((&on, spans)), || {
+            ex.otel_par.run(plan, Inputs::new()).expect("run")
+        });
+        g.finish();
+        print_group(CPU_GROUP);
+    }
+
+    println!(
+        "[parallelism] after the benchmarks: {:.2} of {THREADS} threads",
+        support::parallelism_probe(THREADS)
+    );
+    criterion.final_summary();
+    print_summary();
+    let _ = on.tracer.shutdown();
+    let _ = off.tracer.shutdown();
+    let _ = on.meter.shutdown();
+    let _ = off.meter.shutdown();
+}
+
+/// Every executor, instrumented or not, must compute the reference checksum.
+fn verify<O, F>(shape: &Shape, graph: &DagtelGraph, work: Work, ex: &Executors<O, F>)
+where
+    O: RunPlan,
+    F: RunPlan,
+{
+    let reference = shape.reference_checksum(work);
+    let runs = [
+        ex.plain_seq.run(&graph.plan, Inputs::new()),
+        ex.plain_par.run(&graph.plan, Inputs::new()),
+        ex.otel_seq.run_plan(graph),
+        ex.otel_par.run_plan(graph),
+        ex.off_seq.run_plan(graph),
+        ex.off_par.run_plan(graph),
+    ];
+    for run in runs {
+        assert_eq!(checksum(graph, &run.expect("run")), reference);
+    }
+}
+
+/// The instrumented executors have their own types; this runs a graph on any of them.
+trait RunPlan {
+    fn run_plan(&self, graph: &DagtelGraph) -> Result<Run, dagtel::RunError>;
+}
+
+impl<H: dagtel::hooks::HookSet> RunPlan for Executor<H> {
+    fn run_plan(&self, graph: &DagtelGraph) -> Result<Run, dagtel::RunError> {
+        self.run(&graph.plan, Inputs::new())
+    }
+}
+
+fn checksum(graph: &DagtelGraph, run: &Run) -> u64 {
+    graph.sinks.iter().fold(0u64, |sum, &h| {
+        sum.wrapping_add(*run.outputs().get(h).expect("sink output present"))
+    })
+}
+
+/// The first plain argument (criterion's filter), if any: groups it cannot match are not even
+/// built, so a filtered run (e.g. under `perf record`) measures only what it names.
+fn selected(group: &str) -> bool {
+    const TAKES_VALUE: [&str; 8] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--output-format",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(arg) = args.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            filter = Some(arg);
+            break;
+        }
+    }
+    filter.is_none_or(|f| {
+        let wanted = f.split('/').next().unwrap_or_default();
+        group.contains(wanted) || wanted.contains(group)
+    })
+}
+
+/// Times each run individually (recorded for the summary); the result is dropped inside the
+/// timed region. With `telemetry`, also counts the spans the runs should export, and after
+/// the benchmark reports how many the batch processor dropped.
+fn timed<R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    group_name: &str,
+    variant: &str,
+    nodes: usize,
+    telemetry: Option<(&Telemetry, u64)>,
+    mut run: impl FnMut() -> R,
+) {
+    if let Some((t, _)) = telemetry {
+        t.drops(); // start from an empty queue
+    }
+    let ticks_before = support::cpu_ticks();
+    let wall = Instant::now();
+    let mut runs = 0u64;
+    let mut cpu = (0u64, 0u64);
+    group.bench_function(variant, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let cpu_before = process_cpu_ns();
+            for _ in 0..iters {
+                let start = Instant::now();
+                drop(black_box(run()));
+                let took = start.elapsed();
+                support::record(group_name, variant, nodes, took);
+                total += took;
+                runs += 1;
+            }
+            if let (Some(before), Some(after)) = (cpu_before, process_cpu_ns()) {
+                cpu.0 += after.saturating_sub(before);
+                cpu.1 += iters;
+            }
+            total
+        })
+    });
+    if cpu.1 > 0 {
+        CPU.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            (group_name.to_string(), variant.to_string()),
+            cpu.0 as f64 / (cpu.1 * nodes as u64) as f64,
+        );
+    }
+    if let (Some((busy0, own0)), Some((busy1, own1))) = (ticks_before, support::cpu_ticks()) {
+        let capacity = wall.elapsed().as_secs_f64() * 100.0 * cores() as f64;
+        let other = (busy1 - busy0).saturating_sub(own1 - own0);
+        support::record_load(group_name, variant, other as f64 / capacity);
+    }
+    if let Some((t, spans)) = telemetry
+        && runs > 0
+    {
+        t.expected.fetch_add(runs * spans, Ordering::Relaxed);
+        let dropped = t.drops();
+        DROPS.lock().unwrap_or_else(|e| e.into_inner()).push((
+            format!("{group_name}/{variant}"),
+            runs * spans,
+            dropped,
+        ));
+    }
+}
+
+/// CPU time of every thread of this process so far, in ns (the first field of each
+/// `/proc/self/task/*/schedstat`). Unlike wall time, other processes do not inflate it, so on a
+/// shared machine it is the steadier measure of a sequential variant's cost; it includes the
+/// batch processor's exporting thread. (For parallel variants it also counts idle workers
+/// spinning before they sleep.)
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread that has just exited has no file any more; its time is lost either way.
+        if let Ok(stat) = std::fs::read_to_string(path) {
+            total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+/// CPU ns per node (all threads), per benchmark, over every run (warm-up included).
+static CPU: std::sync::Mutex<std::collections::BTreeMap<(String, String), f64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn cpu_per_node(group: &str, variant: &str) -> Option<f64> {
+    CPU.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(group.to_string(), variant.to_string()))
+        .copied()
+}
+
+/// Spans expected and dropped, per benchmark.
+static DROPS: std::sync::Mutex<Vec<(String, u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn print_machine() {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "[machine] {} logical CPUs, {model}; parallel variants use {THREADS} threads; \
+         BSP queue {BSP_QUEUE}, metric cardinality limit {CARDINALITY}",
+        cores()
+    );
+}
+
+fn per_node(group: &str, variant: &str) -> Option<f64> {
+    support::stat(group, variant).map(|s| s.per_node())
+}
+
+fn print_group(group: &str) {
+    let rows: Vec<(&str, support::Stat)> = VARIANTS
+        .into_iter()
+        .filter_map(|v| support::stat(group, v).map(|s| (v, s)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!("#### {group} ({} nodes)", rows[0].1.nodes);
+    println!(
+        "| variant | ns/node (median) | ns/node (best) | CPU ns/node (all threads) | runs | other load |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (variant, s) in &rows {
+        println!(
+            "| {variant} | {:.1} | {:.1} | {} | {} | {} |",
+            s.per_node(),
+            s.best_per_node(),
+            cpu_per_node(group, variant).map_or("n/a".into(), |c| format!("{c:.1}")),
+            s.runs,
+            s.other_load.map_or("n/a".into(), |x| {
+                let flag = if x > NOISY_LOAD { " NOISY" } else { "" };
+                format!("{:.0}%{flag}", x * 100.0)
+            })
+        );
+    }
+}
+
+fn fmt(x: Option<f64>) -> String {
+    x.map_or("n/a".into(), |x| format!("{x:.2}"))
+}
+
+fn print_summary() {
+    println!();
+    println!("=== dagtel OpenTelemetry overhead: summary ===");
+    print_machine();
+    for group in NOOP_GROUPS.iter().chain([&CPU_GROUP]) {
+        print_group(group);
+    }
+    println!();
+    println!("#### ratios (per node, medians)");
+    println!(
+        "overhead/floor = (instrumented - uninstrumented) / span floor, same mode; \
+         instr/floor = instrumented / span floor; off/plain = always_off / uninstrumented"
+    );
+    println!(
+        "| shape | overhead/floor seq | overhead/floor par2 | instr/floor seq | instr/floor par2 \
+         | off/plain seq | off/plain par2 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for group in NOOP_GROUPS {
+        let get = |v| per_node(group, v);
+        let overhead = |i, p, f| Some((get(i)? - get(p)?) / get(f)?);
+        let over = |a, b| Some(get(a)? / get(b)?);
+        println!(
+            "| {group} | {} | {} | {} | {} | {} | {} |",
+            fmt(overhead(OTEL_SEQ, PLAIN_SEQ, FLOOR_SEQ)),
+            fmt(overhead(OTEL_PAR, PLAIN_PAR, FLOOR_PAR)),
+            fmt(over(OTEL_SEQ, FLOOR_SEQ)),
+            fmt(over(OTEL_PAR, FLOOR_PAR)),
+            fmt(over(OFF_SEQ, PLAIN_SEQ)),
+            fmt(over(OFF_PAR, PLAIN_PAR)),
+        );
+    }
+    println!();
+    println!(
+        "the same from CPU time (all threads; sequential variants, steadier on a busy machine):"
+    );
+    println!("| shape | overhead/floor seq (CPU) | instr/floor seq (CPU) | off/plain seq (CPU) |");
+    println!("|---|---|---|---|");
+    for group in NOOP_GROUPS {
+        let get = |v| cpu_per_node(group, v);
+        let overhead = || Some((get(OTEL_SEQ)? - get(PLAIN_SEQ)?) / get(FLOOR_SEQ)?);
+        let over = |a, b| Some(get(a)? / get(b)?);
+        println!(
+            "| {group} | {} | {} | {} |",
+            fmt(overhead()),
+            fmt(over(OTEL_SEQ, FLOOR_SEQ)),
+            fmt(over(OFF_SEQ, PLAIN_SEQ)),
+        );
+    }
+    let speedup = |par, seq| Some(per_node(CPU_GROUP, seq)? / per_node(CPU_GROUP, par)?);
+    let cores = cores() as f64;
+    let plain = speedup(PLAIN_PAR, PLAIN_SEQ);
+    let instr = speedup(OTEL_PAR, OTEL_SEQ);
+    println!(
+        "10 us nodes, speedup par2 vs seq: uninstrumented {} ({} x cores), instrumented {} \
+         ({} x cores)",
+        fmt(plain),
+        fmt(plain.map(|s| s / cores)),
+        fmt(instr),
+        fmt(instr.map(|s| s / cores)),
+    );
+    println!();
+    println!("#### spans dropped by the batch processor");
+    for (name, expected, dropped) in DROPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        println!("{name}: {dropped} of {expected}");
+    }
+    println!();
+    println!("#### targets");
+    let verdict = |ok: bool| if ok { "MET" } else { "NOT MET" };
+    let layered = NOOP_GROUPS[2];
+    let get = |v| per_node(layered, v);
+    if let (Some(i), Some(p), Some(f)) = (get(OTEL_SEQ), get(PLAIN_SEQ), get(FLOOR_SEQ)) {
+        let r = (i - p) / f;
+        println!(
+            "- (instrumented - uninstrumented) / span floor <= 1.3, {layered}, sequential: \
+             {r:.2} -> {}",
+            verdict(r <= 1.3)
+        );
+    }
+    if let (Some(o), Some(p)) = (get(OFF_SEQ), get(PLAIN_SEQ)) {
+        let r = o / p;
+        println!(
+            "- always_off instrumented / uninstrumented <= 1.2, {layered}, sequential: {r:.2} -> {}",
+            verdict(r <= 1.2)
+        );
+    }
+    if let Some(s) = instr {
+        let r = s / cores;
+        println!(
+            "- instrumented speedup with 10 us nodes / cores >= 0.9: {r:.2} -> {}",
+            verdict(r >= 0.9)
+        );
+    }
+}
