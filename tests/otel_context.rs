@@ -317,3 +317,41 @@ fn reports_go_to_the_node_span_even_inside_a_user_span() {
         node.span_context.span_id()
     );
 }
+
+#[test]
+fn a_sampled_out_run_has_no_spans_but_its_logs_still_name_run_and_node() {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+        .with_span_processor(dagtel::processors::RunIdSpanProcessor::wrap(
+            opentelemetry_sdk::trace::SimpleSpanProcessor::new(exporter.clone()),
+        ))
+        .build();
+    let hooks = dagtel::otel::OtelHooks::new(&provider, telemetry().meter_provider());
+    let mut g = DagBuilder::new("sampled-out");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").stage("s").run(n, |ctx, n| {
+        ctx.entity("e-1");
+        tracing::info!("log from a sampled-out run");
+        Ok(*n)
+    });
+    let b = g.node("b").task("grp").run(a, |_, a| Ok(*a));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(b)).unwrap();
+    let run = Executor::parallel()
+        .threads(2)
+        .hook(hooks)
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    assert!(
+        exporter.get_finished_spans().unwrap().is_empty(),
+        "no span at all"
+    );
+    let logs = telemetry().logs_of_run(run.record().run_id.as_str());
+    let log = logs
+        .iter()
+        .find(|l| l.body_str() == Some("log from a sampled-out run"))
+        .expect("the log record carries the run id");
+    assert_eq!(log.attribute_str(conv::NODE_NAME), Some("a"));
+    assert_eq!(log.attribute_str(conv::ENTITY_ID), Some("e-1"));
+}

@@ -220,6 +220,9 @@ impl std::ops::Deref for TracerRef<'_> {
 #[derive(Debug, Default)]
 pub struct RunState {
     cx: Context,
+    /// Whether the root span was sampled. Every other span of the run follows it, so a run
+    /// is kept or dropped whole, and a dropped run builds no spans, links or attributes.
+    sampled: bool,
     dag: Option<Arc<str>>,
     registry: Registry,
     tracers: HashMap<String, SdkTracer>,
@@ -231,6 +234,7 @@ pub struct RunState {
 pub struct StageState {
     cx: Context,
     name: Option<StringValue>,
+    owns_span: bool,
 }
 
 /// Kept while a task runs.
@@ -238,6 +242,8 @@ pub struct StageState {
 pub struct TaskState {
     cx: Context,
     owns_span: bool,
+    /// Task groups (or every task, with `TaskSpans::All`) are timed in `dag.task.duration`.
+    timed: bool,
 }
 
 /// Kept while a node attempt runs.
@@ -245,6 +251,7 @@ pub struct TaskState {
 pub struct NodeState {
     cx: Context,
     scope: Option<Arc<NodeScope>>,
+    sampled: bool,
 }
 
 impl Drop for NodeState {
@@ -300,6 +307,7 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .start_with_context(tracer, &base.with_value(scope.for_root()));
         let root = span.span_context().clone();
+        let sampled = root.is_sampled();
         let cx = base.with_value(scope.with_root(root)).with_span(span);
         let (registry, tracers, metrics) = match run.plan {
             Some(plan) => {
@@ -315,6 +323,7 @@ impl Hooks for OtelHooks {
         };
         Ok(RunState {
             cx,
+            sampled,
             dag: Some(Arc::from(run.dag)),
             registry,
             tracers,
@@ -346,6 +355,13 @@ impl Hooks for OtelHooks {
     }
 
     fn before_stage(&self, run: &RunState, stage: &StageStart<'_>) -> HookResult<StageState> {
+        if !run.sampled {
+            return Ok(StageState {
+                cx: run.cx.clone(),
+                name: Some(StringValue::from(stage.stage.to_string())),
+                owns_span: false,
+            });
+        }
         let tracer = &self.scopes.default;
         let span = tracer
             .span_builder(format!("stage {}", stage.stage))
@@ -357,11 +373,14 @@ impl Hooks for OtelHooks {
         Ok(StageState {
             cx: run.cx.with_span(span),
             name: Some(StringValue::from(stage.stage.to_string())),
+            owns_span: true,
         })
     }
 
     fn after_stage(&self, run: &RunState, state: &StageState, stage: &StageEnd<'_>) -> HookResult {
-        end_with_outcome(&state.cx, stage.outcome, "a node of this stage failed");
+        if state.owns_span {
+            end_with_outcome(&state.cx, stage.outcome, "a node of this stage failed");
+        }
         let mut attrs = vec![dag_attr(run), status(stage.outcome.as_str())];
         if let Some(name) = &state.name {
             attrs.push(KeyValue::new(conv::STAGE_NAME, name.clone()));
@@ -378,10 +397,12 @@ impl Hooks for OtelHooks {
         task: &TaskStart<'_>,
     ) -> HookResult<TaskState> {
         let parent = parent_cx(parents);
-        if !task.task.is_group() && self.task_spans == TaskSpans::Groups {
+        let wanted = task.task.is_group() || self.task_spans == TaskSpans::All;
+        if !wanted || !parents.run.sampled {
             return Ok(TaskState {
                 cx: parent.clone(),
                 owns_span: false,
+                timed: wanted,
             });
         }
         let tracer = &self.scopes.default;
@@ -400,6 +421,7 @@ impl Hooks for OtelHooks {
         Ok(TaskState {
             cx: parent.with_span(span),
             owns_span: true,
+            timed: true,
         })
     }
 
@@ -409,11 +431,13 @@ impl Hooks for OtelHooks {
         state: TaskState,
         task: &TaskEnd<'_>,
     ) -> HookResult {
-        if !state.owns_span {
+        if !state.timed {
             // A one-node task is its node: the node's span and duration already tell it.
             return Ok(());
         }
-        end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
+        if state.owns_span {
+            end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
+        }
         let mut attrs = vec![dag_attr(parents.run), status(task.outcome.as_str())];
         if let Some(stage) = task.task.stage() {
             attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
@@ -435,6 +459,18 @@ impl Hooks for OtelHooks {
             Some(task) => &task.cx,
             None => parent_cx(parents),
         };
+        let mut scope = NodeScope::new(meta.shared_name());
+        scope.instruments = Some(Arc::clone(&self.instruments));
+        scope.dag = run.dag.clone();
+        let scope = Arc::new(scope);
+        if !run.sampled {
+            // The run was sampled out: no span, but logs still name the run and the node.
+            return Ok(NodeState {
+                cx: parent.with_value(Arc::clone(&scope)),
+                scope: Some(scope),
+                sampled: false,
+            });
+        }
         let layer = meta.tag(LAYER_TAG);
         let tracer = self.node_tracer(run, layer);
         let links = run
@@ -473,15 +509,12 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .with_links(links.links)
             .start_with_context(&*tracer, parent);
-        let mut scope = NodeScope::new(meta.shared_name());
-        scope.instruments = Some(Arc::clone(&self.instruments));
-        scope.dag = run.dag.clone();
-        let scope = Arc::new(scope);
         let cx = parent.with_value(Arc::clone(&scope)).with_span(span);
         scope.set_node_context(Some(cx.clone()));
         Ok(NodeState {
             cx,
             scope: Some(scope),
+            sampled: true,
         })
     }
 
@@ -491,6 +524,10 @@ impl Hooks for OtelHooks {
         state: NodeState,
         node: &NodeEnd<'_>,
     ) -> HookResult {
+        if !state.sampled {
+            self.record_node_metrics(parents, node);
+            return Ok(());
+        }
         let span = state.cx.span();
         let meta = node.node;
         span.set_attribute(KeyValue::new(conv::STATUS, node.outcome.kind()));
