@@ -8,7 +8,7 @@
 //! See BENCHMARKS.md for results.
 //!
 //! Telemetry setup, identical for every instrumented variant and the floor:
-//! - tracer provider: `RunIdSpanProcessor`, then a `BatchSpanProcessor` over a span exporter
+//! - tracer provider: `RunIdSpanProcessor::wrap` around a `BatchSpanProcessor` over a span exporter
 //!   that only counts what it receives; the queue holds several runs' spans so that nothing
 //!   is dropped (drops are counted and printed anyway);
 //! - meter provider: a `PeriodicReader` with a one-hour interval over an in-memory exporter
@@ -104,12 +104,12 @@ impl Telemetry {
         let batch = BspConfig::get();
         let tracer = SdkTracerProvider::builder()
             .with_sampler(sampler)
-            .with_span_processor(RunIdSpanProcessor::new())
-            .with_span_processor(
+            // As the bootstrap installs it: the run-id stamp wrapping the batch processor.
+            .with_span_processor(RunIdSpanProcessor::wrap(
                 BatchSpanProcessor::builder(exporter)
                     .with_batch_config(batch)
                     .build(),
-            )
+            ))
             .build();
         let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
             .with_interval(Duration::from_secs(3600))
