@@ -475,3 +475,56 @@ async fn grpc_install_and_shutdown_inside_a_current_thread_runtime() {
     assert_eq!(otlp.exported, 0, "{report}");
     assert_eq!(otlp.failed + otlp.dropped, 10, "{report}");
 }
+
+#[test]
+fn log_record_attribute_limits_are_applied() {
+    let mut s = settings("log-limits", &[ExporterKind::Memory]);
+    s.limits.log_attribute_count = 3;
+    s.limits.log_attribute_value_length = Some(4);
+    let guard = install(&s, "svc", local()).unwrap();
+    let logger = guard.logger_provider().unwrap().logger("test");
+    let mut record = logger.create_log_record();
+    record.set_body("a record with too much".into());
+    record.set_severity_number(Severity::Info);
+    record.add_attribute("first", "abcdefgh");
+    record.add_attribute("second", "é€😀xyz");
+    record.add_attribute("third", 42);
+    record.add_attribute("fourth", "dropped");
+    logger.emit(record);
+    let mut small = logger.create_log_record();
+    small.set_body("within".into());
+    small.add_attribute("k", "v");
+    logger.emit(small);
+    let logs = guard.memory().logs.clone().unwrap();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    let records = logs.get_emitted_logs().unwrap();
+    let text = |r: &opentelemetry_sdk::logs::in_memory_exporter::LogDataWithResource| {
+        r.record
+            .attributes_iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect::<Vec<_>>()
+    };
+    let big = records
+        .iter()
+        .find(|r| format!("{:?}", r.record.body()).contains("too much"))
+        .unwrap();
+    assert_eq!(
+        text(big),
+        [
+            "first=String(Owned(\"abcd\"))",
+            "second=String(Owned(\"é€😀x\"))",
+            "third=Int(42)"
+        ]
+    );
+    assert_eq!(
+        big.record.severity_number(),
+        Some(Severity::Info),
+        "the rest is kept"
+    );
+    let within = records
+        .iter()
+        .find(|r| format!("{:?}", r.record.body()).contains("within"))
+        .unwrap();
+    assert_eq!(text(within).len(), 1);
+}

@@ -1,8 +1,5 @@
-//! The logger provider: caller processors first, then one batch log processor per exporter.
-//!
-//! Log record attribute limits (`OTEL_LOGRECORD_ATTRIBUTE_*`) are not applied: the SDK's log
-//! record offers no way to remove or shorten an attribute once added, so they must be capped
-//! where records are created.
+//! The logger provider: caller processors first, then one batch log processor per exporter,
+//! behind the log record attribute limits (`OTEL_LOGRECORD_ATTRIBUTE_*`).
 
 use std::sync::Arc;
 
@@ -13,9 +10,10 @@ use opentelemetry_sdk::logs::{
 
 use super::TelemetryError;
 use super::boxed::BoxedLogProcessor;
-use super::config::{BatchSettings, ExporterKind};
+use super::config::{ExporterKind, Settings};
 use super::exporters::file::FileLogExporter;
 use super::exporters::{BuildContext, Retained, Tallies, kinds, otlp};
+use super::log_limits::LogRecordLimits;
 use super::tally::{Counted, Submitted, Tally};
 
 /// The logger provider for the settings' log exporters, or `None` when logs go nowhere.
@@ -42,22 +40,22 @@ pub(crate) fn build(
                     &otlp::effective(&settings.otlp.logs, settings.log_batch.export_timeout),
                     cx.runtime,
                 )?;
-                exporting(builder, exporter, &tally, &settings.log_batch)
+                exporting(builder, exporter, &tally, settings)
             }
             ExporterKind::Console => exporting(
                 builder,
                 opentelemetry_stdout::LogExporter::default(),
                 &tally,
-                &settings.log_batch,
+                settings,
             ),
             ExporterKind::File => {
                 let exporter = FileLogExporter::open(cx.file_dir()?)?;
-                exporting(builder, exporter, &tally, &settings.log_batch)
+                exporting(builder, exporter, &tally, settings)
             }
             ExporterKind::Memory => {
                 let exporter = InMemoryLogExporter::default();
                 cx.memory.logs = Some(exporter.clone());
-                exporting(builder, Retained(exporter), &tally, &settings.log_batch)
+                exporting(builder, Retained(exporter), &tally, settings)
             }
             ExporterKind::None => continue,
         };
@@ -70,8 +68,9 @@ fn exporting<E: LogExporter + 'static>(
     builder: LoggerProviderBuilder,
     exporter: E,
     tally: &Arc<Tally>,
-    batch: &BatchSettings,
+    settings: &Settings,
 ) -> LoggerProviderBuilder {
+    let batch = &settings.log_batch;
     // Every value set explicitly: the SDK's builder would otherwise read `OTEL_BLRP_*` itself.
     let config = BatchConfigBuilder::default()
         .with_max_queue_size(batch.max_queue_size.max(1))
@@ -81,5 +80,10 @@ fn exporting<E: LogExporter + 'static>(
     let processor = BatchLogProcessor::builder(Counted::new(exporter, tally.clone()))
         .with_batch_config(config)
         .build();
-    builder.with_log_processor(Submitted::new(processor, tally.clone()))
+    let limits = &settings.limits;
+    builder.with_log_processor(LogRecordLimits::new(
+        Submitted::new(processor, tally.clone()),
+        limits.log_attribute_count as usize,
+        limits.log_attribute_value_length.map(|n| n as usize),
+    ))
 }

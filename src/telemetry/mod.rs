@@ -28,6 +28,7 @@ pub mod exporters;
 mod guard;
 mod init;
 mod install;
+mod log_limits;
 mod logs;
 mod metrics;
 pub mod propagation;

@@ -73,7 +73,7 @@ fn truncate_attributes(attributes: &mut [KeyValue], max_chars: usize) {
     }
 }
 
-fn truncate_value(value: &mut StringValue, max_chars: usize) {
+pub(crate) fn truncate_value(value: &mut StringValue, max_chars: usize) {
     // `nth` finds the byte offset of the first character past the limit, if there is one; a
     // value within the limit is left as is, without copying.
     if let Some((cut, _)) = value.as_str().char_indices().nth(max_chars) {

@@ -1,0 +1,125 @@
+//! Log record attribute limits (`OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT`,
+//! `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT`). The SDK applies neither, and its log records
+//! cannot lose or shorten an attribute once added, so a record over a limit is copied into a
+//! fresh record that keeps the first attributes (up to the count) with their string values cut
+//! to the length, never inside a UTF-8 sequence. Records within the limits pass untouched.
+
+use std::time::Duration;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider};
+
+use super::truncate::truncate_value;
+
+/// Wraps a log processor so that every record it receives respects the limits.
+#[derive(Debug)]
+pub(crate) struct LogRecordLimits<P> {
+    inner: P,
+    max_count: usize,
+    max_chars: Option<usize>,
+    /// Only makes empty records: the SDK has no other way to build one.
+    blank: SdkLogger,
+}
+
+impl<P> LogRecordLimits<P> {
+    pub(crate) fn new(inner: P, max_count: usize, max_chars: Option<usize>) -> Self {
+        let blank = SdkLoggerProvider::builder()
+            .build()
+            .logger("dagtel.log_limits");
+        Self {
+            inner,
+            max_count,
+            max_chars,
+            blank,
+        }
+    }
+
+    fn within(&self, record: &SdkLogRecord) -> bool {
+        let mut count = 0;
+        for (_, value) in record.attributes_iter() {
+            count += 1;
+            if count > self.max_count || self.max_chars.is_some_and(|max| too_long(value, max)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A copy of `record` within the limits.
+    fn limited(&self, record: &SdkLogRecord) -> SdkLogRecord {
+        let mut copy = self.blank.create_log_record();
+        if let Some(name) = record.event_name() {
+            copy.set_event_name(name);
+        }
+        if let Some(target) = record.target() {
+            copy.set_target(target.clone());
+        }
+        if let Some(t) = record.timestamp() {
+            copy.set_timestamp(t);
+        }
+        if let Some(t) = record.observed_timestamp() {
+            copy.set_observed_timestamp(t);
+        }
+        if let Some(text) = record.severity_text() {
+            copy.set_severity_text(text);
+        }
+        if let Some(number) = record.severity_number() {
+            copy.set_severity_number(number);
+        }
+        if let Some(body) = record.body() {
+            copy.set_body(body.clone());
+        }
+        if let Some(tc) = record.trace_context() {
+            copy.set_trace_context(tc.trace_id, tc.span_id, tc.trace_flags);
+        }
+        for (key, value) in record.attributes_iter().take(self.max_count) {
+            let mut value = value.clone();
+            if let Some(max) = self.max_chars {
+                shorten(&mut value, max);
+            }
+            copy.add_attribute(key.clone(), value);
+        }
+        copy
+    }
+}
+
+fn too_long(value: &AnyValue, max: usize) -> bool {
+    match value {
+        AnyValue::String(s) => s.as_str().chars().nth(max).is_some(),
+        AnyValue::ListAny(items) => items.iter().any(|v| too_long(v, max)),
+        _ => false,
+    }
+}
+
+fn shorten(value: &mut AnyValue, max: usize) {
+    match value {
+        AnyValue::String(s) => truncate_value(s, max),
+        AnyValue::ListAny(items) => items.iter_mut().for_each(|v| shorten(v, max)),
+        _ => {}
+    }
+}
+
+impl<P: LogProcessor> LogProcessor for LogRecordLimits<P> {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        if self.within(record) {
+            self.inner.emit(record, scope);
+        } else {
+            self.inner.emit(&mut self.limited(record), scope);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
