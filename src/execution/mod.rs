@@ -17,6 +17,7 @@
 //! assert_eq!(run.record().count(NodeStatus::Succeeded), 3);
 //! ```
 
+mod arrays;
 mod clock;
 mod error;
 mod inputs;
@@ -29,6 +30,7 @@ mod task;
 
 use std::sync::{Arc, OnceLock};
 
+pub(crate) use arrays::ArrayPool;
 pub use error::{FinishedRun, RunError};
 pub use inputs::Inputs;
 pub use outputs::Outputs;

@@ -673,6 +673,7 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Skipped(_) => return,
             _ => p + 1,
         };
+        self.marked.store(true, Ordering::Relaxed);
         for &child in self.children(p) {
             let _ = self.poison[child as usize].compare_exchange(
                 0,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan};
+use crate::execution::ArrayPool;
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -159,6 +160,11 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         dep_slots.extend_from_slice(&dag.entry(d).deps);
         dep_off.push(dep_slots.len() as u32);
     }
+    let arrays = ArrayPool::new(
+        dag.len(),
+        nodes.len(),
+        tasks.iter().map(|t| t.indegree).collect(),
+    );
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
@@ -181,6 +187,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             overrides,
             outputs,
             has_async,
+            arrays,
         }),
     })
 }

@@ -174,6 +174,8 @@ pub(crate) struct PlanInner {
     pub(crate) overrides: Vec<u32>,
     pub(crate) outputs: Vec<u32>,
     pub(crate) has_async: bool,
+    /// Per-run arrays kept for reuse by later runs of this plan.
+    pub(crate) arrays: Arc<crate::execution::ArrayPool>,
 }
 
 /// What one run will execute; see the [module docs](self). Clones share the same plan.
