@@ -13,7 +13,7 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 
 use super::record::RawRecord;
-use crate::value::Value;
+use crate::value::{Value, WordCell, empty_words};
 use crate::write_once::{WriteOnce, empty_cells, zeroed_atomics};
 
 /// How many idle sets a plan keeps; more concurrent runs allocate their own.
@@ -23,6 +23,8 @@ const KEPT: usize = 2;
 pub(crate) struct RunArrays {
     /// One per graph node (inputs and overrides included), indexed by graph index.
     pub(crate) slots: Box<[WriteOnce<Value>]>,
+    /// One per graph node, for word-sized values (see `Value::Word`).
+    pub(crate) words: Box<[WordCell]>,
     /// One per task, holding the task's in-degree when checked out.
     pub(crate) counters: Box<[AtomicU32]>,
     /// One per plan node, zero when checked out.
@@ -43,6 +45,7 @@ pub(crate) struct ArrayPool {
 /// A returned set without its records (those come back separately, with the run record).
 struct Idle {
     slots: Box<[WriteOnce<Value>]>,
+    words: Box<[WordCell]>,
     counters: Box<[AtomicU32]>,
     poison: Box<[AtomicU32]>,
 }
@@ -63,10 +66,11 @@ impl ArrayPool {
     /// A set ready for a run: empty slots and records, zero markers, counters at in-degree.
     pub(crate) fn check_out(self: &Arc<Self>) -> RunArrays {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let (slots, mut counters, poison) = match idle {
-            Some(set) => (set.slots, set.counters, set.poison),
+        let (slots, words, mut counters, poison) = match idle {
+            Some(set) => (set.slots, set.words, set.counters, set.poison),
             None => (
                 empty_cells(self.slot_count),
+                empty_words(self.slot_count),
                 zeroed_atomics(self.indegrees.len()),
                 zeroed_atomics(self.node_count),
             ),
@@ -82,22 +86,28 @@ impl ArrayPool {
         };
         RunArrays {
             slots,
+            words,
             counters,
             poison,
             records,
         }
     }
 
-    /// Takes back a run's slots, counters and markers. Every slot must be empty already;
-    /// `marked` says whether any failure marker was set (they are cleared here).
+    /// Takes back a run's slots, word cells, counters and markers. Every slot must be empty
+    /// already; word cells are emptied here, and failure markers too when `marked` says any
+    /// was set.
     pub(crate) fn give_back(
         &self,
         slots: Box<[WriteOnce<Value>]>,
+        mut words: Box<[WordCell]>,
         counters: Box<[AtomicU32]>,
         mut poison: Box<[AtomicU32]>,
         marked: bool,
     ) {
         debug_assert!(slots.iter().all(|s| s.get().is_none()), "slots not emptied");
+        for word in words.iter_mut() {
+            word.clear();
+        }
         if marked {
             for marker in poison.iter_mut() {
                 *marker.get_mut() = 0;
@@ -108,6 +118,7 @@ impl ArrayPool {
         {
             idle.push(Idle {
                 slots,
+                words,
                 counters,
                 poison,
             });

@@ -95,6 +95,7 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) run_state: H::Run,
     pub(crate) failures: Arc<HookFailures>,
     pub(crate) slots: Box<[WriteOnce<Value>]>,
+    pub(crate) words: Box<[crate::value::WordCell]>,
     pub(crate) counters: Box<[AtomicU32]>,
     pub(crate) poison: Box<[AtomicU32]>,
     /// Set once any failure marker is written (the markers are then cleared for reuse).
@@ -231,6 +232,7 @@ pub(crate) fn prepare<H: HookSet>(
         run_state,
         failures,
         slots,
+        words: arrays.words,
         counters: arrays.counters,
         poison: arrays.poison,
         marked: AtomicBool::new(false),
@@ -330,6 +332,7 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     }
     inner.arrays.give_back(
         slots,
+        shared.words,
         shared.counters,
         shared.poison,
         shared.marked.into_inner(),

@@ -427,7 +427,7 @@ impl<H: HookSet> RunShared<H> {
                     attempt,
                     cancel: &self.cancel,
                 };
-                let args = Args::new(&self.slots, self.dep_slots(p));
+                let args = Args::new(&self.slots, &self.words, self.dep_slots(p));
                 let mut call = || {
                     if result.is_none() {
                         result = Some(call_sync(body, &ctx, &args, hot.share));
@@ -513,7 +513,7 @@ impl<H: HookSet> RunShared<H> {
             cancel: self.cancel.clone(),
         };
         let share = hot.share;
-        let started = Args::new(&self.slots, self.dep_slots(p))
+        let started = Args::new(&self.slots, &self.words, self.dep_slots(p))
             .to_owned_args()
             .map_err(|e| NodeOutcome::Failed {
                 message: e.to_string(),
@@ -636,10 +636,14 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            // SAFETY: a node's slot and record are written only by its task, which runs on one
+            // SAFETY: a node's slot (or word cell) and record are written only by its task, which runs on one
             // thread at a time: the task loop, or `abandon_task` once the task's future has
             // stopped being polled.
-            let _ = unsafe { self.slots[self.hot(p).slot as usize].set(value) };
+            let slot = self.hot(p).slot as usize;
+            let _ = match value {
+                Value::Word(word) => unsafe { self.words[slot].set(word) }.map_err(drop),
+                other => unsafe { self.slots[slot].set(other) }.map_err(drop),
+            };
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
