@@ -107,7 +107,15 @@ impl<H: HookSet> RunShared<H> {
     /// Runs a task whose nodes are all sync on the current thread, then pushes the tasks it
     /// made ready. Downstream tasks are released only after this task (and, if it was the
     /// last, its stage) has ended, so every span nests in order.
-    pub(crate) fn run_task(&self, task: u32, ready: &mut Ready) {
+    ///
+    /// `now` carries a clock reading from one node to the next on this thread: the end of one
+    /// node is the start of the next, which saves a clock read per node. Callers pass `None`
+    /// whenever they may have done other work since (a stolen job, another run's task), and
+    /// with active hooks it is not used, since hooks run between the nodes.
+    pub(crate) fn run_task(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
+        if H::ACTIVE {
+            *now = None;
+        }
         let Some(mut scope) = self.begin_task(task, ready) else {
             return; // parked until its stage has started
         };
@@ -115,8 +123,8 @@ impl<H: HookSet> RunShared<H> {
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope),
-                None => self.run_sync_node(p, &scope, thread),
+                Some(reason) => self.skip_node(p, reason, &scope, now.take()),
+                None => self.run_sync_node(p, &scope, thread, now),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -135,11 +143,11 @@ impl<H: HookSet> RunShared<H> {
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope),
+                Some(reason) => self.skip_node(p, reason, &scope, None),
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
-                None => self.run_sync_node(p, &scope, ThreadLabel::Async),
+                None => self.run_sync_node(p, &scope, ThreadLabel::Async, &mut None),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -359,10 +367,17 @@ impl<H: HookSet> RunShared<H> {
         })
     }
 
-    fn skip_node(&self, p: u32, reason: SkipReason, scope: &TaskScope<'_, H>) -> NodeOutcome {
+    /// Records `p` as skipped at `now` (read here when `None`).
+    fn skip_node(
+        &self,
+        p: u32,
+        reason: SkipReason,
+        scope: &TaskScope<'_, H>,
+        now: Option<u64>,
+    ) -> NodeOutcome {
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
-        let now = self.clock.raw();
+        let now = now.unwrap_or_else(|| self.clock.raw());
         if H::ACTIVE {
             let start = NodeStart {
                 run_id: &self.run_id,
@@ -409,13 +424,22 @@ impl<H: HookSet> RunShared<H> {
         outcome
     }
 
-    fn run_sync_node(&self, p: u32, scope: &TaskScope<'_, H>, thread: ThreadLabel) -> NodeOutcome {
+    /// Runs `p`'s attempts. Starts at `now` if given (see [`run_task`](Self::run_task)) and
+    /// leaves its end reading there.
+    fn run_sync_node(
+        &self,
+        p: u32,
+        scope: &TaskScope<'_, H>,
+        thread: ThreadLabel,
+        now: &mut Option<u64>,
+    ) -> NodeOutcome {
         let hot = self.hot(p);
         let Body::Sync(body) = &hot.body else {
+            *now = None;
             return self.fail_unrunnable(p, thread);
         };
         let meta = &*hot.meta;
-        let first_start = self.clock.raw();
+        let first_start = now.take().unwrap_or_else(|| self.clock.raw());
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
@@ -445,6 +469,7 @@ impl<H: HookSet> RunShared<H> {
                 attempt += 1;
                 continue;
             }
+            *now = Some(end);
             return self.complete(p, value, outcome, first_start, end, attempt, thread);
         }
     }
