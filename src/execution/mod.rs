@@ -23,6 +23,7 @@ mod error;
 mod inputs;
 mod outputs;
 mod parallel;
+mod prefetch;
 mod record;
 mod sequential;
 mod state;

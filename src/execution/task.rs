@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use smallvec::SmallVec;
 
 use super::ThreadLabel;
+use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::Body;
 use crate::hooks::{
@@ -724,6 +725,16 @@ impl<H: HookSet> RunShared<H> {
             if self.counters[downstream as usize].fetch_sub(edges, Ordering::AcqRel) == edges {
                 ready.push(downstream);
             }
+            // Whether it starts now or after its other dependencies, it starts soon. Only in
+            // parallel runs: the sequential executor walks the plan in order, which the
+            // hardware prefetcher follows by itself, and the hints only cost it time.
+            if self.sched.pool.is_none() {
+                continue;
+            }
+            let ahead = plan.ahead[downstream as usize];
+            prefetch(ahead.body as *const u8);
+            prefetch(&plan.hot[ahead.node as usize]);
+            prefetch(&plan.task_hot[downstream as usize]);
         }
     }
 

@@ -148,8 +148,19 @@ impl TaskHot {
     }
 }
 
+/// Where a task's first node's data lives, for prefetching it (see `execution::prefetch`).
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead {
+    /// The address of the node's closure (0 for none); only ever used as a hint.
+    pub(crate) body: usize,
+    /// The node's plan index (its `hot` entry).
+    pub(crate) node: u32,
+}
+
 pub(crate) struct PlanInner {
     pub(crate) hot: Vec<HotNode>,
+    /// Per task, see [`Ahead`].
+    pub(crate) ahead: Vec<Ahead>,
     pub(crate) task_hot: Vec<TaskHot>,
     /// Per plan node, the value slots of its dependencies, in argument order (CSR).
     pub(crate) dep_off: Vec<u32>,
