@@ -108,8 +108,7 @@ impl WordCell {
         // SAFETY: empty, and by the caller's contract no other thread writes it now; readers
         // wait for the release store below.
         unsafe { *self.bits.get() = word.bits };
-        self.type_of
-            .store(word.type_of as usize, Ordering::Release);
+        self.type_of.store(word.type_of as usize, Ordering::Release);
         Ok(())
     }
 
@@ -285,7 +284,10 @@ mod tests {
         let Value::Word(again) = Value::new(true, false) else {
             panic!("a bool is a word")
         };
-        assert!(unsafe { cells[1].set(again) }.is_err(), "second write refused");
+        assert!(
+            unsafe { cells[1].set(again) }.is_err(),
+            "second write refused"
+        );
         cells[1].clear();
         assert!(cells[1].get::<i8>().is_none());
         let Value::Word(unit) = Value::new((), false) else {
@@ -293,6 +295,9 @@ mod tests {
         };
         assert!(unsafe { cells[1].set(unit) }.is_ok());
         assert_eq!(cells[1].get::<()>(), Some(&()));
-        assert_eq!(std::mem::size_of::<WordCell>(), if cfg!(debug_assertions) { 24 } else { 16 });
+        assert_eq!(
+            std::mem::size_of::<WordCell>(),
+            if cfg!(debug_assertions) { 24 } else { 16 }
+        );
     }
 }

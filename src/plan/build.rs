@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{Ahead, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan};
+use super::{
+    Ahead, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan,
+};
 use crate::execution::ArrayPool;
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 

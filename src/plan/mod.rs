@@ -190,6 +190,9 @@ pub(crate) struct PlanInner {
 }
 
 /// What one run will execute; see the [module docs](self). Clones share the same plan.
+///
+/// A plan also keeps the per-run arrays (value slots, counters, records) of up to two
+/// finished runs and reuses them for later runs, so they are held as long as the plan is.
 #[derive(Clone)]
 pub struct Plan {
     pub(crate) inner: Arc<PlanInner>,
