@@ -1,21 +1,150 @@
 //! Type-erased values that flow between nodes.
 
 use std::any::{Any, TypeId};
+use std::cell::UnsafeCell;
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use smallbox::SmallBox;
 use smallbox::space::S2;
 
 /// A node's output as the executor stores it.
 ///
-/// Small values (up to two words, e.g. numbers, ids, small structs) live inline in the slot:
-/// no allocation, and the slot array stays dense in cache. Values that an async node reads
-/// must be shareable (`Arc`), since the node's future owns its inputs; the plan marks those
-/// producers (and requested outputs) to store `Shared`.
+/// Word-sized values without drop glue (numbers, ids, flags: see [`is_word`]) are kept as
+/// [`Word`]s, which the executor stores in a dense array of 16-byte cells, so that the values
+/// a node reads share cache lines. Other small values (up to two words) live inline in the
+/// slot: no allocation. Values that an async node reads must be shareable (`Arc`), since the
+/// node's future owns its inputs; the plan marks those producers (and requested outputs) to
+/// store `Shared`.
 pub(crate) enum Value {
+    Word(Word),
     Inline(SmallBox<dyn Any + Send + Sync, S2>),
     Shared(Arc<dyn Any + Send + Sync>),
+}
+
+/// Whether values of `T` are stored as [`Word`]s: at most 8 bytes, alignment at most 8, and
+/// no drop glue (so a stored value never needs dropping and its bytes can be kept as is).
+#[inline(always)]
+pub(crate) const fn is_word<T>() -> bool {
+    size_of::<T>() <= 8 && align_of::<T>() <= 8 && !std::mem::needs_drop::<T>()
+}
+
+/// The type of a word's value, as the function that returns its `TypeId` (a thin pointer, so
+/// a cell can hold it in one atomic word).
+type TypeOf = fn() -> TypeId;
+
+/// A word-sized value and its type.
+pub(crate) struct Word {
+    type_of: TypeOf,
+    bits: MaybeUninit<u64>,
+}
+
+impl Word {
+    /// The value back unless [`is_word::<T>()`](is_word).
+    #[inline]
+    fn new<T: Any>(value: T) -> Result<Self, T> {
+        if !is_word::<T>() {
+            return Err(value);
+        }
+        let mut bits = MaybeUninit::<u64>::uninit();
+        // SAFETY: `T` fits in 8 bytes with alignment at most 8 (checked above), so the write
+        // is in bounds and aligned; bytes `T` leaves uninitialised stay `MaybeUninit`. `T` has
+        // no drop glue, so keeping its bytes instead of the value drops nothing.
+        unsafe { bits.as_mut_ptr().cast::<T>().write(value) };
+        Ok(Self {
+            type_of: TypeId::of::<T>,
+            bits,
+        })
+    }
+}
+
+/// Whether `type_of` is `T`'s. Comparing the function pointers is the fast path; the same
+/// function may exist at several addresses (one per codegen unit), so unequal pointers are
+/// settled by calling it.
+#[inline]
+fn is_type<T: Any>(type_of: TypeOf) -> bool {
+    std::ptr::fn_addr_eq(type_of, TypeId::of::<T> as TypeOf) || type_of() == TypeId::of::<T>()
+}
+
+/// A write-once cell for a [`Word`]: 16 bytes, four to a cache line.
+///
+/// Same contract as [`WriteOnce`](crate::write_once::WriteOnce): one writer, which publishes
+/// the value with a release store of its type; readers see it after an acquire load.
+pub(crate) struct WordCell {
+    /// 0 while empty, then the value's [`TypeOf`] as an address.
+    type_of: AtomicUsize,
+    bits: UnsafeCell<MaybeUninit<u64>>,
+    /// Debug builds check the single-writer contract (see `WriteOnce`).
+    #[cfg(debug_assertions)]
+    claimed: std::sync::atomic::AtomicBool,
+}
+
+// SAFETY: `bits` is written once, before `type_of` is set with release ordering, and read only
+// after `type_of` is observed non-zero with acquire ordering; `set` refuses a second write.
+// Values stored are `Send + Sync` (`Value::new` requires it).
+unsafe impl Sync for WordCell {}
+
+impl WordCell {
+    /// Stores `word` unless the cell holds a value already (then `word` is handed back).
+    ///
+    /// # Safety
+    ///
+    /// As [`WriteOnce::set`](crate::write_once::WriteOnce::set): no other thread may call
+    /// `set` on this cell concurrently.
+    #[inline]
+    pub(crate) unsafe fn set(&self, word: Word) -> Result<(), Word> {
+        if self.type_of.load(Ordering::Relaxed) != 0 {
+            return Err(word);
+        }
+        #[cfg(debug_assertions)]
+        assert!(
+            self.claimed
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            "WordCell written by two threads at once"
+        );
+        // SAFETY: empty, and by the caller's contract no other thread writes it now; readers
+        // wait for the release store below.
+        unsafe { *self.bits.get() = word.bits };
+        self.type_of.store(word.type_of as usize, Ordering::Release);
+        Ok(())
+    }
+
+    /// The value, if the cell holds a `T`.
+    #[inline]
+    pub(crate) fn get<T: Any>(&self) -> Option<&T> {
+        let stored = self.type_of.load(Ordering::Acquire);
+        if stored == 0 {
+            return None;
+        }
+        // SAFETY: a non-zero `type_of` was stored from a `TypeOf` by `set`.
+        let type_of = unsafe { std::mem::transmute::<usize, TypeOf>(stored) };
+        if !is_type::<T>(type_of) {
+            return None;
+        }
+        // SAFETY: `bits` holds a `T` written by `Word::new` (its type was just checked),
+        // before the release store observed above, and is never written again while the cell
+        // is shared; `T` fits and is aligned (`is_word`), since `Word::new` stored it.
+        Some(unsafe { &*self.bits.get().cast::<T>() })
+    }
+
+    /// Empties the cell for reuse (values need no drop: see [`is_word`]).
+    pub(crate) fn clear(&mut self) {
+        *self.type_of.get_mut() = 0;
+        #[cfg(debug_assertions)]
+        {
+            *self.claimed.get_mut() = false;
+        }
+    }
+}
+
+/// `n` empty word cells, as zeroed memory (see `write_once::empty_cells`).
+pub(crate) fn empty_words(n: usize) -> Box<[WordCell]> {
+    // SAFETY: all-zero bytes are an empty `WordCell`: `type_of` 0 (empty), `claimed` false,
+    // and `bits` is `MaybeUninit`.
+    unsafe { Box::<[WordCell]>::new_zeroed_slice(n).assume_init() }
 }
 
 impl Value {
@@ -25,13 +154,21 @@ impl Value {
         if share {
             Self::Shared(Arc::new(value))
         } else {
-            Self::Inline(smallbox::smallbox!(value))
+            match Word::new(value) {
+                Ok(word) => Self::Word(word),
+                Err(value) => Self::Inline(smallbox::smallbox!(value)),
+            }
         }
     }
 
     #[inline]
     pub(crate) fn downcast_ref<T: Any>(&self) -> Option<&T> {
         match self {
+            Self::Word(word) if is_type::<T>(word.type_of) => {
+                // SAFETY: `bits` holds a `T` (type just checked), stored by `Word::new`.
+                Some(unsafe { &*word.bits.as_ptr().cast::<T>() })
+            }
+            Self::Word(_) => None,
             Self::Inline(inline) => inline.downcast_ref(),
             Self::Shared(shared) => shared.downcast_ref(),
         }
@@ -41,7 +178,7 @@ impl Value {
     pub(crate) fn shared(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
         match self {
             Self::Shared(shared) => Some(shared),
-            Self::Inline(_) => None,
+            Self::Word(_) | Self::Inline(_) => None,
         }
     }
 
@@ -49,7 +186,7 @@ impl Value {
     /// are always stored shared).
     pub(crate) fn take<T: Any + Send + Sync>(self) -> Result<T, Self> {
         match self {
-            Self::Inline(_) => Err(self),
+            Self::Word(_) | Self::Inline(_) => Err(self),
             Self::Shared(shared) => match shared.downcast::<T>() {
                 Ok(typed) => Arc::try_unwrap(typed).map_err(|arc| Self::Shared(arc)),
                 Err(other) => Err(Self::Shared(other)),
@@ -113,5 +250,54 @@ impl TypedValue {
             value: Value::new(value, true),
             ty: TypeTag::of::<T>(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Value, WordCell, empty_words, is_word};
+
+    #[test]
+    fn word_sized_values_without_drop_glue_are_words() {
+        assert!(is_word::<u64>() && is_word::<bool>() && is_word::<(u16, u8)>());
+        assert!(is_word::<()>() && is_word::<f64>() && !is_word::<&'static str>());
+        assert!(!is_word::<u128>() && !is_word::<String>() && !is_word::<Box<u8>>());
+        assert!(matches!(Value::new(7u64, false), Value::Word(_)));
+        assert!(matches!(Value::new(7u64, true), Value::Shared(_)));
+        assert!(matches!(Value::new(7u128, false), Value::Inline(_)));
+    }
+
+    #[test]
+    fn a_word_is_read_back_only_as_its_own_type() {
+        let value = Value::new(-3i8, false);
+        assert_eq!(value.downcast_ref::<i8>(), Some(&-3));
+        assert_eq!(value.downcast_ref::<u8>(), None);
+        let mut cells = empty_words(3);
+        assert!(cells[1].get::<i8>().is_none(), "zeroed cells are empty");
+        let Value::Word(word) = value else {
+            panic!("an i8 is a word")
+        };
+        // SAFETY (all): one thread.
+        assert!(unsafe { cells[1].set(word) }.is_ok());
+        assert_eq!(cells[1].get::<i8>(), Some(&-3));
+        assert_eq!(cells[1].get::<u8>(), None, "another type of the same size");
+        let Value::Word(again) = Value::new(true, false) else {
+            panic!("a bool is a word")
+        };
+        assert!(
+            unsafe { cells[1].set(again) }.is_err(),
+            "second write refused"
+        );
+        cells[1].clear();
+        assert!(cells[1].get::<i8>().is_none());
+        let Value::Word(unit) = Value::new((), false) else {
+            panic!("() is a word")
+        };
+        assert!(unsafe { cells[1].set(unit) }.is_ok());
+        assert_eq!(cells[1].get::<()>(), Some(&()));
+        assert_eq!(
+            std::mem::size_of::<WordCell>(),
+            if cfg!(debug_assertions) { 24 } else { 16 }
+        );
     }
 }

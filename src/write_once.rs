@@ -71,8 +71,12 @@ impl<T> WriteOnce<T> {
         }
     }
 
-    /// Moves the value out, leaving the cell empty.
+    /// Moves the value out, leaving the cell empty (and writable again: runs reuse cells).
     pub(crate) fn take(&mut self) -> Option<T> {
+        #[cfg(debug_assertions)]
+        {
+            *self.claimed.get_mut() = false;
+        }
         if std::mem::replace(self.written.get_mut(), false) {
             // SAFETY: it was written, and clearing the flag first means it is read out once.
             Some(unsafe { self.value.get_mut().assume_init_read() })
@@ -148,6 +152,9 @@ mod tests {
         drop(copy);
         assert!(cell.take().is_some());
         assert!(cell.get().is_none());
+        // SAFETY: one thread; a taken cell can be written again.
+        assert!(unsafe { cell.set(Arc::clone(&counted)) }.is_ok());
+        assert!(cell.take().is_some());
         drop(cell);
         assert_eq!(
             Arc::strong_count(&counted),

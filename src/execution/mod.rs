@@ -17,11 +17,13 @@
 //! assert_eq!(run.record().count(NodeStatus::Succeeded), 3);
 //! ```
 
+mod arrays;
 mod clock;
 mod error;
 mod inputs;
 mod outputs;
 mod parallel;
+mod prefetch;
 mod record;
 mod sequential;
 mod state;
@@ -29,6 +31,7 @@ mod task;
 
 use std::sync::{Arc, OnceLock};
 
+pub(crate) use arrays::ArrayPool;
 pub use error::{FinishedRun, RunError};
 pub use inputs::Inputs;
 pub use outputs::Outputs;

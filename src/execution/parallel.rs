@@ -211,12 +211,15 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
 fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
     let mut task = first;
     let mut ready = Ready::new();
+    // The chain below runs on this thread without a break, so one node's end reading is the
+    // next one's start.
+    let mut now = None;
     loop {
         if shared.plan.inner.task_hot[task as usize].has_async {
             spawn_async(shared, task);
             return;
         }
-        shared.run_task(task, &mut ready);
+        shared.run_task(task, &mut ready, &mut now);
         match ready.len() {
             0 => return,
             1 => task = ready.pop().unwrap_or(task),

@@ -1,10 +1,10 @@
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime};
 
+use super::arrays::RecordCells;
 use super::clock::Clock;
 use crate::graph::NodeMeta;
 use crate::plan::Plan;
-use crate::write_once::WriteOnce;
 
 use crate::hooks::{ExecutionMode, HookFailure};
 use crate::ids::RunId;
@@ -144,7 +144,7 @@ pub struct RunRecord {
     pub hook_failure_count: u64,
     pub(crate) plan: Plan,
     pub(crate) clock: Clock,
-    pub(crate) raw: Box<[WriteOnce<RawRecord>]>,
+    pub(crate) raw: RecordCells,
 }
 
 impl RunRecord {

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
-use crate::write_once::{WriteOnce, empty_cells, zeroed_atomics};
+use crate::write_once::WriteOnce;
+
+use super::arrays::RecordCells;
 
 use super::clock::Clock;
 pub(crate) use super::record::RawRecord;
@@ -93,9 +95,12 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) run_state: H::Run,
     pub(crate) failures: Arc<HookFailures>,
     pub(crate) slots: Box<[WriteOnce<Value>]>,
+    pub(crate) words: Box<[crate::value::WordCell]>,
     pub(crate) counters: Box<[AtomicU32]>,
     pub(crate) poison: Box<[AtomicU32]>,
-    pub(crate) records: Box<[WriteOnce<RawRecord>]>,
+    /// Set once any failure marker is written (the markers are then cleared for reuse).
+    pub(crate) marked: AtomicBool,
+    pub(crate) records: RecordCells,
     pub(crate) stages: Box<[StageRun<H::Stage>]>,
     pub(crate) halted_by: AtomicU32,
     pub(crate) policy: FailurePolicy,
@@ -122,7 +127,8 @@ pub(crate) fn prepare<H: HookSet>(
 ) -> Result<Arc<RunShared<H>>, RunError> {
     let inner = &*plan.inner;
     let dag = &inner.dag;
-    let slots: Box<[WriteOnce<Value>]> = empty_cells(dag.len());
+    let arrays = inner.arrays.check_out();
+    let slots = arrays.slots;
     // Masks only when there are values to check (most runs of big generated graphs have none).
     let any_values =
         !inputs.values.is_empty() || !inner.inputs.is_empty() || !inner.overrides.is_empty();
@@ -226,13 +232,11 @@ pub(crate) fn prepare<H: HookSet>(
         run_state,
         failures,
         slots,
-        counters: inner
-            .tasks
-            .iter()
-            .map(|t| AtomicU32::new(t.indegree))
-            .collect(),
-        poison: zeroed_atomics(inner.nodes.len()),
-        records: empty_cells(inner.nodes.len()),
+        words: arrays.words,
+        counters: arrays.counters,
+        poison: arrays.poison,
+        marked: AtomicBool::new(false),
+        records: arrays.records,
         stages,
         halted_by: AtomicU32::new(NONE),
         policy: setup.policy,
@@ -317,12 +321,22 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         clock: shared.clock,
         raw: shared.records,
     };
-    let mut slots = Vec::from(shared.slots);
+    let mut slots = shared.slots;
     let values: HashMap<u32, Value> = inner
         .outputs
         .iter()
         .filter_map(|&d| slots[d as usize].take().map(|v| (d, v)))
         .collect();
+    for slot in slots.iter_mut() {
+        drop(slot.take());
+    }
+    inner.arrays.give_back(
+        slots,
+        shared.words,
+        shared.counters,
+        shared.poison,
+        shared.marked.into_inner(),
+    );
     let outputs = Outputs::new(dag.clone(), values);
     match outcome {
         Outcome::Succeeded => Ok(Run { outputs, record }),

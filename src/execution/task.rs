@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use smallvec::SmallVec;
 
 use super::ThreadLabel;
+use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::Body;
 use crate::hooks::{
@@ -107,7 +108,15 @@ impl<H: HookSet> RunShared<H> {
     /// Runs a task whose nodes are all sync on the current thread, then pushes the tasks it
     /// made ready. Downstream tasks are released only after this task (and, if it was the
     /// last, its stage) has ended, so every span nests in order.
-    pub(crate) fn run_task(&self, task: u32, ready: &mut Ready) {
+    ///
+    /// `now` carries a clock reading from one node to the next on this thread: the end of one
+    /// node is the start of the next, which saves a clock read per node. Callers pass `None`
+    /// whenever they may have done other work since (a stolen job, another run's task), and
+    /// with active hooks it is not used, since hooks run between the nodes.
+    pub(crate) fn run_task(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
+        if H::ACTIVE {
+            *now = None;
+        }
         let Some(mut scope) = self.begin_task(task, ready) else {
             return; // parked until its stage has started
         };
@@ -115,8 +124,8 @@ impl<H: HookSet> RunShared<H> {
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope),
-                None => self.run_sync_node(p, &scope, thread),
+                Some(reason) => self.skip_node(p, reason, &scope, now.take()),
+                None => self.run_sync_node(p, &scope, thread, now),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -135,11 +144,11 @@ impl<H: HookSet> RunShared<H> {
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope),
+                Some(reason) => self.skip_node(p, reason, &scope, None),
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
-                None => self.run_sync_node(p, &scope, ThreadLabel::Async),
+                None => self.run_sync_node(p, &scope, ThreadLabel::Async, &mut None),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -359,10 +368,17 @@ impl<H: HookSet> RunShared<H> {
         })
     }
 
-    fn skip_node(&self, p: u32, reason: SkipReason, scope: &TaskScope<'_, H>) -> NodeOutcome {
+    /// Records `p` as skipped at `now` (read here when `None`).
+    fn skip_node(
+        &self,
+        p: u32,
+        reason: SkipReason,
+        scope: &TaskScope<'_, H>,
+        now: Option<u64>,
+    ) -> NodeOutcome {
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
-        let now = self.clock.raw();
+        let now = now.unwrap_or_else(|| self.clock.raw());
         if H::ACTIVE {
             let start = NodeStart {
                 run_id: &self.run_id,
@@ -409,13 +425,22 @@ impl<H: HookSet> RunShared<H> {
         outcome
     }
 
-    fn run_sync_node(&self, p: u32, scope: &TaskScope<'_, H>, thread: ThreadLabel) -> NodeOutcome {
+    /// Runs `p`'s attempts. Starts at `now` if given (see [`run_task`](Self::run_task)) and
+    /// leaves its end reading there.
+    fn run_sync_node(
+        &self,
+        p: u32,
+        scope: &TaskScope<'_, H>,
+        thread: ThreadLabel,
+        now: &mut Option<u64>,
+    ) -> NodeOutcome {
         let hot = self.hot(p);
         let Body::Sync(body) = &hot.body else {
+            *now = None;
             return self.fail_unrunnable(p, thread);
         };
         let meta = &*hot.meta;
-        let first_start = self.clock.raw();
+        let first_start = now.take().unwrap_or_else(|| self.clock.raw());
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
@@ -427,7 +452,7 @@ impl<H: HookSet> RunShared<H> {
                     attempt,
                     cancel: &self.cancel,
                 };
-                let args = Args::new(&self.slots, self.dep_slots(p));
+                let args = Args::new(&self.slots, &self.words, self.dep_slots(p));
                 let mut call = || {
                     if result.is_none() {
                         result = Some(call_sync(body, &ctx, &args, hot.share));
@@ -445,6 +470,7 @@ impl<H: HookSet> RunShared<H> {
                 attempt += 1;
                 continue;
             }
+            *now = Some(end);
             return self.complete(p, value, outcome, first_start, end, attempt, thread);
         }
     }
@@ -513,7 +539,7 @@ impl<H: HookSet> RunShared<H> {
             cancel: self.cancel.clone(),
         };
         let share = hot.share;
-        let started = Args::new(&self.slots, self.dep_slots(p))
+        let started = Args::new(&self.slots, &self.words, self.dep_slots(p))
             .to_owned_args()
             .map_err(|e| NodeOutcome::Failed {
                 message: e.to_string(),
@@ -636,10 +662,14 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            // SAFETY: a node's slot and record are written only by its task, which runs on one
+            // SAFETY: a node's slot (or word cell) and record are written only by its task, which runs on one
             // thread at a time: the task loop, or `abandon_task` once the task's future has
             // stopped being polled.
-            let _ = unsafe { self.slots[self.hot(p).slot as usize].set(value) };
+            let slot = self.hot(p).slot as usize;
+            let _ = match value {
+                Value::Word(word) => unsafe { self.words[slot].set(word) }.map_err(drop),
+                other => unsafe { self.slots[slot].set(other) }.map_err(drop),
+            };
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
@@ -673,6 +703,7 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Skipped(_) => return,
             _ => p + 1,
         };
+        self.marked.store(true, Ordering::Relaxed);
         for &child in self.children(p) {
             let _ = self.poison[child as usize].compare_exchange(
                 0,
@@ -694,6 +725,16 @@ impl<H: HookSet> RunShared<H> {
             if self.counters[downstream as usize].fetch_sub(edges, Ordering::AcqRel) == edges {
                 ready.push(downstream);
             }
+            // Whether it starts now or after its other dependencies, it starts soon. Only in
+            // parallel runs: the sequential executor walks the plan in order, which the
+            // hardware prefetcher follows by itself, and the hints only cost it time.
+            if self.sched.pool.is_none() {
+                continue;
+            }
+            let ahead = plan.ahead[downstream as usize];
+            prefetch(ahead.body as *const u8);
+            prefetch(&plan.hot[ahead.node as usize]);
+            prefetch(&plan.task_hot[downstream as usize]);
         }
     }
 

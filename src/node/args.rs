@@ -4,23 +4,40 @@ use std::any::Any;
 use std::sync::Arc;
 
 use super::NodeError;
-use crate::value::Value;
+use crate::value::{Value, WordCell, is_word};
 use crate::write_once::WriteOnce;
 
 /// Borrowed view of a sync node's dependency values, in declaration order.
 pub struct Args<'a> {
     slots: &'a [WriteOnce<Value>],
+    words: &'a [WordCell],
     deps: &'a [u32],
 }
 
 impl<'a> Args<'a> {
-    pub(crate) fn new(slots: &'a [WriteOnce<Value>], deps: &'a [u32]) -> Self {
-        Self { slots, deps }
+    pub(crate) fn new(
+        slots: &'a [WriteOnce<Value>],
+        words: &'a [WordCell],
+        deps: &'a [u32],
+    ) -> Self {
+        Self { slots, words, deps }
     }
 
     /// The value of dependency `index`. Types were checked when the graph was built, so the
     /// error arms only fire if a value went missing, which the executor never allows.
+    #[inline]
     pub(crate) fn get<T: Any>(&self, index: usize) -> Result<&'a T, NodeError> {
+        // Word-sized values are in the dense word cells, unless stored shared (inputs,
+        // requested outputs, values async nodes read): then they are in the slots.
+        if is_word::<T>()
+            && let Some(value) = self
+                .deps
+                .get(index)
+                .and_then(|&slot| self.words.get(slot as usize))
+                .and_then(WordCell::get::<T>)
+        {
+            return Ok(value);
+        }
         let value = self.value(index)?;
         value
             .downcast_ref::<T>()

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan};
+use super::{
+    Ahead, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan,
+};
+use crate::execution::ArrayPool;
 use crate::graph::{Body, Dag, NodeKind, stable_order};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -109,7 +112,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         .filter(|&t| tasks[t as usize].indegree == 0)
         .collect();
     let stages = stage_plans(dag, &mut tasks);
-    let task_hot = tasks
+    let task_hot: Vec<TaskHot> = tasks
         .iter()
         .map(|t| TaskHot {
             first: t.nodes.start,
@@ -136,7 +139,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
     for &d in &outputs {
         is_output[d as usize] = true;
     }
-    let hot = nodes
+    let hot: Vec<HotNode> = nodes
         .iter()
         .map(|&d| {
             let entry = dag.entry(d);
@@ -159,9 +162,27 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         dep_slots.extend_from_slice(&dag.entry(d).deps);
         dep_off.push(dep_slots.len() as u32);
     }
+    let ahead = task_hot
+        .iter()
+        .map(|t: &TaskHot| {
+            let node = task_nodes[t.first as usize];
+            let body = match &hot[node as usize].body {
+                Body::Sync(body) => Arc::as_ptr(body).cast::<u8>() as usize,
+                Body::Async(body) => Arc::as_ptr(body).cast::<u8>() as usize,
+                Body::Input => 0,
+            };
+            Ahead { body, node }
+        })
+        .collect();
+    let arrays = ArrayPool::new(
+        dag.len(),
+        nodes.len(),
+        tasks.iter().map(|t| t.indegree).collect(),
+    );
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
+            ahead,
             task_hot,
             dep_off,
             dep_slots,
@@ -181,6 +202,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             overrides,
             outputs,
             has_async,
+            arrays,
         }),
     })
 }

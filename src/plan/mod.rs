@@ -148,8 +148,19 @@ impl TaskHot {
     }
 }
 
+/// Where a task's first node's data lives, for prefetching it (see `execution::prefetch`).
+#[derive(Clone, Copy)]
+pub(crate) struct Ahead {
+    /// The address of the node's closure (0 for none); only ever used as a hint.
+    pub(crate) body: usize,
+    /// The node's plan index (its `hot` entry).
+    pub(crate) node: u32,
+}
+
 pub(crate) struct PlanInner {
     pub(crate) hot: Vec<HotNode>,
+    /// Per task, see [`Ahead`].
+    pub(crate) ahead: Vec<Ahead>,
     pub(crate) task_hot: Vec<TaskHot>,
     /// Per plan node, the value slots of its dependencies, in argument order (CSR).
     pub(crate) dep_off: Vec<u32>,
@@ -174,9 +185,14 @@ pub(crate) struct PlanInner {
     pub(crate) overrides: Vec<u32>,
     pub(crate) outputs: Vec<u32>,
     pub(crate) has_async: bool,
+    /// Per-run arrays kept for reuse by later runs of this plan.
+    pub(crate) arrays: Arc<crate::execution::ArrayPool>,
 }
 
 /// What one run will execute; see the [module docs](self). Clones share the same plan.
+///
+/// A plan also keeps the per-run arrays (value slots, counters, records) of up to two
+/// finished runs and reuses them for later runs, so they are held as long as the plan is.
 #[derive(Clone)]
 pub struct Plan {
     pub(crate) inner: Arc<PlanInner>,
