@@ -258,7 +258,7 @@ impl Drop for NodeState {
     fn drop(&mut self) {
         // The scope holds the node's context, which holds the scope: break the cycle. Work
         // carried from the node and still running reports to the current span from now on.
-        if let Some(scope) = &self.scope {
+        if let Some(scope) = self.scope.as_ref().filter(|_| self.sampled) {
             scope.set_node_context(None);
         }
     }
@@ -310,6 +310,12 @@ impl Hooks for OtelHooks {
         let sampled = root.is_sampled();
         let cx = base.with_value(scope.with_root(root)).with_span(span);
         let (registry, tracers, metrics) = match run.plan {
+            // A sampled-out run starts no node spans: no links to register, no tracers.
+            Some(plan) if !sampled => (
+                Registry::default(),
+                HashMap::new(),
+                Some(self.bound.for_dag(plan.dag())),
+            ),
             Some(plan) => {
                 let tracers = plan
                     .nodes()
