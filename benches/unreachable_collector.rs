@@ -153,6 +153,37 @@ fn run_pipeline(guard: &TelemetryGuard, plan: &Plan, seed: Handle<u64>) -> Durat
     start.elapsed()
 }
 
+type Medians = Vec<(&'static str, Case, Option<Duration>)>;
+
+/// One criterion group with a benchmark per case: each iteration installs fresh telemetry and
+/// `timed` returns the part of its work that counts. Medians of the individual iterations are
+/// kept for the summary.
+fn measure(
+    criterion: &mut Criterion,
+    group: &'static str,
+    medians: &mut Medians,
+    timed: impl Fn(TelemetryGuard) -> Duration,
+) {
+    let mut g = criterion.benchmark_group(group);
+    for case in CASES {
+        let mut times = Vec::new();
+        g.bench_function(case.name(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let took = timed(case.install());
+                    times.push(took);
+                    total += took;
+                }
+                total
+            })
+        });
+        times.sort();
+        medians.push((group, case, times.get(times.len() / 2).copied()));
+    }
+    g.finish();
+}
+
 fn main() {
     let mut criterion = Criterion::default()
         .sample_size(10)
@@ -161,54 +192,22 @@ fn main() {
         .configure_from_args();
     let mut medians = Vec::new();
     for (group, with_shutdown) in [("emit_10k", false), ("emit_10k_and_shutdown", true)] {
-        let mut g = criterion.benchmark_group(group);
-        for case in CASES {
-            let mut times = Vec::new();
-            g.bench_function(case.name(), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let guard = case.install();
-                        let mut took = emit(&guard);
-                        let start = Instant::now();
-                        let report = black_box(guard.shutdown());
-                        if with_shutdown {
-                            took += start.elapsed();
-                        }
-                        drop(report);
-                        times.push(took);
-                        total += took;
-                    }
-                    total
-                })
-            });
-            times.sort();
-            medians.push((group, case, times.get(times.len() / 2).copied()));
-        }
-        g.finish();
-    }
-
-    let (plan, seed) = pipeline();
-    let mut g = criterion.benchmark_group("run_10k_nodes");
-    for case in CASES {
-        let mut times = Vec::new();
-        g.bench_function(case.name(), |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let guard = case.install();
-                    let took = run_pipeline(&guard, &plan, seed);
-                    drop(black_box(guard.shutdown()));
-                    times.push(took);
-                    total += took;
-                }
-                total
-            })
+        measure(&mut criterion, group, &mut medians, |guard| {
+            let mut took = emit(&guard);
+            let start = Instant::now();
+            drop(black_box(guard.shutdown()));
+            if with_shutdown {
+                took += start.elapsed();
+            }
+            took
         });
-        times.sort();
-        medians.push(("run_10k_nodes", case, times.get(times.len() / 2).copied()));
     }
-    g.finish();
+    let (plan, seed) = pipeline();
+    measure(&mut criterion, "run_10k_nodes", &mut medians, |guard| {
+        let took = run_pipeline(&guard, &plan, seed);
+        drop(black_box(guard.shutdown()));
+        took
+    });
 
     println!("\nsummary (median per 10k spans or per 10k-node run; ratio against exporters off)");
     for (group, case, median) in &medians {
