@@ -378,30 +378,11 @@ fn checksum(graph: &DagtelGraph, run: &Run) -> u64 {
     })
 }
 
-/// The first plain argument (criterion's filter), if any: groups it cannot match are not even
-/// built, so a filtered run (e.g. under `perf record`) measures only what it names.
+/// Whether `group` matches criterion's filter (see [`support::plain_filter`]): groups it
+/// cannot match are not even built, so a filtered run (e.g. under `perf record`) measures only
+/// what it names.
 fn selected(group: &str) -> bool {
-    const TAKES_VALUE: [&str; 8] = [
-        "--warm-up-time",
-        "--measurement-time",
-        "--sample-size",
-        "--nresamples",
-        "--profile-time",
-        "--save-baseline",
-        "--baseline",
-        "--output-format",
-    ];
-    let mut args = std::env::args().skip(1);
-    let mut filter = None;
-    while let Some(arg) = args.next() {
-        if TAKES_VALUE.contains(&arg.as_str()) {
-            args.next();
-        } else if !arg.starts_with('-') {
-            filter = Some(arg);
-            break;
-        }
-    }
-    filter.is_none_or(|f| {
+    support::plain_filter().is_none_or(|f| {
         let wanted = f.split('/').next().unwrap_or_default();
         group.contains(wanted) || wanted.contains(group)
     })

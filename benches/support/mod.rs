@@ -734,3 +734,41 @@ pub fn peak_added<R>(f: impl FnOnce() -> R) -> (R, Option<i64>) {
     };
     (result, added)
 }
+
+/// The benchmark filter given on the command line, if it is a plain name (no regex
+/// syntax): groups it cannot match are then not even built, so a filtered run (e.g. under
+/// `/usr/bin/time -v` for peak RSS) measures only what it names.
+pub fn plain_filter() -> Option<String> {
+    const TAKES_VALUE: [&str; 18] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--save-baseline",
+        "-s",
+        "--baseline",
+        "-b",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--output-format",
+        "--color",
+        "-c",
+        "--plotting-backend",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if TAKES_VALUE.contains(&arg.as_str()) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            let plain = arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/');
+            return plain.then_some(arg);
+        }
+    }
+    None
+}
