@@ -37,7 +37,10 @@ fn node_metrics_keep_one_series_per_node_and_status_across_runs_and_graphs() {
     let (plan, x) = graph("first");
     let (other, other_x) = graph("second");
     for executor in [Executor::sequential(), Executor::parallel().threads(2)] {
-        let executor = executor.hook(hooks(&telemetry));
+        // Continue: with fail-fast, `bad` failing first would skip `a` and `b` in some runs.
+        let executor = executor
+            .failure_policy(FailurePolicy::Continue)
+            .hook(hooks(&telemetry));
         for _ in 0..3 {
             assert!(executor.run(&plan, Inputs::new().set(x, 1)).is_err());
         }
