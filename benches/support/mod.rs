@@ -340,13 +340,12 @@ impl<'s> CsrDag<'s> {
     }
 }
 
-struct FloorRun<'a, 's> {
-    dag: &'a CsrDag<'s>,
-    counters: Box<[AtomicU32]>,
-    slots: Box<[AtomicU64]>,
-}
+/// The floor's scheduling rule, shared by its variants: run one ready node inline, split wider
+/// ready lists with `rayon::join`.
+trait Drive: Sync {
+    /// Runs `first` and then, while exactly one child becomes ready, that child.
+    fn drive(&self, first: u32);
 
-impl FloorRun<'_, '_> {
     fn drive_many(&self, ready: &[u32]) {
         match ready {
             [] => {}
@@ -357,7 +356,15 @@ impl FloorRun<'_, '_> {
             }
         }
     }
+}
 
+struct FloorRun<'a, 's> {
+    dag: &'a CsrDag<'s>,
+    counters: Box<[AtomicU32]>,
+    slots: Box<[AtomicU64]>,
+}
+
+impl Drive for FloorRun<'_, '_> {
     fn drive(&self, first: u32) {
         let mut node = first;
         loop {
@@ -369,7 +376,9 @@ impl FloorRun<'_, '_> {
             }
         }
     }
+}
 
+impl FloorRun<'_, '_> {
     /// Runs one node and returns the children it made ready.
     #[inline]
     fn step(&self, node: usize) -> ReadyList {
@@ -509,18 +518,7 @@ struct ArcRun<'a, 's> {
     slots: Box<[OnceLock<AnyValue>]>,
 }
 
-impl ArcRun<'_, '_> {
-    fn drive_many(&self, ready: &[u32]) {
-        match ready {
-            [] => {}
-            [one] => self.drive(*one),
-            _ => {
-                let (left, right) = ready.split_at(ready.len() / 2);
-                rayon::join(|| self.drive_many(left), || self.drive_many(right));
-            }
-        }
-    }
-
+impl Drive for ArcRun<'_, '_> {
     fn drive(&self, first: u32) {
         let shape = self.dag.shape;
         let mut node = first as usize;
