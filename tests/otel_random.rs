@@ -38,12 +38,7 @@ proptest! {
 
     #[test]
     fn traces_have_the_shape_of_the_graph(spec in spec(0.12)) {
-        let (dag, seed, handles) = build(&spec);
-        let mut request = Request::new();
-        for &r in &spec.requested {
-            request = request.output(handles[r]);
-        }
-        let plan = dag.plan(&request).unwrap();
+        let (plan, seed, _) = plan(&spec);
         let planned: BTreeSet<usize> = plan.nodes().map(|n| index_of(n.name())).collect();
         for executor in executors() {
             let telemetry = TestTelemetry::new();

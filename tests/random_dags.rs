@@ -118,13 +118,8 @@ proptest! {
 
     #[test]
     fn parallel_matches_sequential_and_the_model(spec in spec(0.0)) {
-        let (dag, seed, handles) = build(&spec);
+        let (plan, seed, handles) = plan(&spec);
         let expected = model(&spec);
-        let mut request = Request::new();
-        for &r in &spec.requested {
-            request = request.output(handles[r]);
-        }
-        let plan = dag.plan(&request).unwrap();
         let planned: BTreeSet<usize> = plan.nodes().map(|n| index_of(n.name())).collect();
         prop_assert_eq!(&planned, &expected.planned);
         prop_assert_eq!(plan.len(), expected.planned.len());
@@ -159,13 +154,8 @@ proptest! {
 
     #[test]
     fn failures_skip_exactly_their_descendants(spec in spec(0.12)) {
-        let (dag, seed, handles) = build(&spec);
+        let (plan, seed, handles) = plan(&spec);
         let expected = model(&spec);
-        let mut request = Request::new();
-        for &r in &spec.requested {
-            request = request.output(handles[r]);
-        }
-        let plan = dag.plan(&request).unwrap();
 
         let mut seen = Vec::new();
         for exec in [&*SEQUENTIAL_CONTINUE, &*PARALLEL_2_CONTINUE, &*PARALLEL_4_CONTINUE] {

@@ -96,3 +96,13 @@ pub fn build(spec: &Spec) -> (Dag, Handle<u64>, Vec<Handle<u64>>) {
 pub fn index_of(node: &str) -> usize {
     node.strip_prefix('n').unwrap().parse().unwrap()
 }
+
+/// The graph of `spec`, planned for its requested outputs.
+pub fn plan(spec: &Spec) -> (Plan, Handle<u64>, Vec<Handle<u64>>) {
+    let (dag, seed, handles) = build(spec);
+    let mut request = Request::new();
+    for &r in &spec.requested {
+        request = request.output(handles[r]);
+    }
+    (dag.plan(&request).unwrap(), seed, handles)
+}
