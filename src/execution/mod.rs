@@ -19,6 +19,7 @@
 
 mod arrays;
 mod clock;
+pub(crate) mod current;
 mod error;
 mod inputs;
 mod outputs;

@@ -209,6 +209,11 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
 }
 
 fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
+    shared.at_work(|| drive_chain(shared, first));
+}
+
+/// Runs `first`, then as long as exactly one task becomes ready, that one, on this thread.
+fn drive_chain<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
     let mut task = first;
     let mut ready = Ready::new();
     // The chain below runs on this thread without a break, so one node's end reading is the

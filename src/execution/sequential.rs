@@ -15,18 +15,20 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
     // Node bodies and hooks are contained already; this keeps an executor bug from escaping
     // `run` (the record then shows the nodes that did not run).
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let mut ready = Ready::new();
-        // One node's end reading is the next one's start, except after an async task.
-        let mut now = None;
-        for &task in &shared.plan.inner.task_order {
-            if shared.plan.inner.task_hot[task as usize].has_async {
-                run_on_tokio(shared, task, &mut ready);
-                now = None;
-            } else {
-                shared.run_task(task, &mut ready, &mut now);
+        shared.at_work(|| {
+            let mut ready = Ready::new();
+            // One node's end reading is the next one's start, except after an async task.
+            let mut now = None;
+            for &task in &shared.plan.inner.task_order {
+                if shared.plan.inner.task_hot[task as usize].has_async {
+                    run_on_tokio(shared, task, &mut ready);
+                    now = None;
+                } else {
+                    shared.run_task(task, &mut ready, &mut now);
+                }
+                ready.clear(); // the order is fixed; counters only matter to the parallel executor
             }
-            ready.clear(); // the order is fixed; counters only matter to the parallel executor
-        }
+        })
     }));
 }
 

@@ -93,6 +93,9 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) hooks: Arc<H>,
     pub(crate) run_id: RunId,
     pub(crate) run_state: H::Run,
+    /// Whether the hooks get this run's task and node events (see `Hooks::node_events`);
+    /// without them, tasks and nodes take the hook-free path.
+    pub(crate) node_events: bool,
     pub(crate) failures: Arc<HookFailures>,
     pub(crate) slots: Box<[WriteOnce<Value>]>,
     pub(crate) words: Box<[crate::value::WordCell]>,
@@ -211,6 +214,10 @@ pub(crate) fn prepare<H: HookSet>(
         },
         &failures,
     );
+    // Async nodes always get their events: their wrappers are how hooks follow them
+    // across polls, and `around_work` covers sync work only.
+    let node_events =
+        H::ACTIVE && (plan.has_async() || setup.hooks.node_events(&run_state, &failures));
     let stages = inner
         .stages
         .iter()
@@ -230,6 +237,7 @@ pub(crate) fn prepare<H: HookSet>(
         hooks: setup.hooks,
         run_id,
         run_state,
+        node_events,
         failures,
         slots,
         words: arrays.words,
@@ -292,10 +300,23 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         Outcome::Succeeded
     };
     let duration = shared.clock.between(shared.clock.anchor(), end);
+    let mut record = RunRecord {
+        run_id: shared.run_id,
+        dag: dag.name().to_string(),
+        mode: shared.mode,
+        outcome,
+        started_at: shared.clock.started_at(),
+        duration,
+        hook_failures: Vec::new(),
+        hook_failure_count: 0,
+        plan: shared.plan.clone(),
+        clock: shared.clock,
+        raw: shared.records,
+    };
     shared.hooks.after_run(
         shared.run_state,
         &RunEnd {
-            run_id: &shared.run_id,
+            run_id: &record.run_id,
             dag: dag.name(),
             outcome,
             duration,
@@ -305,22 +326,14 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
                 .collect(),
             succeeded,
             skipped,
+            node_events: shared.node_events,
+            record: Some(&record),
         },
         &shared.failures,
     );
-    let record = RunRecord {
-        run_id: shared.run_id,
-        dag: dag.name().to_string(),
-        mode: shared.mode,
-        outcome,
-        started_at: shared.clock.started_at(),
-        duration,
-        hook_failures: shared.failures.kept(),
-        hook_failure_count: shared.failures.count(),
-        plan: shared.plan.clone(),
-        clock: shared.clock,
-        raw: shared.records,
-    };
+    // After `after_run`, so that its own failures are in the record too.
+    record.hook_failures = shared.failures.kept();
+    record.hook_failure_count = shared.failures.count();
     let mut slots = shared.slots;
     let values: HashMap<u32, Value> = inner
         .outputs

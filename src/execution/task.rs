@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use smallvec::SmallVec;
 
 use super::ThreadLabel;
+use super::current::Current;
 use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::Body;
@@ -114,7 +115,7 @@ impl<H: HookSet> RunShared<H> {
     /// whenever they may have done other work since (a stolen job, another run's task), and
     /// with active hooks it is not used, since hooks run between the nodes.
     pub(crate) fn run_task(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
-        if H::ACTIVE {
+        if self.events() {
             *now = None;
         }
         let Some(mut scope) = self.begin_task(task, ready) else {
@@ -183,6 +184,41 @@ impl<H: HookSet> RunShared<H> {
         self.release(task, ready);
     }
 
+    /// Runs `work` inside the hooks' `around_work`, unless this thread is inside it for this
+    /// run already (a join's half that ran where it was forked).
+    pub(crate) fn at_work(&self, work: impl FnOnce()) {
+        thread_local! {
+            static WORKING_ON: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
+        }
+        let me = (self as *const Self).cast::<()>();
+        if !H::ACTIVE || WORKING_ON.with(|w| w.get()) == me {
+            return work();
+        }
+        struct Restore(*const ());
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                WORKING_ON.with(|w| w.set(self.0));
+            }
+        }
+        let _restore = Restore(WORKING_ON.with(|w| w.replace(me)));
+        let mut work = Some(work);
+        self.hooks.around_work(
+            &self.run_state,
+            &mut || {
+                if let Some(work) = work.take() {
+                    work();
+                }
+            },
+            &self.failures,
+        );
+    }
+
+    /// Whether hooks get this run's task and node events (a constant `false` without hooks).
+    #[inline]
+    fn events(&self) -> bool {
+        H::ACTIVE && self.node_events
+    }
+
     fn hot(&self, p: u32) -> &HotNode {
         &self.plan.inner.hot[p as usize]
     }
@@ -210,16 +246,20 @@ impl<H: HookSet> RunShared<H> {
             Some(stage) => Some(self.enter_stage(stage, index, ready)?),
             None => None,
         };
-        let start = if H::ACTIVE { self.clock.raw() } else { 0 };
-        let state = self.hooks.before_task(
-            &self.run_state,
-            stage_state,
-            &TaskStart {
-                run_id: &self.run_id,
-                task: &plan.meta,
-            },
-            &self.failures,
-        );
+        let (start, state) = if self.events() {
+            let state = self.hooks.before_task(
+                &self.run_state,
+                stage_state,
+                &TaskStart {
+                    run_id: &self.run_id,
+                    task: &plan.meta,
+                },
+                &self.failures,
+            );
+            (self.clock.raw(), state)
+        } else {
+            Default::default()
+        };
         Some(TaskScope {
             plan,
             nodes: hot.nodes(),
@@ -232,7 +272,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     fn end_task(&self, scope: TaskScope<'_, H>) {
-        if H::ACTIVE {
+        if self.events() {
             let ev = TaskEnd {
                 run_id: &self.run_id,
                 task: &scope.plan.meta,
@@ -379,7 +419,7 @@ impl<H: HookSet> RunShared<H> {
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
         let now = now.unwrap_or_else(|| self.clock.raw());
-        if H::ACTIVE {
+        if self.events() {
             let start = NodeStart {
                 run_id: &self.run_id,
                 node: &entry.meta,
@@ -453,13 +493,18 @@ impl<H: HookSet> RunShared<H> {
                     cancel: &self.cancel,
                 };
                 let args = Args::new(&self.slots, &self.words, self.dep_slots(p));
+                let current = Current::new(&self.run_id, &hot.meta);
                 let mut call = || {
                     if result.is_none() {
-                        result = Some(call_sync(body, &ctx, &args, hot.share));
+                        result = Some(current.scope(|| call_sync(body, &ctx, &args, hot.share)));
                     }
                 };
-                self.hooks
-                    .around_node(&state, &ev, &mut call, &self.failures);
+                if self.events() {
+                    self.hooks
+                        .around_node(&state, &ev, &mut call, &self.failures);
+                } else {
+                    call();
+                }
             }
             let (value, outcome) = or_failed(result, "node body was not run");
             let end = self.clock.raw();
@@ -587,13 +632,17 @@ impl<H: HookSet> RunShared<H> {
             task: &scope.plan.meta,
             attempt,
         };
-        let state = self.hooks.before_node(
-            &self.run_state,
-            scope.stage_state,
-            &scope.state,
-            &ev,
-            &self.failures,
-        );
+        let state = if self.events() {
+            self.hooks.before_node(
+                &self.run_state,
+                scope.stage_state,
+                &scope.state,
+                &ev,
+                &self.failures,
+            )
+        } else {
+            Default::default()
+        };
         let start = if attempt == 1 {
             first_start
         } else {
@@ -616,7 +665,7 @@ impl<H: HookSet> RunShared<H> {
     ) -> bool {
         let hot = self.hot(p);
         let will_retry = self.should_retry(outcome, attempt, hot.max_attempts);
-        if H::ACTIVE {
+        if self.events() {
             let ev = NodeEnd {
                 run_id: &self.run_id,
                 node: &hot.meta,

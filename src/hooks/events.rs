@@ -76,6 +76,12 @@ pub struct RunEnd<'a> {
     pub succeeded: usize,
     /// Nodes that were skipped.
     pub skipped: usize,
+    /// Whether the hooks got this run's task and node events (see
+    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)).
+    pub node_events: bool,
+    /// Every planned node's outcome, times, attempts and thread, when the run comes from
+    /// dagtel's executor. Runs without node events learn about their nodes here.
+    pub record: Option<&'a crate::RunRecord>,
 }
 
 /// A stage's first task is starting.

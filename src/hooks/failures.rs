@@ -56,6 +56,8 @@ pub enum HookPhase {
     AfterNode,
     AroundNode,
     AroundAsync,
+    NodeEvents,
+    AroundWork,
 }
 
 /// One contained hook failure.

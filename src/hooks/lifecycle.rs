@@ -234,6 +234,8 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
                 failed: failed.iter().map(String::as_str).collect(),
                 succeeded: self.succeeded.into_inner(),
                 skipped: self.skipped.into_inner(),
+                node_events: true,
+                record: None,
             },
             &self.lifecycle.failures,
         );

@@ -174,6 +174,35 @@ pub trait Hooks: Send + Sync + 'static {
         let _ = (state, node);
         body
     }
+
+    /// Whether this hook wants the task and node events of this run (`before_task`,
+    /// `after_task`, `before_node`, `after_node`, `around_node`, `around_async`). Asked once,
+    /// right after `before_run`.
+    ///
+    /// When no hook of an executor wants them, the run's tasks and nodes take the executor's
+    /// hook-free path: the hooks then see the run and its stages only, [`around_work`]
+    /// on every thread that runs nodes, and the per-node facts in [`RunEnd::record`] when
+    /// the run ends. A hook that answers `false` (an instrumentation whose run was sampled
+    /// out, say) makes such runs nearly as cheap as runs without hooks; if another hook
+    /// answers `true`, it gets the node events after all and must handle them. Runs of
+    /// plans with async nodes always deliver them.
+    ///
+    /// [`around_work`]: Hooks::around_work
+    fn node_events(&self, run: &Self::Run) -> bool {
+        let _ = run;
+        true
+    }
+
+    /// Wraps each stretch of work a thread does for the run: the sequential executor's whole
+    /// loop, and each chain of tasks a rayon worker runs without a break. Node bodies run
+    /// inside it, so this is where run-level state (an OpenTelemetry context, say) can be
+    /// made current on every thread, in runs with or without node events. Must call `work`
+    /// once; if it does not (or fails before), the executor does and records the failure.
+    fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut()) -> HookResult {
+        let _ = run;
+        work();
+        Ok(())
+    }
 }
 
 /// The states of the enclosing run, stage and task, as a hook's own types.

@@ -26,8 +26,8 @@ mod sealed {
 pub trait HookSet: sealed::Sealed + Send + Sync + 'static {
     type Run: Send + Sync;
     type Stage: Send + Sync;
-    type Task: Send + Sync;
-    type Node: Send;
+    type Task: Send + Sync + Default;
+    type Node: Send + Default;
 
     #[doc(hidden)]
     fn before_run(&self, ev: &RunStart<'_>, sink: &HookFailures) -> Self::Run;
@@ -101,6 +101,10 @@ pub trait HookSet: sealed::Sealed + Send + Sync + 'static {
         body: BoxFuture<'static, ()>,
         sink: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()>;
+    /// Whether any hook wants this run's task and node events (see [`Hooks::node_events`]).
+    fn node_events(&self, run: &Self::Run, sink: &HookFailures) -> bool;
+    /// Runs `work`, wrapped by every hook's `around_work` (first-registered outermost).
+    fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut(), sink: &HookFailures);
     /// Whether any hook is installed (lets executors skip event construction entirely).
     #[doc(hidden)]
     const ACTIVE: bool;
@@ -202,6 +206,12 @@ impl<T: HookSet> HookSet for std::sync::Arc<T> {
     ) -> BoxFuture<'static, ()> {
         (**self).around_async(st, ev, body, sink)
     }
+    fn node_events(&self, run: &Self::Run, sink: &HookFailures) -> bool {
+        (**self).node_events(run, sink)
+    }
+    fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut(), sink: &HookFailures) {
+        (**self).around_work(run, work, sink)
+    }
 }
 
 impl HookSet for NoHooks {
@@ -241,6 +251,14 @@ impl HookSet for NoHooks {
         _: &Arc<HookFailures>,
     ) -> BoxFuture<'static, ()> {
         body
+    }
+    #[inline]
+    fn node_events(&self, _: &(), _: &HookFailures) -> bool {
+        false
+    }
+    #[inline]
+    fn around_work(&self, _: &(), work: &mut dyn FnMut(), _: &HookFailures) {
+        work()
     }
 }
 
@@ -421,6 +439,43 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
         };
         self.inner.around_async(&st.0, ev, wrapped, sink)
     }
+
+    fn node_events(&self, run: &Self::Run, sink: &HookFailures) -> bool {
+        // Every hook is asked (no short cut): each may prepare for the answer it gave.
+        let inner = self.inner.node_events(&run.0, sink);
+        let own = run.1.as_ref().is_some_and(|r| {
+            // A hook that cannot answer gets the events: the safe default.
+            sink.guard(name::<H>(), HookPhase::NodeEvents, || {
+                Ok(self.hook.node_events(r))
+            })
+            .unwrap_or(true)
+        });
+        inner || own
+    }
+
+    fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut(), sink: &HookFailures) {
+        let hook = &self.hook;
+        let own = &run.1;
+        self.inner.around_work(
+            &run.0,
+            &mut || match own {
+                Some(state) => contained_work(hook, state, work, sink),
+                None => work(),
+            },
+            sink,
+        );
+    }
+}
+
+/// Runs `hook.around_work`, making sure the work runs exactly once whatever the hook does.
+fn contained_work<H: Hooks>(hook: &H, state: &H::Run, work: &mut dyn FnMut(), sink: &HookFailures) {
+    run_once_within(
+        name::<H>(),
+        HookPhase::AroundWork,
+        |inner| hook.around_work(state, inner),
+        work,
+        sink,
+    );
 }
 
 /// Wraps `body` with `hook`'s wrapper so that whatever the wrapper does is contained and
@@ -510,9 +565,28 @@ fn contained_around<H: Hooks>(
     body: &mut dyn FnMut(),
     sink: &HookFailures,
 ) {
+    run_once_within(
+        name::<H>(),
+        HookPhase::AroundNode,
+        |inner| hook.around_node(state, ev, inner),
+        body,
+        sink,
+    );
+}
+
+/// Calls a hook's wrapper around `body` and makes sure `body` runs exactly once: a wrapper
+/// that fails, panics or returns without calling it is recorded, and `body` then runs
+/// unwrapped.
+fn run_once_within(
+    hook: &'static str,
+    phase: HookPhase,
+    wrapper: impl FnOnce(&mut dyn FnMut()) -> super::HookResult,
+    body: &mut dyn FnMut(),
+    sink: &HookFailures,
+) {
     let mut ran = false;
     let result = catch_unwind(AssertUnwindSafe(|| {
-        hook.around_node(state, ev, &mut || {
+        wrapper(&mut || {
             if !ran {
                 ran = true;
                 body();
@@ -521,12 +595,12 @@ fn contained_around<H: Hooks>(
     }));
     let problem = match result {
         Ok(Ok(())) if ran => None,
-        Ok(Ok(())) => Some("returned without running the node".to_string()),
+        Ok(Ok(())) => Some("returned without running the work it wraps".to_string()),
         Ok(Err(error)) => Some(error.message().to_string()),
         Err(payload) => Some(format!("panicked: {}", panic_message(&*payload))),
     };
     if let Some(message) = problem {
-        sink.record(name::<H>(), HookPhase::AroundNode, message);
+        sink.record(hook, phase, message);
     }
     if !ran {
         body();

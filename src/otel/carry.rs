@@ -53,9 +53,27 @@
 
 use std::future::Future;
 
+use std::sync::Arc;
+
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use rayon::iter::{Map, ParallelIterator};
+
+use super::NodeScope;
+
+/// The context to carry: the current one, with a scope for the running node added when the
+/// run's hooks put none there (runs without node events, see
+/// [`NodeScope::current`](crate::otel::NodeScope::current)).
+fn captured() -> Context {
+    let cx = Context::current();
+    if cx.get::<Arc<NodeScope>>().is_some() {
+        return cx;
+    }
+    match NodeScope::here() {
+        Some(scope) => cx.with_value(scope),
+        None => cx,
+    }
+}
 
 /// Wraps `f` so it runs with the context that is current *now*, on whatever thread calls it.
 ///
@@ -75,7 +93,7 @@ pub fn carry<F, R>(f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
 {
-    carry_with(Context::current(), f)
+    carry_with(captured(), f)
 }
 
 /// Wraps `f` so it runs with `cx` attached, on whatever thread calls it.
@@ -112,7 +130,7 @@ pub fn carry_fn<F, A, R>(f: F) -> impl Fn(A) -> R
 where
     F: Fn(A) -> R,
 {
-    let cx = Context::current();
+    let cx = captured();
     move |arg| {
         let _attached = cx.clone().attach();
         f(arg)
@@ -129,7 +147,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(fut.with_context(Context::current()))
+    tokio::spawn(fut.with_context(captured()))
 }
 
 /// [`tokio::runtime::Handle::spawn`] with the current context attached to every poll of `fut`;
@@ -139,7 +157,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    handle.spawn(fut.with_context(Context::current()))
+    handle.spawn(fut.with_context(captured()))
 }
 
 /// [`tokio::task::spawn_blocking`] with the current context attached while `f` runs.
@@ -173,7 +191,7 @@ where
     RA: Send,
     RB: Send,
 {
-    let cx = Context::current();
+    let cx = captured();
     rayon::join(carry_with(cx.clone(), a), carry_with(cx, b))
 }
 
@@ -183,7 +201,7 @@ where
     OP: FnOnce(&rayon::Scope<'scope>) -> R + Send,
     R: Send,
 {
-    let cx = Context::current();
+    let cx = captured();
     rayon::scope(move |s| {
         let _attached = cx.attach();
         op(s)
@@ -225,7 +243,7 @@ pub fn scope_spawn<'scope, F>(scope: &rayon::Scope<'scope>, f: F)
 where
     F: FnOnce(&rayon::Scope<'scope>) + Send + 'scope,
 {
-    let cx = Context::current();
+    let cx = captured();
     scope.spawn(move |s| {
         let _attached = cx.attach();
         f(s)

@@ -8,6 +8,7 @@ use opentelemetry::trace::SpanContext;
 use opentelemetry::{Context, StringValue};
 
 use super::metrics::Instruments;
+use crate::execution::current;
 use crate::ids::RunId;
 
 /// The run a context belongs to; present in every context derived from a run's root.
@@ -19,6 +20,8 @@ pub struct RunScope {
     /// Set only in the context the root span starts in: the hooks stamp the root themselves
     /// (so it has the run id in any SDK setup), and the run-id processor leaves it alone.
     root_pending: bool,
+    /// The hooks' instruments, for what nodes report in runs without node scopes.
+    instruments: Option<Arc<Instruments>>,
 }
 
 impl RunScope {
@@ -29,7 +32,13 @@ impl RunScope {
             dag: dag.into(),
             root: None,
             root_pending: false,
+            instruments: None,
         }
+    }
+
+    pub(crate) fn with_instruments(mut self, instruments: Arc<Instruments>) -> Self {
+        self.instruments = Some(instruments);
+        self
     }
 
     /// The same scope, knowing the run's root span (so detached work can link to it).
@@ -135,7 +144,68 @@ impl NodeScope {
     }
 
     /// The node scope of the current context, if a node body is running on this thread.
+    ///
+    /// In runs whose hooks skip node events (a sampled-out run, see
+    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)) the context holds the run's
+    /// scope only; [`carry`](super::carry) and the node's reports then make a node scope from
+    /// what the executor knows of the running node.
     pub fn current() -> Option<Arc<NodeScope>> {
         Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned())
     }
+
+    /// The node scope of the current context; else, inside a run's context, a scope made for
+    /// the node the executor is running on this thread.
+    pub(crate) fn here() -> Option<Arc<NodeScope>> {
+        Context::map_current(|cx| {
+            if let Some(scope) = cx.get::<Arc<NodeScope>>() {
+                return Some(Arc::clone(scope));
+            }
+            let run = cx.get::<RunScope>()?;
+            current::with(|node| {
+                let node = node?;
+                let mut scope = NodeScope::new(node.node().shared_name());
+                if let Some(entity) = node.entity() {
+                    let _ = scope.entity.set(Arc::clone(entity));
+                }
+                scope.instruments = run.instruments.clone();
+                scope.dag = Some(Arc::clone(&run.dag));
+                Some(Arc::new(scope))
+            })
+        })
+    }
+}
+
+/// The run and node a record made on this thread belongs to.
+#[derive(Debug, Default)]
+pub(crate) struct Stamp {
+    pub(crate) run_id: Option<Arc<str>>,
+    pub(crate) node: Option<Arc<str>>,
+    pub(crate) entity: Option<Arc<str>>,
+}
+
+/// The node scope of the current context (with its run); else the node the executor runs on
+/// this thread, with its run (runs without node events put no node scope into the context);
+/// else the run scope of the context alone.
+pub(crate) fn stamp() -> Stamp {
+    Context::map_current(|cx| {
+        let run = || cx.get::<RunScope>().map(|r| r.run_id.shared());
+        if let Some(node) = cx.get::<Arc<NodeScope>>() {
+            return Stamp {
+                run_id: run(),
+                node: Some(Arc::clone(&node.name)),
+                entity: node.entity().cloned(),
+            };
+        }
+        current::with(|node| match node {
+            Some(node) => Stamp {
+                run_id: Some(node.run_id().shared()),
+                node: Some(node.node().shared_name()),
+                entity: node.entity().cloned(),
+            },
+            None => Stamp {
+                run_id: run(),
+                ..Stamp::default()
+            },
+        })
+    })
 }

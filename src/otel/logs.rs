@@ -41,9 +41,7 @@
 //! operator sees an exporter failing.
 
 use std::fmt;
-use std::sync::Arc;
 
-use opentelemetry::Context;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -58,7 +56,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context as LayerContext, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::otel::{NodeScope, RunScope};
+use crate::otel::context::stamp;
 
 /// The instrumentation scope name of spans made from `tracing` spans.
 pub const TRACING_SCOPE: &str = "dagtel.tracing";
@@ -250,17 +248,12 @@ where
         }
         write!(writer, "{:>5} ", meta.level())?;
 
-        let (run, node) = Context::map_current(|cx| {
-            (
-                cx.get::<RunScope>().map(|r| r.run_id().clone()),
-                cx.get::<Arc<NodeScope>>().cloned(),
-            )
-        });
-        if let Some(run) = run {
+        let stamp = stamp();
+        if let Some(run) = stamp.run_id {
             write!(writer, "run={run} ")?;
         }
-        if let Some(node) = node {
-            write!(writer, "node={} ", node.name())?;
+        if let Some(node) = stamp.node {
+            write!(writer, "node={node} ")?;
         }
 
         if let Some(scope) = ctx.event_scope() {

@@ -16,17 +16,23 @@ use super::conventions as conv;
 
 /// The running node's scope and its own context (the node span, whatever span is current).
 fn node() -> Option<(Arc<NodeScope>, Context)> {
-    let scope = NodeScope::current()?;
+    let scope = NodeScope::here()?;
     let cx = scope.node_context().unwrap_or_else(Context::current);
     Some((scope, cx))
 }
 
-/// Records the node's entity id on its span (and on links from its children); the first
-/// declaration of an attempt wins.
+/// Records the node's entity id on its span (and on links from its children) and for its
+/// log records; the first declaration of an attempt wins.
 pub(crate) fn entity(id: &str) {
-    if let Some((scope, cx)) = node()
+    crate::execution::current::with(|node| {
+        if let Some(node) = node {
+            node.set_entity(id);
+        }
+    });
+    if let Some(scope) = NodeScope::current()
         && scope.set_entity(id)
     {
+        let cx = scope.node_context().unwrap_or_else(Context::current);
         cx.span()
             .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()));
     }

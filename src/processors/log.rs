@@ -1,15 +1,14 @@
 //! The log processor that stamps the run id, the node and its entity.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::logs::LogRecord as _;
-use opentelemetry::{Context, InstrumentationScope, Key, StringValue};
+use opentelemetry::{InstrumentationScope, Key, StringValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
+use crate::otel::context::stamp;
 use crate::otel::conventions::{ENTITY_ID, NODE_NAME, RUN_ID};
-use crate::otel::{NodeScope, RunScope};
 
 /// Adds `dag.run.id` to every log record emitted while a run is active, and `dag.node.name`
 /// and `dag.entity.id` (once declared) while a node body runs.
@@ -68,23 +67,15 @@ impl RunIdLogProcessor {
 
 impl LogProcessor for RunIdLogProcessor {
     fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
-        let (run, node) = Context::map_current(|cx| {
-            (
-                cx.get::<RunScope>().map(RunScope::run_id_value),
-                cx.get::<Arc<NodeScope>>().cloned(),
-            )
-        });
-        if let Some(run_id) = run {
-            record.add_attribute(Key::from_static_str(RUN_ID), run_id);
+        let stamp = stamp();
+        if let Some(run_id) = stamp.run_id {
+            record.add_attribute(Key::from_static_str(RUN_ID), StringValue::from(run_id));
         }
-        if let Some(node) = node {
-            record.add_attribute(Key::from_static_str(NODE_NAME), node.name_value());
-            if let Some(entity) = node.entity() {
-                record.add_attribute(
-                    Key::from_static_str(ENTITY_ID),
-                    StringValue::from(entity.clone()),
-                );
-            }
+        if let Some(node) = stamp.node {
+            record.add_attribute(Key::from_static_str(NODE_NAME), StringValue::from(node));
+        }
+        if let Some(entity) = stamp.entity {
+            record.add_attribute(Key::from_static_str(ENTITY_ID), StringValue::from(entity));
         }
     }
 

@@ -17,6 +17,7 @@
 
 mod bound;
 mod links;
+mod node_metrics;
 mod scopes;
 
 use std::collections::HashMap;
@@ -275,7 +276,8 @@ impl Hooks for OtelHooks {
             Some(parent) => parent.clone(),
             None => Context::current(),
         };
-        let scope = RunScope::new(run.run_id.clone(), run.dag);
+        let scope = RunScope::new(run.run_id.clone(), run.dag)
+            .with_instruments(Arc::clone(&self.instruments));
         // The root carries the run id itself, so it has one even without the processor.
         let mut attributes = vec![
             KeyValue::new(conv::RUN_ID, scope.run_id_value()),
@@ -353,6 +355,11 @@ impl Hooks for OtelHooks {
             )));
         }
         span.end();
+        if !run.node_events
+            && let Some(record) = run.record
+        {
+            self.record_from(&state, record);
+        }
         let attrs = [dag_attr(&state), status(run.outcome.as_str())];
         self.instruments
             .run_duration
@@ -531,7 +538,13 @@ impl Hooks for OtelHooks {
         node: &NodeEnd<'_>,
     ) -> HookResult {
         if !state.sampled {
-            self.record_node_metrics(parents, node);
+            self.record_attempt(
+                parents.run,
+                node.node,
+                node.outcome,
+                node.duration,
+                node.will_retry,
+            );
             return Ok(());
         }
         let span = state.cx.span();
@@ -567,7 +580,13 @@ impl Hooks for OtelHooks {
             );
         }
         span.end();
-        self.record_node_metrics(parents, node);
+        self.record_attempt(
+            parents.run,
+            node.node,
+            node.outcome,
+            node.duration,
+            node.will_retry,
+        );
         Ok(())
     }
 
@@ -590,57 +609,20 @@ impl Hooks for OtelHooks {
     ) -> BoxFuture<'static, ()> {
         Box::pin(body.with_context(state.cx.clone()))
     }
-}
 
-impl OtelHooks {
-    fn record_node_metrics(&self, parents: Parents<'_, Self>, node: &NodeEnd<'_>) {
-        let bound = match node.outcome {
-            NodeOutcome::Succeeded => parents
-                .run
-                .metrics
-                .as_ref()
-                .and_then(|m| m.duration_slot(node.node)),
-            _ => None,
-        };
-        if let Some(slot) = bound {
-            // A success records its duration and nothing else.
-            let handle = slot.get_or_init(|| {
-                let (attrs, len) = node_metric_attrs(parents.run, node);
-                self.instruments.node_duration.bind(&attrs[..len])
-            });
-            handle.record(node.duration.as_secs_f64());
-            return;
-        }
-        let (attrs, len) = node_metric_attrs(parents.run, node);
-        let counted = &attrs[..len - 1];
-        match node.outcome {
-            NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
-            outcome if outcome.is_failure() => self.instruments.node_errors.add(1, counted),
-            _ => {}
-        }
-        if node.will_retry {
-            self.instruments.node_retries.add(1, counted);
-        }
-        if !matches!(node.outcome, NodeOutcome::Skipped(_)) {
-            self.instruments
-                .node_duration
-                .record(node.duration.as_secs_f64(), &attrs[..len]);
-        }
+    /// A sampled-out run builds no spans, so it needs no node events: its nodes take the
+    /// executor's hook-free path, logs name the node the executor is running, and node
+    /// metrics come from the run record at the end.
+    fn node_events(&self, run: &RunState) -> bool {
+        run.sampled
     }
-}
 
-/// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
-/// the status last, the stage only when there is one.
-fn node_metric_attrs(run: &RunState, node: &NodeEnd<'_>) -> ([KeyValue; 4], usize) {
-    let dag = dag_attr(run);
-    let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.node.shared_name()));
-    let done = status(node.outcome.kind());
-    match node.node.stage() {
-        Some(stage) => {
-            let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
-            ([dag, name, stage, done], 4)
-        }
-        None => ([dag, name, done.clone(), done], 3),
+    /// The run's context is current wherever the run's work runs: user spans nest under the
+    /// run (and are dropped with it when it is sampled out), logs carry the run id.
+    fn around_work(&self, run: &RunState, work: &mut dyn FnMut()) -> HookResult {
+        let _attached = run.cx.clone().attach();
+        work();
+        Ok(())
     }
 }
 

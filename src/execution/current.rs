@@ -1,0 +1,120 @@
+//! The node whose body runs on this thread, for code that has no `NodeCtx` at hand: the log
+//! processor and the console format name it on every record, `ctx.entity` keeps the node's
+//! entity id in it, and the `carry` helpers make a context from it for other threads.
+//!
+//! The executor sets it around every sync node body, in every run: a thread-local pointer
+//! write before and after, so it costs next to nothing, and it is there in runs whose hooks
+//! skip node events (see `Hooks::node_events`), where no per-node context is built.
+
+use std::cell::Cell;
+use std::sync::{Arc, OnceLock};
+
+use crate::graph::NodeMeta;
+use crate::ids::RunId;
+
+/// A running node: its run, its declaration and the entity id it declared.
+#[derive(Debug)]
+pub(crate) struct Current<'a> {
+    run_id: &'a RunId,
+    node: &'a Arc<NodeMeta>,
+    entity: OnceLock<Arc<str>>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Current<'static>> = const { Cell::new(std::ptr::null()) };
+}
+
+impl<'a> Current<'a> {
+    /// The node `node` of run `run_id`, borrowing both.
+    pub(crate) fn new(run_id: &'a RunId, node: &'a Arc<NodeMeta>) -> Self {
+        Self {
+            run_id,
+            node,
+            entity: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn run_id(&self) -> &RunId {
+        self.run_id
+    }
+
+    pub(crate) fn node(&self) -> &Arc<NodeMeta> {
+        self.node
+    }
+
+    pub(crate) fn entity(&self) -> Option<&Arc<str>> {
+        self.entity.get()
+    }
+
+    /// Records the entity id; the first declaration wins.
+    pub(crate) fn set_entity(&self, id: &str) {
+        let _ = self.entity.get_or_init(|| Arc::from(id));
+    }
+
+    /// Runs `f` with this node current on this thread; the previous one (a node of an outer
+    /// run, or none) is current again afterwards, also when `f` unwinds.
+    pub(crate) fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(*const Current<'static>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|current| current.set(self.0));
+            }
+        }
+        let me = (self as *const Current<'a>).cast::<Current<'static>>();
+        let _restore = Restore(CURRENT.with(|current| current.replace(me)));
+        f()
+    }
+}
+
+/// Calls `f` with the node current on this thread, if any.
+pub(crate) fn with<R>(f: impl FnOnce(Option<&Current<'_>>) -> R) -> R {
+    let current = CURRENT.with(Cell::get);
+    // SAFETY: a non-null pointer was stored by `Current::scope`, which borrows the `Current`
+    // for the whole scope and restores the previous pointer when the scope ends (also when
+    // unwinding). So while it is stored, this thread is inside that scope and the value is
+    // alive; `f` only gets a reference bounded by this call, so it cannot keep it.
+    f(unsafe { current.as_ref() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_nest_and_restore() {
+        let run = RunId::from("run-1");
+        let outer = Arc::new(NodeMeta::new("outer"));
+        let inner = Arc::new(NodeMeta::new("inner"));
+        assert!(with(|c| c.is_none()));
+        Current::new(&run, &outer).scope(|| {
+            assert_eq!(
+                with(|c| c.map(|c| c.node().name().to_string())).as_deref(),
+                Some("outer")
+            );
+            Current::new(&run, &inner).scope(|| {
+                with(|c| c.expect("inner").set_entity("e-1"));
+                assert_eq!(
+                    with(|c| c.and_then(|c| c.entity().cloned())).as_deref(),
+                    Some("e-1")
+                );
+            });
+            assert_eq!(
+                with(|c| c.map(|c| c.node().name().to_string())).as_deref(),
+                Some("outer")
+            );
+            assert!(with(|c| c.and_then(|c| c.entity().cloned())).is_none());
+        });
+        assert!(with(|c| c.is_none()));
+    }
+
+    #[test]
+    fn restored_when_the_scope_unwinds() {
+        let run = RunId::from("run-1");
+        let node = Arc::new(NodeMeta::new("boom"));
+        let caught = std::panic::catch_unwind(|| {
+            Current::new(&run, &node).scope(|| panic!("node body panicked"));
+        });
+        assert!(caught.is_err());
+        assert!(with(|c| c.is_none()));
+    }
+}

@@ -1,0 +1,174 @@
+//! Node and task metrics: per attempt from `after_node`, or, for a run whose hooks skipped
+//! the node events (a sampled-out run), from the run record when the run ends.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::{KeyValue, StringValue};
+
+use super::{OtelHooks, RunState, TaskSpans, dag_attr};
+use crate::RunRecord;
+use crate::execution::NodeStatus;
+use crate::graph::NodeMeta;
+use crate::otel::conventions as conv;
+use crate::otel::metrics::status;
+use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+
+impl OtelHooks {
+    /// Records one attempt: its duration (unless skipped) and the error, retry and skip
+    /// counters.
+    pub(super) fn record_attempt(
+        &self,
+        run: &RunState,
+        node: &NodeMeta,
+        outcome: &NodeOutcome,
+        duration: Duration,
+        will_retry: bool,
+    ) {
+        let bound = match outcome {
+            NodeOutcome::Succeeded => run.metrics.as_ref().and_then(|m| m.duration_slot(node)),
+            _ => None,
+        };
+        if let Some(slot) = bound {
+            // A success records its duration and nothing else.
+            let handle = slot.get_or_init(|| {
+                let (attrs, len) = node_metric_attrs(run, node, outcome);
+                self.instruments.node_duration.bind(&attrs[..len])
+            });
+            handle.record(duration.as_secs_f64());
+            return;
+        }
+        let (attrs, len) = node_metric_attrs(run, node, outcome);
+        let counted = &attrs[..len - 1];
+        match outcome {
+            NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
+            outcome if outcome.is_failure() => self.instruments.node_errors.add(1, counted),
+            _ => {}
+        }
+        if will_retry {
+            self.instruments.node_retries.add(1, counted);
+        }
+        if !matches!(outcome, NodeOutcome::Skipped(_)) {
+            self.instruments
+                .node_duration
+                .record(duration.as_secs_f64(), &attrs[..len]);
+        }
+    }
+
+    /// Records, from the run record, what `after_node` and `after_task` record for a run with
+    /// node events. The counters come out the same: a node's attempts before its last all
+    /// failed, so each counts one error and one retry. Durations differ in one way: a
+    /// retried node records one duration (all its attempts, with its final status) instead
+    /// of one per attempt, since the record keeps no per-attempt times.
+    pub(super) fn record_from(&self, run: &RunState, record: &RunRecord) {
+        let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
+        for node in record.nodes() {
+            let Some(outcome) = node.outcome.as_ref() else {
+                continue; // overridden: it did not run
+            };
+            let earlier = node.attempts.saturating_sub(1);
+            if earlier > 0 {
+                let failed = NodeOutcome::Failed {
+                    message: String::new(),
+                };
+                let (attrs, len) = node_metric_attrs(run, node.node, &failed);
+                let counted = &attrs[..len - 1];
+                self.instruments.node_errors.add(earlier as u64, counted);
+                self.instruments.node_retries.add(earlier as u64, counted);
+            }
+            self.record_attempt(run, node.node, outcome, node.duration, false);
+            if node.node.task_group().is_some() || self.task_spans == TaskSpans::All {
+                tasks
+                    .entry(node.node.task_id())
+                    .or_insert_with(|| TaskTally::new(node.node.stage()))
+                    .add(node.status, outcome, node.started_at, node.ended_at());
+            }
+        }
+        for tally in tasks.into_values() {
+            let mut attrs = vec![dag_attr(run), status(tally.outcome().as_str())];
+            if let Some(stage) = tally.stage {
+                attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+            }
+            self.instruments
+                .task_duration
+                .record(tally.duration().as_secs_f64(), &attrs);
+        }
+    }
+}
+
+/// A task's span of time and outcome, folded from its nodes' records.
+struct TaskTally<'a> {
+    stage: Option<&'a str>,
+    start: Option<SystemTime>,
+    end: Option<SystemTime>,
+    failed: bool,
+    ran: bool,
+    cancelled: bool,
+}
+
+impl<'a> TaskTally<'a> {
+    fn new(stage: Option<&'a str>) -> Self {
+        Self {
+            stage,
+            start: None,
+            end: None,
+            failed: false,
+            ran: false,
+            cancelled: false,
+        }
+    }
+
+    fn add(
+        &mut self,
+        status: NodeStatus,
+        outcome: &NodeOutcome,
+        start: Option<SystemTime>,
+        end: Option<SystemTime>,
+    ) {
+        match status {
+            NodeStatus::Failed => (self.failed, self.ran) = (true, true),
+            NodeStatus::Succeeded => self.ran = true,
+            _ => self.cancelled |= *outcome == NodeOutcome::Skipped(SkipReason::Cancelled),
+        }
+        self.start = self.start.into_iter().chain(start).min();
+        self.end = self.end.into_iter().chain(end).max();
+    }
+
+    fn outcome(&self) -> Outcome {
+        if self.failed {
+            Outcome::Failed
+        } else if self.cancelled {
+            Outcome::Cancelled
+        } else if !self.ran {
+            Outcome::Skipped
+        } else {
+            Outcome::Succeeded
+        }
+    }
+
+    fn duration(&self) -> Duration {
+        match (self.start, self.end) {
+            (Some(start), Some(end)) => end.duration_since(start).unwrap_or_default(),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
+/// the status last, the stage only when there is one.
+fn node_metric_attrs(
+    run: &RunState,
+    node: &NodeMeta,
+    outcome: &NodeOutcome,
+) -> ([KeyValue; 4], usize) {
+    let dag = dag_attr(run);
+    let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.shared_name()));
+    let done = status(outcome.kind());
+    match node.stage() {
+        Some(stage) => {
+            let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
+            ([dag, name, stage, done], 4)
+        }
+        None => ([dag, name, done.clone(), done], 3),
+    }
+}
