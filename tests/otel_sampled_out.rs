@@ -373,3 +373,42 @@ fn a_sampled_out_run_records_the_counters_and_durations_a_sampled_run_does() {
     assert_eq!(group("sampled"), Some(4));
     assert_eq!(group("dropped"), group("sampled"));
 }
+
+#[test]
+fn durations_of_sampled_out_runs_reach_the_next_collection_or_are_recorded_when_the_hooks_go() {
+    let telemetry = TestTelemetry::new();
+    let off = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    let (plan, x) = layered("deferred");
+    let count = |name: &'static str| {
+        telemetry
+            .histogram(
+                conv::METRIC_NODE_DURATION,
+                &[
+                    KeyValue::new(conv::DAG_NAME, "deferred"),
+                    KeyValue::new(conv::NODE_NAME, name),
+                    KeyValue::new(conv::STATUS, "ok"),
+                ],
+            )
+            .map(|h| h.count)
+    };
+    let mut expected = 0;
+    for (mode, executor) in executors() {
+        let executor = executor().hook(OtelHooks::new(&off, telemetry.meter_provider()));
+        for _ in 0..3 {
+            executor.run(&plan, Inputs::new().set(x, 1)).unwrap();
+        }
+        expected += 3;
+        // Collected while the hooks are alive: the collection records what is pending.
+        for name in ["l0_0", "l1_5", "l2_9", "sink"] {
+            assert_eq!(count(name), Some(expected), "{mode}: {name}");
+        }
+        executor.run(&plan, Inputs::new().set(x, 1)).unwrap();
+        expected += 1;
+        // Dropped before the next collection: the hooks record what is pending as they go.
+        drop(executor);
+        assert_eq!(count("sink"), Some(expected), "{mode}");
+        assert_eq!(count("l1_5"), Some(expected), "{mode}");
+    }
+}

@@ -178,8 +178,21 @@ impl RunRecord {
         }
     }
 
+    /// The graph index and duration of planned node `i` (in plan order) if it succeeded at
+    /// its first attempt: what a consumer of many records needs of the common case, read
+    /// without touching the node's declaration.
+    pub(crate) fn first_try_success(&self, i: usize) -> Option<(u32, Duration)> {
+        let raw = self.raw.get(i)?.get()?;
+        (raw.other.is_none() && raw.attempts == 1).then(|| {
+            (
+                self.plan.inner.nodes[i],
+                self.clock.between(raw.start, raw.end),
+            )
+        })
+    }
+
     /// Item `i` of [`nodes`](Self::nodes).
-    fn view(&self, i: usize) -> NodeRecord<'_> {
+    pub(crate) fn view(&self, i: usize) -> NodeRecord<'_> {
         let inner = &*self.plan.inner;
         let Some(&planned) = inner.nodes.get(i) else {
             let meta = &*inner.dag.entry(inner.overrides[i - inner.nodes.len()]).meta;

@@ -179,6 +179,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         nodes.len(),
         tasks.iter().map(|t| t.indegree).collect(),
     );
+    let has_groups = tasks.iter().any(|t| t.meta.is_group());
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
@@ -202,6 +203,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             overrides,
             outputs,
             has_async,
+            has_groups,
             arrays,
         }),
     })

@@ -185,6 +185,8 @@ pub(crate) struct PlanInner {
     pub(crate) overrides: Vec<u32>,
     pub(crate) outputs: Vec<u32>,
     pub(crate) has_async: bool,
+    /// Whether any task is a declared group.
+    pub(crate) has_groups: bool,
     /// Per-run arrays kept for reuse by later runs of this plan.
     pub(crate) arrays: Arc<crate::execution::ArrayPool>,
 }

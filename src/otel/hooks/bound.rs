@@ -26,7 +26,12 @@ pub(crate) struct GraphMetrics {
 impl GraphMetrics {
     /// The handle slot of `node`, if it belongs to this graph.
     pub(crate) fn duration_slot(&self, node: &NodeMeta) -> Option<&OnceLock<BoundHistogram<f64>>> {
-        self.durations.get(node.position()?.index as usize)
+        self.slot(node.position()?.index)
+    }
+
+    /// The handle slot of the node at graph index `index`.
+    pub(crate) fn slot(&self, index: u32) -> Option<&OnceLock<BoundHistogram<f64>>> {
+        self.durations.get(index as usize)
     }
 }
 

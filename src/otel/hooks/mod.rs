@@ -16,6 +16,7 @@
 //! `docs/semantic-conventions.md` lists every span, attribute, event and metric.
 
 mod bound;
+mod deferred;
 mod links;
 mod node_metrics;
 mod scopes;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::metrics::MeterProvider;
+use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -34,6 +35,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
 use self::bound::{BoundCache, GraphMetrics};
+use self::deferred::Deferred;
 use self::links::{ParentSpan, Registry};
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
@@ -73,12 +75,14 @@ pub struct OtelHooks {
     parent: Option<Context>,
     parent_run: Option<RunId>,
     bound: BoundCache,
+    deferred: Arc<Deferred>,
 }
 
 /// Options for [`OtelHooks`].
 #[derive(Debug)]
 pub struct OtelHooksBuilder {
     tracer_provider: SdkTracerProvider,
+    meter: Meter,
     instruments: Arc<Instruments>,
     root_span_name: Option<String>,
     every_edge: bool,
@@ -107,9 +111,11 @@ impl OtelHooks {
         let scope = InstrumentationScope::builder(conv::SCOPE)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
+        let meter = meter_provider.meter_with_scope(scope);
         OtelHooksBuilder {
             tracer_provider: tracer_provider.clone(),
-            instruments: Arc::new(Instruments::new(&meter_provider.meter_with_scope(scope))),
+            instruments: Arc::new(Instruments::new(&meter)),
+            meter,
             root_span_name: None,
             every_edge: false,
             max_links: DEFAULT_MAX_LINKS,
@@ -188,6 +194,7 @@ impl OtelHooksBuilder {
 
     /// The hooks.
     pub fn build(self) -> OtelHooks {
+        let deferred = Deferred::new(&self.meter, Arc::clone(&self.instruments));
         OtelHooks {
             scopes: Scopes::new(self.tracer_provider, self.layers),
             instruments: self.instruments,
@@ -198,6 +205,7 @@ impl OtelHooksBuilder {
             parent: self.parent,
             parent_run: self.parent_run,
             bound: BoundCache::default(),
+            deferred,
         }
     }
 }
@@ -634,7 +642,11 @@ fn parent_cx<'a>(parents: Parents<'a, OtelHooks>) -> &'a Context {
 }
 
 fn dag_attr(run: &RunState) -> KeyValue {
-    let dag = run.dag.clone().unwrap_or_else(|| Arc::from(""));
+    dag_value(run.dag.as_ref())
+}
+
+fn dag_value(dag: Option<&Arc<str>>) -> KeyValue {
+    let dag = dag.cloned().unwrap_or_else(|| Arc::from(""));
     KeyValue::new(conv::DAG_NAME, StringValue::from(dag))
 }
 

@@ -2,11 +2,13 @@
 //! the node events (a sampled-out run), from the run record when the run ends.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::{KeyValue, StringValue};
 
-use super::{OtelHooks, RunState, TaskSpans, dag_attr};
+use super::deferred::Batch;
+use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
 use crate::RunRecord;
 use crate::execution::NodeStatus;
 use crate::graph::NodeMeta;
@@ -25,6 +27,7 @@ impl OtelHooks {
         duration: Duration,
         will_retry: bool,
     ) {
+        let dag = run.dag.as_ref();
         let bound = match outcome {
             NodeOutcome::Succeeded => run.metrics.as_ref().and_then(|m| m.duration_slot(node)),
             _ => None,
@@ -32,13 +35,13 @@ impl OtelHooks {
         if let Some(slot) = bound {
             // A success records its duration and nothing else.
             let handle = slot.get_or_init(|| {
-                let (attrs, len) = node_metric_attrs(run, node, outcome);
+                let (attrs, len) = node_metric_attrs(dag, node, outcome);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
             handle.record(duration.as_secs_f64());
             return;
         }
-        let (attrs, len) = node_metric_attrs(run, node, outcome);
+        let (attrs, len) = node_metric_attrs(dag, node, outcome);
         let counted = &attrs[..len - 1];
         match outcome {
             NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
@@ -61,8 +64,18 @@ impl OtelHooks {
     /// retried node records one duration (all its attempts, with its final status) instead
     /// of one per attempt, since the record keeps no per-attempt times.
     pub(super) fn record_from(&self, run: &RunState, record: &RunRecord) {
+        let plan = &record.plan;
+        // Group tasks are timed from their nodes' records, which takes the slow path below.
+        let timed_tasks = self.task_spans == TaskSpans::All || plan.inner.has_groups;
+        let mut durations = Vec::with_capacity(if timed_tasks { 0 } else { record.len() });
         let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
-        for node in record.nodes() {
+        for i in 0..record.len() {
+            // The common case, a first-try success, is recorded at the next collection.
+            if !timed_tasks && let Some((index, took)) = record.first_try_success(i) {
+                durations.push((index, took.as_secs_f64()));
+                continue;
+            }
+            let node = record.view(i);
             let Some(outcome) = node.outcome.as_ref() else {
                 continue; // overridden: it did not run
             };
@@ -71,7 +84,7 @@ impl OtelHooks {
                 let failed = NodeOutcome::Failed {
                     message: String::new(),
                 };
-                let (attrs, len) = node_metric_attrs(run, node.node, &failed);
+                let (attrs, len) = node_metric_attrs(run.dag.as_ref(), node.node, &failed);
                 let counted = &attrs[..len - 1];
                 self.instruments.node_errors.add(earlier as u64, counted);
                 self.instruments.node_retries.add(earlier as u64, counted);
@@ -83,6 +96,14 @@ impl OtelHooks {
                     .or_insert_with(|| TaskTally::new(node.node.stage()))
                     .add(node.status, outcome, node.started_at, node.ended_at());
             }
+        }
+        if let Some(metrics) = &run.metrics {
+            self.deferred.push(Batch {
+                plan: plan.clone(),
+                dag: run.dag.clone(),
+                metrics: Arc::clone(metrics),
+                durations,
+            });
         }
         for tally in tasks.into_values() {
             let mut attrs = vec![dag_attr(run), status(tally.outcome().as_str())];
@@ -156,12 +177,12 @@ impl<'a> TaskTally<'a> {
 
 /// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
 /// the status last, the stage only when there is one.
-fn node_metric_attrs(
-    run: &RunState,
+pub(super) fn node_metric_attrs(
+    dag: Option<&Arc<str>>,
     node: &NodeMeta,
     outcome: &NodeOutcome,
 ) -> ([KeyValue; 4], usize) {
-    let dag = dag_attr(run);
+    let dag = dag_value(dag);
     let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.shared_name()));
     let done = status(outcome.kind());
     match node.stage() {
