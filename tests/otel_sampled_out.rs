@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dagtel::hooks::{HookResult, Hooks, NodeStart, Parents, RunEnd};
+use dagtel::hooks::{HookPhase, HookResult, Hooks, NodeStart, Parents, RunEnd};
 use dagtel::otel::conventions as conv;
 use dagtel::otel::testing::{LogRecordExt, TestTelemetry};
 use dagtel::otel::{OtelHooks, carry};
@@ -410,5 +410,55 @@ fn durations_of_sampled_out_runs_reach_the_next_collection_or_are_recorded_when_
         drop(executor);
         assert_eq!(count("sink"), Some(expected), "{mode}");
         assert_eq!(count("l1_5"), Some(expected), "{mode}");
+    }
+}
+
+/// Panics in `node_events`, and never calls the work it wraps.
+struct Broken;
+
+impl Hooks for Broken {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+
+    fn node_events(&self, _: &()) -> bool {
+        panic!("cannot decide")
+    }
+
+    fn around_work(&self, _: &(), _: &mut dyn FnMut()) -> HookResult {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_broken_gate_or_work_wrapper_is_recorded_and_the_run_goes_on() {
+    let (plan, x) = layered("broken");
+    for (mode, executor) in executors() {
+        let seen = counting(false);
+        let run = executor()
+            .hook(Broken)
+            .hook(seen)
+            .run(&plan, Inputs::new().set(x, 1))
+            .unwrap();
+        assert_eq!(
+            run.record().count(NodeStatus::Succeeded),
+            plan.len(),
+            "{mode}"
+        );
+        let phases: Vec<_> = run.record().hook_failures.iter().map(|f| f.phase).collect();
+        assert!(
+            phases.contains(&HookPhase::NodeEvents),
+            "{mode}: {phases:?}"
+        );
+        assert!(
+            phases.contains(&HookPhase::AroundWork),
+            "{mode}: {phases:?}"
+        );
+        assert_eq!(
+            seen.nodes.load(Ordering::Relaxed),
+            plan.len(),
+            "{mode}: a gate that cannot answer counts as wanting the events"
+        );
     }
 }
