@@ -363,10 +363,8 @@ impl Hooks for OtelHooks {
             )));
         }
         span.end();
-        if !run.node_events
-            && let Some(record) = run.record
-        {
-            self.record_from(&state, record);
+        if let Some(record) = run.record {
+            self.record_from(&state, record, run.node_events);
         }
         let attrs = [dag_attr(&state), status(run.outcome.as_str())];
         self.instruments
@@ -546,13 +544,7 @@ impl Hooks for OtelHooks {
         node: &NodeEnd<'_>,
     ) -> HookResult {
         if !state.sampled {
-            self.record_attempt(
-                parents.run,
-                node.node,
-                node.outcome,
-                node.duration,
-                node.will_retry,
-            );
+            self.record_node_end(parents.run, node);
             return Ok(());
         }
         let span = state.cx.span();
@@ -588,13 +580,7 @@ impl Hooks for OtelHooks {
             );
         }
         span.end();
-        self.record_attempt(
-            parents.run,
-            node.node,
-            node.outcome,
-            node.duration,
-            node.will_retry,
-        );
+        self.record_node_end(parents.run, node);
         Ok(())
     }
 

@@ -12,11 +12,22 @@ use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
 use crate::RunRecord;
 use crate::execution::NodeStatus;
 use crate::graph::NodeMeta;
+use crate::hooks::NodeEnd;
 use crate::otel::conventions as conv;
 use crate::otel::metrics::status;
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
 
 impl OtelHooks {
+    /// Records an attempt that `after_node` reports, unless it is a first-try success of a
+    /// run from dagtel's executor: those are recorded from the run record when the run ends.
+    pub(super) fn record_node_end(&self, run: &RunState, node: &NodeEnd<'_>) {
+        let from_record = run.metrics.is_some();
+        if from_record && node.attempt == 1 && *node.outcome == NodeOutcome::Succeeded {
+            return;
+        }
+        self.record_attempt(run, node.node, node.outcome, node.duration, node.will_retry);
+    }
+
     /// Records one attempt: its duration (unless skipped) and the error, retry and skip
     /// counters.
     pub(super) fn record_attempt(
@@ -58,38 +69,48 @@ impl OtelHooks {
         }
     }
 
-    /// Records, from the run record, what `after_node` and `after_task` record for a run with
-    /// node events. The counters come out the same: a node's attempts before its last all
-    /// failed, so each counts one error and one retry. Durations differ in one way: a
-    /// retried node records one duration (all its attempts, with its final status) instead
-    /// of one per attempt, since the record keeps no per-attempt times.
-    pub(super) fn record_from(&self, run: &RunState, record: &RunRecord) {
+    /// Records what the run record holds when the run ends.
+    ///
+    /// Every node that succeeded at its first attempt (the common case) has its duration
+    /// left for the next metric collection (see [`deferred`](super::deferred)); `after_node`
+    /// skips those. For a run without node events, the rest is recorded here too: what
+    /// `after_node` and `after_task` would have. The counters come out the same (a node's
+    /// attempts before its last all failed, so each counts one error and one retry);
+    /// durations differ in one way: a retried node records one duration (all its attempts,
+    /// with its final status) instead of one per attempt, since the record keeps no
+    /// per-attempt times.
+    pub(super) fn record_from(&self, run: &RunState, record: &RunRecord, node_events: bool) {
         let plan = &record.plan;
-        // Group tasks are timed from their nodes' records, which takes the slow path below.
-        let timed_tasks = self.task_spans == TaskSpans::All || plan.inner.has_groups;
-        let mut durations = Vec::with_capacity(if timed_tasks { 0 } else { record.len() });
+        // Without node events, group tasks are timed here from their nodes' records.
+        let timed_tasks =
+            !node_events && (self.task_spans == TaskSpans::All || plan.inner.has_groups);
+        let mut durations = Vec::with_capacity(record.len());
         let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
         for i in 0..record.len() {
-            // The common case, a first-try success, is recorded at the next collection.
-            if !timed_tasks && let Some((index, took)) = record.first_try_success(i) {
+            let first_try = record.first_try_success(i);
+            if let Some((index, took)) = first_try {
                 durations.push((index, took.as_secs_f64()));
+            }
+            if node_events || (first_try.is_some() && !timed_tasks) {
                 continue;
             }
             let node = record.view(i);
             let Some(outcome) = node.outcome.as_ref() else {
                 continue; // overridden: it did not run
             };
-            let earlier = node.attempts.saturating_sub(1);
-            if earlier > 0 {
-                let failed = NodeOutcome::Failed {
-                    message: String::new(),
-                };
-                let (attrs, len) = node_metric_attrs(run.dag.as_ref(), node.node, &failed);
-                let counted = &attrs[..len - 1];
-                self.instruments.node_errors.add(earlier as u64, counted);
-                self.instruments.node_retries.add(earlier as u64, counted);
+            if first_try.is_none() {
+                let earlier = node.attempts.saturating_sub(1);
+                if earlier > 0 {
+                    let failed = NodeOutcome::Failed {
+                        message: String::new(),
+                    };
+                    let (attrs, len) = node_metric_attrs(run.dag.as_ref(), node.node, &failed);
+                    let counted = &attrs[..len - 1];
+                    self.instruments.node_errors.add(earlier as u64, counted);
+                    self.instruments.node_retries.add(earlier as u64, counted);
+                }
+                self.record_attempt(run, node.node, outcome, node.duration, false);
             }
-            self.record_attempt(run, node.node, outcome, node.duration, false);
             if node.node.task_group().is_some() || self.task_spans == TaskSpans::All {
                 tasks
                     .entry(node.node.task_id())
