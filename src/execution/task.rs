@@ -115,22 +115,31 @@ impl<H: HookSet> RunShared<H> {
     /// whenever they may have done other work since (a stolen job, another run's task), and
     /// with active hooks it is not used, since hooks run between the nodes.
     pub(crate) fn run_task(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
+        // Two copies of the task loop: one with the hook calls, one compiled without them
+        // (as with no hooks at all) for runs whose hooks want no node events.
         if self.events() {
             *now = None;
+            self.run_task_as::<true>(task, ready, now)
+        } else {
+            self.run_task_as::<false>(task, ready, now)
         }
-        let Some(mut scope) = self.begin_task(task, ready) else {
+    }
+
+    /// [`run_task`](Self::run_task), with the hooks' task and node events (`E`) or without.
+    fn run_task_as<const E: bool>(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
+        let Some(mut scope) = self.begin_task::<E>(task, ready) else {
             return; // parked until its stage has started
         };
         let thread = self.thread_label();
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope, now.take()),
-                None => self.run_sync_node(p, &scope, thread, now),
+                Some(reason) => self.skip_node::<E>(p, reason, &scope, now.take()),
+                None => self.run_sync_node::<E>(p, &scope, thread, now),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
-        self.end_task(scope);
+        self.end_task::<E>(scope);
         self.release(task, ready);
     }
 
@@ -139,22 +148,23 @@ impl<H: HookSet> RunShared<H> {
     /// `ready`, and the caller releases the downstream tasks (see [`release`](Self::release))
     /// once this returns `true`.
     pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
-        let Some(mut scope) = self.begin_task(task, ready) else {
+        // Plans with async nodes always deliver node events (see `prepare`).
+        let Some(mut scope) = self.begin_task::<true>(task, ready) else {
             return false;
         };
         for p in scope.nodes.clone() {
             let p = self.plan.inner.task_nodes[p];
             let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node(p, reason, &scope, None),
+                Some(reason) => self.skip_node::<true>(p, reason, &scope, None),
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
-                None => self.run_sync_node(p, &scope, ThreadLabel::Async, &mut None),
+                None => self.run_sync_node::<true>(p, &scope, ThreadLabel::Async, &mut None),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
         // No await from here on: a dropped future has not ended its task.
-        self.end_task(scope);
+        self.end_task::<true>(scope);
         true
     }
 
@@ -239,14 +249,15 @@ impl<H: HookSet> RunShared<H> {
     /// Enters the task's stage and calls `before_task`. `None` when the task was parked
     /// because another thread is running its stage's `before_stage`; that thread puts it in
     /// its own `ready` list when done.
-    fn begin_task(&self, index: u32, ready: &mut Ready) -> Option<TaskScope<'_, H>> {
+    #[inline]
+    fn begin_task<const E: bool>(&self, index: u32, ready: &mut Ready) -> Option<TaskScope<'_, H>> {
         let hot = self.plan.inner.task_hot[index as usize];
         let plan = &self.plan.inner.tasks[index as usize];
         let stage_state = match hot.stage() {
             Some(stage) => Some(self.enter_stage(stage, index, ready)?),
             None => None,
         };
-        let (start, state) = if self.events() {
+        let (start, state) = if E && H::ACTIVE {
             let state = self.hooks.before_task(
                 &self.run_state,
                 stage_state,
@@ -271,8 +282,9 @@ impl<H: HookSet> RunShared<H> {
         })
     }
 
-    fn end_task(&self, scope: TaskScope<'_, H>) {
-        if self.events() {
+    #[inline]
+    fn end_task<const E: bool>(&self, scope: TaskScope<'_, H>) {
+        if E && H::ACTIVE {
             let ev = TaskEnd {
                 run_id: &self.run_id,
                 task: &scope.plan.meta,
@@ -409,7 +421,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Records `p` as skipped at `now` (read here when `None`).
-    fn skip_node(
+    fn skip_node<const E: bool>(
         &self,
         p: u32,
         reason: SkipReason,
@@ -419,7 +431,7 @@ impl<H: HookSet> RunShared<H> {
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
         let now = now.unwrap_or_else(|| self.clock.raw());
-        if self.events() {
+        if E && H::ACTIVE {
             let start = NodeStart {
                 run_id: &self.run_id,
                 node: &entry.meta,
@@ -467,7 +479,7 @@ impl<H: HookSet> RunShared<H> {
 
     /// Runs `p`'s attempts. Starts at `now` if given (see [`run_task`](Self::run_task)) and
     /// leaves its end reading there.
-    fn run_sync_node(
+    fn run_sync_node<const E: bool>(
         &self,
         p: u32,
         scope: &TaskScope<'_, H>,
@@ -483,7 +495,8 @@ impl<H: HookSet> RunShared<H> {
         let first_start = now.take().unwrap_or_else(|| self.clock.raw());
         let mut attempt = 1;
         loop {
-            let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
+            let (ev, state, attempt_start) =
+                self.begin_attempt::<E>(p, scope, attempt, first_start);
             let mut result: Option<Attempt> = None;
             {
                 let ctx = NodeCtx {
@@ -499,7 +512,7 @@ impl<H: HookSet> RunShared<H> {
                         result = Some(current.scope(|| call_sync(body, &ctx, &args, hot.share)));
                     }
                 };
-                if self.events() {
+                if E && H::ACTIVE {
                     self.hooks
                         .around_node(&state, &ev, &mut call, &self.failures);
                 } else {
@@ -509,7 +522,7 @@ impl<H: HookSet> RunShared<H> {
             let (value, outcome) = or_failed(result, "node body was not run");
             let end = self.clock.raw();
             let will_retry =
-                self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
+                self.end_attempt::<E>(p, scope, state, attempt, &outcome, attempt_start, end);
             if will_retry {
                 std::thread::sleep(meta.retry().delay_before(attempt + 1));
                 attempt += 1;
@@ -526,7 +539,8 @@ impl<H: HookSet> RunShared<H> {
         let first_start = self.clock.raw();
         let mut attempt = 1;
         loop {
-            let (ev, state, attempt_start) = self.begin_attempt(p, scope, attempt, first_start);
+            let (ev, state, attempt_start) =
+                self.begin_attempt::<true>(p, scope, attempt, first_start);
             let slot = AttemptSlot::default();
             let future = self.attempt_future(p, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
@@ -544,7 +558,7 @@ impl<H: HookSet> RunShared<H> {
             let (value, outcome) = or_failed(result, "async node did not complete");
             let end = self.clock.raw();
             let will_retry =
-                self.end_attempt(p, scope, state, attempt, &outcome, attempt_start, end);
+                self.end_attempt::<true>(p, scope, state, attempt, &outcome, attempt_start, end);
             if will_retry {
                 tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
                 attempt += 1;
@@ -619,7 +633,8 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Calls `before_node` for an attempt; returns its event, hook state and start reading.
-    fn begin_attempt<'s>(
+    #[inline]
+    fn begin_attempt<'s, const E: bool>(
         &'s self,
         p: u32,
         scope: &'s TaskScope<'_, H>,
@@ -632,7 +647,7 @@ impl<H: HookSet> RunShared<H> {
             task: &scope.plan.meta,
             attempt,
         };
-        let state = if self.events() {
+        let state = if E && H::ACTIVE {
             self.hooks.before_node(
                 &self.run_state,
                 scope.stage_state,
@@ -653,7 +668,8 @@ impl<H: HookSet> RunShared<H> {
 
     /// Calls `after_node` for an attempt that ended at `end`; returns whether to retry.
     #[allow(clippy::too_many_arguments)]
-    fn end_attempt(
+    #[inline]
+    fn end_attempt<const E: bool>(
         &self,
         p: u32,
         scope: &TaskScope<'_, H>,
@@ -665,7 +681,7 @@ impl<H: HookSet> RunShared<H> {
     ) -> bool {
         let hot = self.hot(p);
         let will_retry = self.should_retry(outcome, attempt, hot.max_attempts);
-        if self.events() {
+        if E && H::ACTIVE {
             let ev = NodeEnd {
                 run_id: &self.run_id,
                 node: &hot.meta,

@@ -1,19 +1,25 @@
-//! Node durations of sampled-out runs, recorded when the meter provider collects.
+//! Node durations recorded off the pipeline's threads.
 //!
-//! A sampled-out run takes the executor's hook-free path, and its node metrics come from the
-//! run record when it ends. Recording a duration histogram point per node right then was the
-//! largest cost left on the caller's thread (40-70 ns a node: a lock per point, and cache
-//! misses over one series per node). So the run leaves its nodes' durations here, as
-//! (graph index, seconds) pairs, and a callback registered with the meter records them when
-//! the meter provider collects (a periodic export, `force_flush`, `shutdown`), on the
-//! collecting thread, before the SDK reads its aggregations. The points and series are the
-//! ones the run would have recorded itself; they only reach the aggregation later, within the
-//! same collection interval.
+//! Recording a duration histogram point per node as the run ends was the largest telemetry
+//! cost left on the caller's thread of a sampled-out run (35-70 ns a node: a lock per point,
+//! and cache misses over one series per node), and a sizeable one in sampled runs. So a run
+//! leaves the durations of its first-try successes here, as (graph index, seconds) pairs, and
+//! they are recorded:
 //!
-//! What is pending is bounded: past [`MAX_PENDING`] values a run records everything pending
-//! itself. Dropping the hooks records what is pending too, so nothing is lost with them.
+//! * by one background thread shared by every hook (`dagtel-metrics`), soon after the run;
+//! * when the meter provider collects (a periodic export, `force_flush`, `shutdown`): a
+//!   callback registered with the meter records what is pending first, waiting for points
+//!   being recorded, so a collection always sees every run that ended before it started;
+//! * when the hooks are dropped.
+//!
+//! The points and series are exactly those the run would have recorded itself. What is
+//! pending is bounded: past [`MAX_PENDING`] values (the background thread is behind) a run
+//! records everything pending itself. If the thread cannot be started, runs record their
+//! own points.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use opentelemetry::metrics::{Meter, ObservableGauge};
 
@@ -23,7 +29,7 @@ use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
 use crate::plan::Plan;
 
-/// How many durations may wait for a collection (about 16 MB) before runs record them.
+/// How many durations may wait (about 16 MB) before runs record them themselves.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
 
 /// One run's durations.
@@ -36,14 +42,23 @@ pub(super) struct Batch {
     pub(super) durations: Vec<(u32, f64)>,
 }
 
-/// Durations waiting for the next collection.
+/// One hook's durations waiting to be recorded.
 pub(super) struct Deferred {
+    shared: Arc<Shared>,
+    /// Keeps the collection callback registered; it never observes a value, so it exports
+    /// nothing.
+    _collect: ObservableGauge<u64>,
+}
+
+struct Shared {
     instruments: Arc<Instruments>,
     /// [`MAX_PENDING`], except in tests.
     max_pending: usize,
     pending: Mutex<Pending>,
-    /// Keeps the callback registered; it never observes a value, so it exports nothing.
-    _collect: ObservableGauge<u64>,
+    /// Held while taken points are recorded: a collection waits for them.
+    recording: Mutex<()>,
+    /// Whether the background thread has been asked to record this hook's points.
+    scheduled: AtomicBool,
 }
 
 #[derive(Default)]
@@ -54,7 +69,12 @@ struct Pending {
 
 impl std::fmt::Debug for Deferred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let values = self.pending.lock().map(|p| p.values).unwrap_or_default();
+        let values = self
+            .shared
+            .pending
+            .lock()
+            .map(|p| p.values)
+            .unwrap_or_default();
         f.debug_struct("Deferred")
             .field("pending", &values)
             .finish()
@@ -62,58 +82,80 @@ impl std::fmt::Debug for Deferred {
 }
 
 impl Deferred {
-    /// Registers the collection callback on `meter` (weakly: it does not keep these alive).
-    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>) -> Arc<Self> {
+    /// Registers the collection callback on `meter` (weakly: it keeps nothing alive).
+    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>) -> Self {
         Self::with_limit(meter, instruments, MAX_PENDING)
     }
 
-    fn with_limit(meter: &Meter, instruments: Arc<Instruments>, max_pending: usize) -> Arc<Self> {
-        Arc::new_cyclic(|me: &Weak<Self>| {
-            let me = me.clone();
-            let collect = meter
-                .u64_observable_gauge("dag.internal.deferred_durations")
-                .with_description("Never exported: records deferred node durations at collection.")
-                .with_callback(move |_| {
-                    if let Some(deferred) = me.upgrade() {
-                        deferred.record_pending();
-                    }
-                })
-                .build();
-            Self {
-                instruments,
-                max_pending,
-                pending: Mutex::new(Pending::default()),
-                _collect: collect,
-            }
-        })
+    fn with_limit(meter: &Meter, instruments: Arc<Instruments>, max_pending: usize) -> Self {
+        let shared = Arc::new(Shared {
+            instruments,
+            max_pending,
+            pending: Mutex::new(Pending::default()),
+            recording: Mutex::new(()),
+            scheduled: AtomicBool::new(false),
+        });
+        let weak: Weak<Shared> = Arc::downgrade(&shared);
+        let collect = meter
+            .u64_observable_gauge("dag.internal.deferred_durations")
+            .with_description("Never exported: records pending node durations at collection.")
+            .with_callback(move |_| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.record_pending();
+                }
+            })
+            .build();
+        Self {
+            shared,
+            _collect: collect,
+        }
     }
 
-    /// Leaves a run's durations for the next collection, or records them (and everything
-    /// pending) now if too many are waiting.
+    /// Leaves a run's durations to be recorded off this thread.
     pub(super) fn push(&self, batch: Batch) {
+        let shared = &self.shared;
         if batch.durations.is_empty() {
             return;
         }
         let overflow = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = lock(&shared.pending);
             pending.values += batch.durations.len();
             pending.batches.push(batch);
-            (pending.values > self.max_pending).then(|| std::mem::take(&mut *pending))
+            pending.values > shared.max_pending
         };
-        if let Some(pending) = overflow {
-            self.record(pending.batches);
+        if overflow || !shared.schedule() {
+            shared.record_pending();
+        }
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        self.shared.record_pending();
+    }
+}
+
+impl Shared {
+    /// Asks the background thread to record this hook's points; `false` if there is none.
+    fn schedule(self: &Arc<Self>) -> bool {
+        if self.scheduled.swap(true, Ordering::AcqRel) {
+            return true; // asked already, and not started yet
+        }
+        match recorder() {
+            Some(thread) => thread
+                .lock()
+                .map(|sender| sender.send(Arc::clone(self)).is_ok())
+                .unwrap_or(false),
+            None => false,
         }
     }
 
-    /// Records every pending duration.
-    pub(super) fn record_pending(&self) {
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        self.record(pending.batches);
-    }
-
-    fn record(&self, batches: Vec<Batch>) {
+    /// Records every pending point, after any being recorded elsewhere.
+    fn record_pending(&self) {
+        let _recording = lock(&self.recording);
+        let pending = std::mem::take(&mut *lock(&self.pending));
         let ok = NodeOutcome::Succeeded;
-        for batch in batches {
+        for batch in pending.batches {
             let dag = batch.plan.dag();
             for &(index, seconds) in &batch.durations {
                 let Some(slot) = batch.metrics.slot(index) else {
@@ -130,10 +172,29 @@ impl Deferred {
     }
 }
 
-impl Drop for Deferred {
-    fn drop(&mut self) {
-        self.record_pending();
-    }
+/// The background thread every hook's points are recorded on, started on first use.
+fn recorder() -> Option<&'static Mutex<Sender<Arc<Shared>>>> {
+    static RECORDER: OnceLock<Option<Mutex<Sender<Arc<Shared>>>>> = OnceLock::new();
+    RECORDER
+        .get_or_init(|| {
+            let (sender, receiver) = channel::<Arc<Shared>>();
+            std::thread::Builder::new()
+                .name("dagtel-metrics".into())
+                .spawn(move || {
+                    for shared in receiver {
+                        // Cleared first: a run that ends meanwhile schedules it again.
+                        shared.scheduled.store(false, Ordering::Release);
+                        shared.record_pending();
+                    }
+                })
+                .ok()
+                .map(|_| Mutex::new(sender))
+        })
+        .as_ref()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -145,11 +206,14 @@ mod tests {
     use crate::plan::Request;
 
     #[test]
-    fn a_run_records_everything_pending_once_too_much_waits() {
+    fn points_are_recorded_by_the_next_collection_and_a_full_queue_is_recorded_at_once() {
         let telemetry = TestTelemetry::new();
         let meter = opentelemetry::metrics::MeterProvider::meter(telemetry.meter_provider(), "t");
         let instruments = Arc::new(Instruments::new(&meter));
+        // A limit of 3 and a background thread that is never told: only the limit and the
+        // collection record.
         let deferred = Deferred::with_limit(&meter, Arc::clone(&instruments), 3);
+        deferred.shared.scheduled.store(true, Ordering::Release);
         let mut g = DagBuilder::new("pending");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
         let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
@@ -161,22 +225,25 @@ mod tests {
             metrics: Arc::clone(&metrics),
             durations: vec![(index, 0.5); values],
         };
-        let recorded = || {
-            let slot = metrics.slot(index).unwrap();
-            slot.get().is_some()
+        let count = || {
+            telemetry
+                .histogram(crate::otel::conventions::METRIC_NODE_DURATION, &[])
+                .map(|h| h.count)
         };
         deferred.push(batch(2));
+        assert_eq!(lock(&deferred.shared.pending).values, 2, "waiting");
+        assert_eq!(count(), Some(2), "a collection records what waits");
+        deferred.push(batch(3));
         deferred.push(batch(1));
-        assert!(!recorded(), "3 values wait for a collection");
-        deferred.push(batch(1));
-        assert!(
-            recorded(),
-            "the fourth is one too many: all four are recorded"
+        assert_eq!(
+            lock(&deferred.shared.pending).values,
+            0,
+            "4 values are one too many: the run recorded them"
         );
-        assert_eq!(deferred.pending.lock().unwrap().values, 0);
-        let count = telemetry
-            .histogram(crate::otel::conventions::METRIC_NODE_DURATION, &[])
-            .map(|h| h.count);
-        assert_eq!(count, Some(4));
+        assert!(metrics.slot(index).unwrap().get().is_some());
+        assert_eq!(count(), Some(6));
+        deferred.push(batch(1));
+        drop(deferred);
+        assert_eq!(count(), Some(7), "dropping the hooks records what waits");
     }
 }

@@ -75,7 +75,7 @@ pub struct OtelHooks {
     parent: Option<Context>,
     parent_run: Option<RunId>,
     bound: BoundCache,
-    deferred: Arc<Deferred>,
+    deferred: Deferred,
 }
 
 /// Options for [`OtelHooks`].
