@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use smallbox::SmallBox;
 use smallbox::space::S2;
@@ -31,9 +31,15 @@ pub(crate) const fn is_word<T>() -> bool {
     size_of::<T>() <= 8 && align_of::<T>() <= 8 && !std::mem::needs_drop::<T>()
 }
 
-/// The type of a word's value, as the function that returns its `TypeId` (a thin pointer, so
-/// a cell can hold it in one atomic word).
-type TypeOf = fn() -> TypeId;
+/// The type of a word's value, as a reference to its `TypeId` (a thin pointer, so a cell can
+/// hold it in one atomic word).
+type TypeOf = &'static TypeId;
+
+/// `T`'s [`TypeOf`]: a constant, so reading it calls nothing.
+#[inline(always)]
+fn type_of<T: Any>() -> TypeOf {
+    const { &TypeId::of::<T>() }
+}
 
 /// A word-sized value and its type.
 pub(crate) struct Word {
@@ -54,18 +60,18 @@ impl Word {
         // no drop glue, so keeping its bytes instead of the value drops nothing.
         unsafe { bits.as_mut_ptr().cast::<T>().write(value) };
         Ok(Self {
-            type_of: TypeId::of::<T>,
+            type_of: type_of::<T>(),
             bits,
         })
     }
 }
 
-/// Whether `type_of` is `T`'s. Comparing the function pointers is the fast path; the same
-/// function may exist at several addresses (one per codegen unit), so unequal pointers are
-/// settled by calling it.
-#[inline]
-fn is_type<T: Any>(type_of: TypeOf) -> bool {
-    std::ptr::fn_addr_eq(type_of, TypeId::of::<T> as TypeOf) || type_of() == TypeId::of::<T>()
+/// Whether `stored` is `T`'s. Comparing the addresses is the fast path; the same constant
+/// may exist at several addresses (one per codegen unit), so unequal addresses are settled by
+/// comparing the ids themselves (a load, no call).
+#[inline(always)]
+fn is_type<T: Any>(stored: TypeOf) -> bool {
+    std::ptr::eq(stored, type_of::<T>()) || *stored == TypeId::of::<T>()
 }
 
 /// A write-once cell for a [`Word`]: 16 bytes, four to a cache line.
@@ -73,8 +79,8 @@ fn is_type<T: Any>(type_of: TypeOf) -> bool {
 /// Same contract as [`WriteOnce`](crate::write_once::WriteOnce): one writer, which publishes
 /// the value with a release store of its type; readers see it after an acquire load.
 pub(crate) struct WordCell {
-    /// 0 while empty, then the value's [`TypeOf`] as an address.
-    type_of: AtomicUsize,
+    /// Null while empty, then the value's [`TypeOf`].
+    type_of: AtomicPtr<TypeId>,
     bits: UnsafeCell<MaybeUninit<u64>>,
     /// Debug builds check the single-writer contract (see `WriteOnce`).
     #[cfg(debug_assertions)]
@@ -95,7 +101,7 @@ impl WordCell {
     /// `set` on this cell concurrently.
     #[inline]
     pub(crate) unsafe fn set(&self, word: Word) -> Result<(), Word> {
-        if self.type_of.load(Ordering::Relaxed) != 0 {
+        if !self.type_of.load(Ordering::Relaxed).is_null() {
             return Err(word);
         }
         #[cfg(debug_assertions)]
@@ -108,7 +114,10 @@ impl WordCell {
         // SAFETY: empty, and by the caller's contract no other thread writes it now; readers
         // wait for the release store below.
         unsafe { *self.bits.get() = word.bits };
-        self.type_of.store(word.type_of as usize, Ordering::Release);
+        self.type_of.store(
+            std::ptr::from_ref(word.type_of).cast_mut(),
+            Ordering::Release,
+        );
         Ok(())
     }
 
@@ -116,12 +125,10 @@ impl WordCell {
     #[inline]
     pub(crate) fn get<T: Any>(&self) -> Option<&T> {
         let stored = self.type_of.load(Ordering::Acquire);
-        if stored == 0 {
-            return None;
-        }
-        // SAFETY: a non-zero `type_of` was stored from a `TypeOf` by `set`.
-        let type_of = unsafe { std::mem::transmute::<usize, TypeOf>(stored) };
-        if !is_type::<T>(type_of) {
+        // SAFETY: a non-null `type_of` was stored from a `TypeOf` (a `&'static TypeId`) by
+        // `set`, so it points to a live, aligned `TypeId` that is never written.
+        let stored: TypeOf = unsafe { stored.as_ref() }?;
+        if !is_type::<T>(stored) {
             return None;
         }
         // SAFETY: `bits` holds a `T` written by `Word::new` (its type was just checked),
@@ -132,7 +139,7 @@ impl WordCell {
 
     /// Empties the cell for reuse (values need no drop: see [`is_word`]).
     pub(crate) fn clear(&mut self) {
-        *self.type_of.get_mut() = 0;
+        *self.type_of.get_mut() = std::ptr::null_mut();
         #[cfg(debug_assertions)]
         {
             *self.claimed.get_mut() = false;
@@ -142,7 +149,7 @@ impl WordCell {
 
 /// `n` empty word cells, as zeroed memory (see `write_once::empty_cells`).
 pub(crate) fn empty_words(n: usize) -> Box<[WordCell]> {
-    // SAFETY: all-zero bytes are an empty `WordCell`: `type_of` 0 (empty), `claimed` false,
+    // SAFETY: all-zero bytes are an empty `WordCell`: `type_of` null (empty), `claimed` false,
     // and `bits` is `MaybeUninit`.
     unsafe { Box::<[WordCell]>::new_zeroed_slice(n).assume_init() }
 }

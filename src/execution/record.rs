@@ -297,6 +297,7 @@ impl RunRecord {
 }
 
 impl RawRecord {
+    #[inline]
     pub(crate) fn new(
         outcome: NodeOutcome,
         start: u64,

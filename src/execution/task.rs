@@ -405,7 +405,13 @@ impl<H: HookSet> RunShared<H> {
 
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
         // Markers hold the failed ancestor plus one, so that zero (a fresh run) means none.
-        let marked = self.poison[p as usize].load(Ordering::Relaxed);
+        // `marked` is set before any marker is written, and both before the marked node's
+        // counter reaches zero, so a node that sees it unset has no marker to read.
+        let marked = if self.marked.load(Ordering::Relaxed) {
+            self.poison[p as usize].load(Ordering::Relaxed)
+        } else {
+            0
+        };
         if marked != 0 {
             return Some(SkipReason::UpstreamFailed {
                 ancestor: self.node_name(marked - 1),
@@ -809,6 +815,7 @@ impl<H: HookSet> RunShared<H> {
     }
 }
 
+#[inline]
 fn call_sync(
     body: &crate::graph::SyncBody,
     ctx: &NodeCtx<'_>,
@@ -821,6 +828,7 @@ fn call_sync(
 }
 
 /// The attempt's result, or a failure saying why there is none.
+#[inline]
 fn or_failed(result: Option<Attempt>, missing: &str) -> Attempt {
     result.unwrap_or_else(|| {
         (
@@ -832,6 +840,7 @@ fn or_failed(result: Option<Attempt>, missing: &str) -> Attempt {
     })
 }
 
+#[inline]
 fn settle_result(result: Result<crate::node::NodeResult<Value>, String>) -> Attempt {
     match result {
         Ok(Ok(value)) => (Some(value), NodeOutcome::Succeeded),

@@ -86,9 +86,7 @@ impl<T: Any + Send + Sync> DepItem for Vec<Handle<T>> {
     fn fetch<'a>(args: &Args<'a>, start: usize, len: usize) -> Result<Many<'a, T>, NodeError> {
         // A plain loop: collecting through `Result` cost ~10% of a no-op fan-in node.
         let mut refs = SmallVec::with_capacity(len);
-        for i in start..start + len {
-            refs.push(args.get::<T>(i)?);
-        }
+        args.get_many::<T, 4>(start, len, &mut refs)?;
         Ok(Many(refs))
     }
     fn fetch_owned(args: &OwnedArgs, start: usize, len: usize) -> Result<Vec<Arc<T>>, NodeError> {

@@ -44,6 +44,36 @@ impl<'a> Args<'a> {
             .ok_or_else(|| wrong_type::<T>(index))
     }
 
+    /// The values of dependencies `start..start + len`, all `T`s, appended to `out`: one
+    /// bounds check for the run of slots, and for word-sized values a plain loop over their
+    /// cells (fan-ins are the widest dependency lists).
+    #[inline]
+    pub(crate) fn get_many<T: Any, const N: usize>(
+        &self,
+        start: usize,
+        len: usize,
+        out: &mut smallvec::SmallVec<[&'a T; N]>,
+    ) -> Result<(), NodeError> {
+        let Some(slots) = self.deps.get(start..start + len) else {
+            return Err(NodeError::msg(format!(
+                "dependencies #{start}..#{} have no value",
+                start + len
+            )));
+        };
+        for (i, &slot) in slots.iter().enumerate() {
+            let word = if is_word::<T>() {
+                self.words.get(slot as usize).and_then(WordCell::get::<T>)
+            } else {
+                None
+            };
+            out.push(match word {
+                Some(value) => value,
+                None => self.get::<T>(start + i)?,
+            });
+        }
+        Ok(())
+    }
+
     fn value(&self, index: usize) -> Result<&'a Value, NodeError> {
         self.deps
             .get(index)
