@@ -2,6 +2,7 @@
 //! the node's scope while a node runs. Processors read them to stamp every span and log record;
 //! the `carry` helpers move them onto other threads and tasks.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::trace::SpanContext;
@@ -86,17 +87,24 @@ impl RunScope {
     }
 }
 
-/// The node whose body is running; present in the context while the body runs.
+/// The node whose body is running.
+///
+/// While a sync node's body runs under [`OtelHooks`](super::OtelHooks), its scope is the
+/// thread's *active node*: kept in a thread-local, not in the context, which saves a context
+/// value (three allocations) per node. Work carried to other threads ([`carry`](super::carry))
+/// and async nodes find it in the context instead. [`NodeScope::current`] looks in both.
 #[derive(Debug)]
 pub struct NodeScope {
     name: Arc<str>,
     entity: OnceLock<Arc<str>>,
-    pub(crate) instruments: Option<Arc<Instruments>>,
-    pub(crate) dag: Option<Arc<str>>,
     /// The node's own context (its span), while the attempt runs: reports go to the node's
-    /// span even when a user span is current. Cleared when the attempt ends, which also breaks
-    /// the cycle (the context holds this scope).
-    pub(crate) node_cx: Mutex<Option<Context>>,
+    /// span even when a user span is current. A scope that is itself in that context (async
+    /// nodes) has it cleared when the attempt ends, which breaks the cycle.
+    node_cx: Mutex<Option<Context>>,
+}
+
+thread_local! {
+    static ACTIVE: Cell<*const NodeScope> = const { Cell::new(std::ptr::null()) };
 }
 
 impl NodeScope {
@@ -105,9 +113,15 @@ impl NodeScope {
         Self {
             name: name.into(),
             entity: OnceLock::new(),
-            instruments: None,
-            dag: None,
             node_cx: Mutex::new(None),
+        }
+    }
+
+    /// A scope for the node `name` whose span is in `node_cx`.
+    pub(crate) fn with_context(name: impl Into<Arc<str>>, node_cx: Context) -> Self {
+        Self {
+            node_cx: Mutex::new(Some(node_cx)),
+            ..Self::new(name)
         }
     }
 
@@ -143,36 +157,85 @@ impl NodeScope {
         *self.node_cx.lock().unwrap_or_else(|e| e.into_inner()) = cx;
     }
 
-    /// The node scope of the current context, if a node body is running on this thread.
-    ///
-    /// In runs whose hooks skip node events (a sampled-out run, see
-    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)) the context holds the run's
-    /// scope only; [`carry`](super::carry) and the node's reports then make a node scope from
-    /// what the executor knows of the running node.
-    pub fn current() -> Option<Arc<NodeScope>> {
-        Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned())
+    /// A copy that can go into a context: same name, entity so far and node context.
+    fn to_shared(&self) -> Arc<NodeScope> {
+        let copy = NodeScope::new(Arc::clone(&self.name));
+        if let Some(entity) = self.entity() {
+            let _ = copy.entity.set(Arc::clone(entity));
+        }
+        copy.set_node_context(self.node_context());
+        Arc::new(copy)
     }
 
-    /// The node scope of the current context; else, inside a run's context, a scope made for
-    /// the node the executor is running on this thread.
-    pub(crate) fn here() -> Option<Arc<NodeScope>> {
-        Context::map_current(|cx| {
-            if let Some(scope) = cx.get::<Arc<NodeScope>>() {
-                return Some(Arc::clone(scope));
+    /// Runs `f` with this scope as the thread's active node (see the type's docs).
+    pub(crate) fn activate<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(*const NodeScope);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                ACTIVE.with(|active| active.set(self.0));
             }
-            let run = cx.get::<RunScope>()?;
+        }
+        let _restore = Restore(ACTIVE.with(|active| active.replace(self)));
+        f()
+    }
+
+    /// Calls `f` with the scope of the running node: the one in the current context (carried
+    /// work, async nodes), else the thread's active node. `f` runs outside any borrow of the
+    /// context, so it may attach contexts.
+    pub(crate) fn with_running<R>(f: impl FnOnce(Option<&NodeScope>) -> R) -> R {
+        if let Some(scope) = Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned()) {
+            return f(Some(&scope));
+        }
+        let active = ACTIVE.with(Cell::get);
+        // SAFETY: a non-null pointer was stored by `activate`, which borrows the scope for its
+        // whole call and restores the previous pointer when it returns or unwinds; so this
+        // thread is inside that call and the scope is alive. `f` gets a reference bounded by
+        // this call and cannot keep it.
+        f(unsafe { active.as_ref() })
+    }
+
+    /// The scope of the node whose body is running on this thread (or that the current
+    /// context was carried from), if any.
+    ///
+    /// In runs whose hooks skip node events (a sampled-out run, see
+    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)) no hook keeps a node scope;
+    /// [`carry`](super::carry) and the node's reports then make one from what the executor
+    /// knows of the running node, and this returns `None`.
+    pub fn current() -> Option<Arc<NodeScope>> {
+        if let Some(scope) = Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned()) {
+            return Some(scope);
+        }
+        let active = ACTIVE.with(Cell::get);
+        // SAFETY: as in `with_running`.
+        unsafe { active.as_ref() }.map(NodeScope::to_shared)
+    }
+
+    /// [`current`](Self::current); else, inside a run's context, a scope made for the node the
+    /// executor is running on this thread.
+    pub(crate) fn here() -> Option<Arc<NodeScope>> {
+        if let Some(scope) = Self::current() {
+            return Some(scope);
+        }
+        Context::map_current(|cx| {
+            cx.get::<RunScope>()?;
             current::with(|node| {
                 let node = node?;
-                let mut scope = NodeScope::new(node.node().shared_name());
+                let scope = NodeScope::new(node.node().shared_name());
                 if let Some(entity) = node.entity() {
                     let _ = scope.entity.set(Arc::clone(entity));
                 }
-                scope.instruments = run.instruments.clone();
-                scope.dag = Some(Arc::clone(&run.dag));
                 Some(Arc::new(scope))
             })
         })
     }
+}
+
+/// The hooks' instruments and the DAG's name, from the run scope of the current context.
+pub(crate) fn run_instruments() -> Option<(Arc<Instruments>, Arc<str>)> {
+    Context::map_current(|cx| {
+        let run = cx.get::<RunScope>()?;
+        Some((run.instruments.clone()?, Arc::clone(&run.dag)))
+    })
 }
 
 /// The run and node a record made on this thread belongs to.

@@ -11,14 +11,24 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use serde::Serialize;
 
-use super::context::NodeScope;
+use super::context::{NodeScope, run_instruments};
 use super::conventions as conv;
 
-/// The running node's scope and its own context (the node span, whatever span is current).
-fn node() -> Option<(Arc<NodeScope>, Context)> {
+/// Calls `f` with the running node's scope and its own context (the node span, else whatever
+/// span is current); `None` when no node is running here under an OpenTelemetry hook.
+fn with_node<R>(f: impl FnOnce(&NodeScope, Context) -> R) -> Option<R> {
+    let mut f = Some(f);
+    let found = NodeScope::with_running(|scope| {
+        let scope = scope?;
+        let cx = scope.node_context().unwrap_or_else(Context::current);
+        f.take().map(|f| f(scope, cx))
+    });
+    if found.is_some() {
+        return found;
+    }
+    // A run without node events: a scope made from what the executor knows.
     let scope = NodeScope::here()?;
-    let cx = scope.node_context().unwrap_or_else(Context::current);
-    Some((scope, cx))
+    f.take().map(|f| f(&scope, Context::current()))
 }
 
 /// Records the node's entity id on its span (and on links from its children) and for its
@@ -29,68 +39,60 @@ pub(crate) fn entity(id: &str) {
             node.set_entity(id);
         }
     });
-    if let Some(scope) = NodeScope::current()
-        && scope.set_entity(id)
-    {
-        let cx = scope.node_context().unwrap_or_else(Context::current);
-        cx.span()
-            .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()));
-    }
+    with_node(|scope, cx| {
+        if scope.set_entity(id) {
+            cx.span()
+                .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()));
+        }
+    });
 }
 
 /// A named event with attributes: a span event, a log record.
 pub(crate) fn event(name: &str, attributes: &impl Serialize) {
-    let Some((_, cx)) = node() else {
-        return;
-    };
-    let attrs = flatten(attributes, None);
-    log_record(&cx, name, &attrs);
-    cx.span().add_event(name.to_string(), attrs);
+    with_node(|_, cx| {
+        let attrs = flatten(attributes, None);
+        log_record(&cx, name, &attrs);
+        cx.span().add_event(name.to_string(), attrs);
+    });
 }
 
 /// An artifact: a span event, a log record, and one more on the artifacts counter.
 pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
-    let Some((scope, cx)) = node() else {
-        return;
-    };
-    let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
-    attrs.extend(flatten(payload, Some("payload")));
-    log_record(&cx, conv::EVENT_ARTIFACT, &attrs);
-    cx.span().add_event(conv::EVENT_ARTIFACT.to_string(), attrs);
-    if let Some(instruments) = &scope.instruments {
-        instruments.artifacts.add(1, &metric_attrs(&scope));
-    }
+    with_node(|scope, cx| {
+        let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
+        attrs.extend(flatten(payload, Some("payload")));
+        log_record(&cx, conv::EVENT_ARTIFACT, &attrs);
+        cx.span().add_event(conv::EVENT_ARTIFACT.to_string(), attrs);
+        if let Some((instruments, dag)) = run_instruments() {
+            instruments.artifacts.add(1, &metric_attrs(scope, dag));
+        }
+    });
 }
 
 /// A dataset's size: gauges, and a span event.
 pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
-    let Some((scope, cx)) = node() else {
-        return;
-    };
-    if let Some(instruments) = &scope.instruments {
-        let attrs = metric_attrs(&scope);
-        instruments.dataset_rows.record(rows, &attrs);
-        instruments.dataset_columns.record(columns, &attrs);
-    }
-    cx.span().add_event(
-        conv::EVENT_DATASET.to_string(),
-        vec![
-            KeyValue::new(conv::DATASET_NAME, name.to_string()),
-            KeyValue::new(conv::DATASET_ROWS, rows as i64),
-            KeyValue::new(conv::DATASET_COLUMNS, columns as i64),
-        ],
-    );
+    with_node(|scope, cx| {
+        if let Some((instruments, dag)) = run_instruments() {
+            let attrs = metric_attrs(scope, dag);
+            instruments.dataset_rows.record(rows, &attrs);
+            instruments.dataset_columns.record(columns, &attrs);
+        }
+        cx.span().add_event(
+            conv::EVENT_DATASET.to_string(),
+            vec![
+                KeyValue::new(conv::DATASET_NAME, name.to_string()),
+                KeyValue::new(conv::DATASET_ROWS, rows as i64),
+                KeyValue::new(conv::DATASET_COLUMNS, columns as i64),
+            ],
+        );
+    });
 }
 
-fn metric_attrs(scope: &NodeScope) -> Vec<KeyValue> {
-    let mut attrs = vec![KeyValue::new(conv::NODE_NAME, scope.name_value())];
-    if let Some(dag) = &scope.dag {
-        attrs.push(KeyValue::new(
-            conv::DAG_NAME,
-            StringValue::from(dag.clone()),
-        ));
-    }
-    attrs
+fn metric_attrs(scope: &NodeScope, dag: Arc<str>) -> [KeyValue; 2] {
+    [
+        KeyValue::new(conv::NODE_NAME, scope.name_value()),
+        KeyValue::new(conv::DAG_NAME, StringValue::from(dag)),
+    ]
 }
 
 fn log_record(node_cx: &Context, name: &str, attrs: &[KeyValue]) {

@@ -78,7 +78,7 @@ impl Registry {
     /// with `every_edge`; at most `max` of them.
     pub(crate) fn links_for(&self, node: &NodeMeta, every_edge: bool, max: usize) -> Links {
         let min = if every_edge { 1 } else { 2 };
-        let mut links = Vec::new();
+        let mut links = Vec::with_capacity(node.deps().len().min(max));
         let mut parents = 0;
         let mut add = |parent: &ParentSpan, links: &mut Vec<Link>| {
             parents += 1;

@@ -41,6 +41,7 @@ use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
 use super::conventions as conv;
 use super::metrics::{Instruments, status};
+use crate::graph::NodeKind;
 use crate::hooks::{
     HookResult, Hooks, NodeEnd, NodeStart, Parents, RunEnd, RunStart, StageEnd, StageStart,
     TaskEnd, TaskStart,
@@ -259,15 +260,35 @@ pub struct TaskState {
 #[derive(Debug, Default)]
 pub struct NodeState {
     cx: Context,
-    scope: Option<Arc<NodeScope>>,
+    scope: Option<Scope>,
     sampled: bool,
+}
+
+/// Where a node's scope lives while its body runs.
+#[derive(Debug)]
+enum Scope {
+    /// A sync node's: the thread's active node while the body runs (no context value).
+    Active(NodeScope),
+    /// An async node's: a value of its context, which moves with the future.
+    InContext(Arc<NodeScope>),
+}
+
+impl std::ops::Deref for Scope {
+    type Target = NodeScope;
+    fn deref(&self) -> &NodeScope {
+        match self {
+            Self::Active(scope) => scope,
+            Self::InContext(scope) => scope,
+        }
+    }
 }
 
 impl Drop for NodeState {
     fn drop(&mut self) {
-        // The scope holds the node's context, which holds the scope: break the cycle. Work
-        // carried from the node and still running reports to the current span from now on.
-        if let Some(scope) = self.scope.as_ref().filter(|_| self.sampled) {
+        // A scope in the context holds the node's context, which holds the scope: break the
+        // cycle. Work carried from the node and still running reports to the current span
+        // from now on.
+        if let Some(Scope::InContext(scope)) = &self.scope {
             scope.set_node_context(None);
         }
     }
@@ -478,15 +499,23 @@ impl Hooks for OtelHooks {
             Some(task) => &task.cx,
             None => parent_cx(parents),
         };
-        let mut scope = NodeScope::new(meta.shared_name());
-        scope.instruments = Some(Arc::clone(&self.instruments));
-        scope.dag = run.dag.clone();
-        let scope = Arc::new(scope);
+        let is_async = meta.kind() == NodeKind::Async;
         if !run.sampled {
-            // The run was sampled out: no span, but logs still name the run and the node.
+            // The run was sampled out (and another hook wants node events): no span. Logs
+            // name the node from the executor's running node, or, across an async node's
+            // polls, from a scope in its context.
+            let (cx, scope) = if is_async {
+                let scope = Arc::new(NodeScope::new(meta.shared_name()));
+                (
+                    parent.with_value(Arc::clone(&scope)),
+                    Some(Scope::InContext(scope)),
+                )
+            } else {
+                (parent.clone(), None)
+            };
             return Ok(NodeState {
-                cx: parent.with_value(Arc::clone(&scope)),
-                scope: Some(scope),
+                cx,
+                scope,
                 sampled: false,
             });
         }
@@ -528,8 +557,16 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .with_links(links.links)
             .start_with_context(&*tracer, parent);
-        let cx = parent.with_value(Arc::clone(&scope)).with_span(span);
-        scope.set_node_context(Some(cx.clone()));
+        let name = meta.shared_name();
+        let (cx, scope) = if is_async {
+            let scope = Arc::new(NodeScope::new(name));
+            let cx = parent.with_value(Arc::clone(&scope)).with_span(span);
+            scope.set_node_context(Some(cx.clone()));
+            (cx, Scope::InContext(scope))
+        } else {
+            let cx = parent.with_span(span);
+            (cx.clone(), Scope::Active(NodeScope::with_context(name, cx)))
+        };
         Ok(NodeState {
             cx,
             scope: Some(scope),
@@ -591,7 +628,10 @@ impl Hooks for OtelHooks {
         body: &mut dyn FnMut(),
     ) -> HookResult {
         let _attached = state.cx.clone().attach();
-        body();
+        match &state.scope {
+            Some(Scope::Active(scope)) => scope.activate(body),
+            _ => body(),
+        }
         Ok(())
     }
 
