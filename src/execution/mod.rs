@@ -37,6 +37,7 @@ pub use error::{FinishedRun, RunError};
 pub use inputs::Inputs;
 pub use outputs::Outputs;
 pub use record::{NodeRecord, NodeStatus, RunRecord, ThreadLabel};
+pub(crate) use task::Tally;
 
 use crate::cancel::CancelToken;
 use crate::graph::Dag;

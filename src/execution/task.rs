@@ -34,7 +34,7 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, outcome: &NodeOutcome) {
+    pub(crate) fn add(&mut self, outcome: &NodeOutcome) {
         match outcome {
             NodeOutcome::Succeeded => self.ran = true,
             NodeOutcome::Skipped(SkipReason::Cancelled) => self.cancelled = true,
@@ -46,7 +46,7 @@ impl Tally {
         }
     }
 
-    fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         if self.failed {
             Outcome::Failed
         } else if self.cancelled {

@@ -10,12 +10,12 @@ use opentelemetry::{KeyValue, StringValue};
 use super::deferred::Batch;
 use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
 use crate::RunRecord;
-use crate::execution::NodeStatus;
+use crate::execution::Tally;
 use crate::graph::NodeMeta;
 use crate::hooks::NodeEnd;
 use crate::otel::conventions as conv;
 use crate::otel::metrics::status;
-use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+use crate::outcome::{NodeOutcome, Outcome};
 
 impl OtelHooks {
     /// Records an attempt that `after_node` reports, unless it is a first-try success of a
@@ -115,7 +115,7 @@ impl OtelHooks {
                 tasks
                     .entry(node.node.task_id())
                     .or_insert_with(|| TaskTally::new(node.node.stage()))
-                    .add(node.status, outcome, node.started_at, node.ended_at());
+                    .add(outcome, node.started_at, node.ended_at());
             }
         }
         if let Some(metrics) = &run.metrics {
@@ -143,9 +143,7 @@ struct TaskTally<'a> {
     stage: Option<&'a str>,
     start: Option<SystemTime>,
     end: Option<SystemTime>,
-    failed: bool,
-    ran: bool,
-    cancelled: bool,
+    outcomes: Tally,
 }
 
 impl<'a> TaskTally<'a> {
@@ -154,38 +152,18 @@ impl<'a> TaskTally<'a> {
             stage,
             start: None,
             end: None,
-            failed: false,
-            ran: false,
-            cancelled: false,
+            outcomes: Tally::default(),
         }
     }
 
-    fn add(
-        &mut self,
-        status: NodeStatus,
-        outcome: &NodeOutcome,
-        start: Option<SystemTime>,
-        end: Option<SystemTime>,
-    ) {
-        match status {
-            NodeStatus::Failed => (self.failed, self.ran) = (true, true),
-            NodeStatus::Succeeded => self.ran = true,
-            _ => self.cancelled |= *outcome == NodeOutcome::Skipped(SkipReason::Cancelled),
-        }
+    fn add(&mut self, outcome: &NodeOutcome, start: Option<SystemTime>, end: Option<SystemTime>) {
+        self.outcomes.add(outcome);
         self.start = self.start.into_iter().chain(start).min();
         self.end = self.end.into_iter().chain(end).max();
     }
 
     fn outcome(&self) -> Outcome {
-        if self.failed {
-            Outcome::Failed
-        } else if self.cancelled {
-            Outcome::Cancelled
-        } else if !self.ran {
-            Outcome::Skipped
-        } else {
-            Outcome::Succeeded
-        }
+        self.outcomes.outcome()
     }
 
     fn duration(&self) -> Duration {
