@@ -188,6 +188,55 @@ pub trait Hooks: Send + Sync + 'static {
     /// plans with async nodes always deliver them.
     ///
     /// [`around_work`]: Hooks::around_work
+    ///
+    /// A hook that looks at one run in ten closely and at the others only as a whole:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use dagtel::hooks::{HookResult, Hooks, NodeStart, Parents, RunEnd, RunStart};
+    /// use dagtel::{DagBuilder, Executor, Inputs, NodeStatus, Request};
+    ///
+    /// #[derive(Default)]
+    /// struct OneInTen { runs: AtomicUsize, node_calls: AtomicUsize, slow: AtomicUsize }
+    ///
+    /// impl Hooks for &'static OneInTen {
+    ///     type Run = bool; // whether this run is looked at closely
+    ///     type Stage = ();
+    ///     type Task = ();
+    ///     type Node = ();
+    ///
+    ///     fn before_run(&self, _: &RunStart<'_>) -> HookResult<bool> {
+    ///         Ok(self.runs.fetch_add(1, Ordering::Relaxed) % 10 == 0)
+    ///     }
+    ///     fn node_events(&self, closely: &bool) -> bool {
+    ///         *closely
+    ///     }
+    ///     fn before_node(&self, _: Parents<'_, Self>, _: &NodeStart<'_>) -> HookResult {
+    ///         self.node_calls.fetch_add(1, Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    ///     fn after_run(&self, _: bool, run: &RunEnd<'_>) -> HookResult {
+    ///         // Every run, looked at closely or not, ends with its record.
+    ///         if let Some(record) = run.record {
+    ///             let slow = record.nodes().filter(|n| n.duration.as_secs() >= 60).count();
+    ///             self.slow.fetch_add(slow, Ordering::Relaxed);
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let hook: &'static OneInTen = Box::leak(Box::default());
+    /// let mut g = DagBuilder::new("demo");
+    /// let x = g.input::<u32>("x");
+    /// let y = g.node("y").run(x, |_, x| Ok(x + 1));
+    /// let plan = g.build().unwrap().plan(&Request::new().output(y)).unwrap();
+    /// let executor = Executor::parallel().threads(2).hook(hook);
+    /// for _ in 0..20 {
+    ///     let run = executor.run(&plan, Inputs::new().set(x, 1)).unwrap();
+    ///     assert_eq!(run.record().count(NodeStatus::Succeeded), 1);
+    /// }
+    /// assert_eq!(hook.node_calls.load(Ordering::Relaxed), 2, "runs 0 and 10 only");
+    /// ```
     fn node_events(&self, run: &Self::Run) -> bool {
         let _ = run;
         true
