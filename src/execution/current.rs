@@ -18,10 +18,39 @@ pub(crate) struct Current<'a> {
     run_id: &'a RunId,
     node: &'a Arc<NodeMeta>,
     entity: OnceLock<Arc<str>>,
+    /// When it became current (see [`next_mark`]).
+    mark: Cell<u64>,
 }
 
 thread_local! {
     static CURRENT: Cell<*const Current<'static>> = const { Cell::new(std::ptr::null()) };
+    static MARKS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A number that grows each time something becomes this thread's running node, so that of two
+/// thread-local notions of it (this one and a hook's) the newer can be told.
+pub(crate) fn next_mark() -> u64 {
+    MARKS.with(|marks| {
+        let mark = marks.get() + 1;
+        marks.set(mark);
+        mark
+    })
+}
+
+/// Runs `f` with no node current on this thread (work carried from elsewhere says which node
+/// it belongs to itself); the current one is back afterwards.
+pub(crate) fn hide<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(CURRENT.with(|current| current.replace(std::ptr::null())));
+    f()
+}
+
+/// Puts back the pointer that was current before a scope.
+struct Restore(*const Current<'static>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.0));
+    }
 }
 
 impl<'a> Current<'a> {
@@ -31,7 +60,13 @@ impl<'a> Current<'a> {
             run_id,
             node,
             entity: OnceLock::new(),
+            mark: Cell::new(0),
         }
+    }
+
+    /// When it became current: compare with [`next_mark`] values.
+    pub(crate) fn mark(&self) -> u64 {
+        self.mark.get()
     }
 
     pub(crate) fn run_id(&self) -> &RunId {
@@ -54,12 +89,7 @@ impl<'a> Current<'a> {
     /// Runs `f` with this node current on this thread; the previous one (a node of an outer
     /// run, or none) is current again afterwards, also when `f` unwinds.
     pub(crate) fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Restore(*const Current<'static>);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CURRENT.with(|current| current.set(self.0));
-            }
-        }
+        self.mark.set(next_mark());
         let me = (self as *const Current<'a>).cast::<Current<'static>>();
         let _restore = Restore(CURRENT.with(|current| current.replace(me)));
         f()

@@ -121,7 +121,15 @@ impl<H: HookSet> RunShared<H> {
             *now = None;
             self.run_task_as::<true>(task, ready, now)
         } else {
-            self.run_task_as::<false>(task, ready, now)
+            // Stage hooks may run before and after the task: no clock reading crosses them.
+            let staged = H::ACTIVE && self.plan.inner.task_hot[task as usize].stage().is_some();
+            if staged {
+                *now = None;
+            }
+            self.run_task_as::<false>(task, ready, now);
+            if staged {
+                *now = None;
+            }
         }
     }
 

@@ -177,15 +177,15 @@ pub trait Hooks: Send + Sync + 'static {
 
     /// Whether this hook wants the task and node events of this run (`before_task`,
     /// `after_task`, `before_node`, `after_node`, `around_node`, `around_async`). Asked once,
-    /// right after `before_run`.
+    /// right after `before_run`, except for plans with async nodes, which always deliver
+    /// them (the question is not asked).
     ///
     /// When no hook of an executor wants them, the run's tasks and nodes take the executor's
     /// hook-free path: the hooks then see the run and its stages only, [`around_work`]
     /// on every thread that runs nodes, and the per-node facts in [`RunEnd::record`] when
     /// the run ends. A hook that answers `false` (an instrumentation whose run was sampled
     /// out, say) makes such runs nearly as cheap as runs without hooks; if another hook
-    /// answers `true`, it gets the node events after all and must handle them. Runs of
-    /// plans with async nodes always deliver them.
+    /// answers `true`, it gets the node events after all and must handle them.
     ///
     /// [`around_work`]: Hooks::around_work
     ///
@@ -344,6 +344,12 @@ impl<T: Hooks> Hooks for std::sync::Arc<T> {
         body: BoxFuture<'static, ()>,
     ) -> BoxFuture<'static, ()> {
         (**self).around_async(state, node, body)
+    }
+    fn node_events(&self, run: &Self::Run) -> bool {
+        (**self).node_events(run)
+    }
+    fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut()) -> HookResult {
+        (**self).around_work(run, work)
     }
 }
 

@@ -441,7 +441,7 @@ impl<I: HookSet, H: Hooks> HookSet for Stack<I, H> {
     }
 
     fn node_events(&self, run: &Self::Run, sink: &HookFailures) -> bool {
-        // Every hook is asked (no short cut): each may prepare for the answer it gave.
+        // Every hook of the set is asked (no short cut): each may prepare for its answer.
         let inner = self.inner.node_events(&run.0, sink);
         let own = run.1.as_ref().is_some_and(|r| {
             // A hook that cannot answer gets the events: the safe default.

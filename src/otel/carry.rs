@@ -53,26 +53,28 @@
 
 use std::future::Future;
 
-use std::sync::Arc;
-
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt as _;
 use rayon::iter::{Map, ParallelIterator};
 
 use super::NodeScope;
+use super::context::hidden;
 
 /// The context to carry: the current one, with a scope for the running node added when the
 /// run's hooks put none there (runs without node events, see
 /// [`NodeScope::current`](crate::otel::NodeScope::current)).
 fn captured() -> Context {
     let cx = Context::current();
-    if cx.get::<Arc<NodeScope>>().is_some() {
-        return cx;
-    }
     match NodeScope::here() {
         Some(scope) => cx.with_value(scope),
         None => cx,
     }
+}
+
+/// Runs `f` with `cx` attached, as work carried from elsewhere (see [`hidden`]).
+fn within<R>(cx: Context, f: impl FnOnce() -> R) -> R {
+    let _attached = cx.attach();
+    hidden(f)
 }
 
 /// Wraps `f` so it runs with the context that is current *now*, on whatever thread calls it.
@@ -101,10 +103,7 @@ pub fn carry_with<F, R>(cx: Context, f: F) -> impl FnOnce() -> R
 where
     F: FnOnce() -> R,
 {
-    move || {
-        let _attached = cx.attach();
-        f()
-    }
+    move || within(cx, f)
 }
 
 /// Wraps a closure that is called many times (a rayon `map` or `for_each`) so each call runs
@@ -131,10 +130,7 @@ where
     F: Fn(A) -> R,
 {
     let cx = captured();
-    move |arg| {
-        let _attached = cx.clone().attach();
-        f(arg)
-    }
+    move |arg| within(cx.clone(), || f(arg))
 }
 
 /// [`tokio::spawn`] with the current context attached to every poll of `fut`.
@@ -202,10 +198,7 @@ where
     R: Send,
 {
     let cx = captured();
-    rayon::scope(move |s| {
-        let _attached = cx.attach();
-        op(s)
-    })
+    rayon::scope(move |s| within(cx, || op(s)))
 }
 
 /// [`rayon::ThreadPool::install`] with the current context attached while `op` runs (on a
@@ -244,10 +237,7 @@ where
     F: FnOnce(&rayon::Scope<'scope>) + Send + 'scope,
 {
     let cx = captured();
-    scope.spawn(move |s| {
-        let _attached = cx.attach();
-        f(s)
-    });
+    scope.spawn(move |s| within(cx, || f(s)));
 }
 
 /// Context-carrying adapters for rayon parallel iterators.

@@ -10,6 +10,7 @@ use opentelemetry::{Context, StringValue};
 
 use super::metrics::Instruments;
 use crate::execution::current;
+use crate::graph::NodeMeta;
 use crate::ids::RunId;
 
 /// The run a context belongs to; present in every context derived from a run's root.
@@ -98,13 +99,85 @@ pub struct NodeScope {
     name: Arc<str>,
     entity: OnceLock<Arc<str>>,
     /// The node's own context (its span), while the attempt runs: reports go to the node's
-    /// span even when a user span is current. A scope that is itself in that context (async
-    /// nodes) has it cleared when the attempt ends, which breaks the cycle.
+    /// span even when a user span is current. Cleared when the attempt ends (for a scope
+    /// that is in that context, this breaks the cycle).
     node_cx: Mutex<Option<Context>>,
+    /// The address of the node's declaration, to tell it is the executor's running node.
+    owner: usize,
 }
 
+/// `owner` of the scope that masks one inherited from an outer node (see [`NodeScope::mask`]).
+const MASK: usize = usize::MAX;
+
 thread_local! {
-    static ACTIVE: Cell<*const NodeScope> = const { Cell::new(std::ptr::null()) };
+    /// The active node's scope and when it became active (see `current::next_mark`).
+    static ACTIVE: Cell<(*const Arc<NodeScope>, u64)> = const { Cell::new((std::ptr::null(), 0)) };
+}
+
+/// Which node the code running on this thread belongs to.
+pub(crate) enum Running<'a> {
+    /// A node whose hook keeps its scope on the thread.
+    Hooked(&'a Arc<NodeScope>),
+    /// A node the executor runs with no node scope (runs without node events).
+    Executor(&'a current::Current<'a>),
+    /// Work carried from a node, or an async node.
+    Carried(Arc<NodeScope>),
+    /// No node.
+    None,
+}
+
+/// Calls `f` with the node the code running here belongs to. The executor's running node
+/// decides; a hook's active scope stands for it when it is that node's (or newer, or the
+/// executor is not involved); work carried from elsewhere hides both, so the context's
+/// carried scope comes last. `f` runs outside any borrow of the context (it may attach one).
+pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
+    let (active, active_mark) = ACTIVE.with(Cell::get);
+    // SAFETY: a non-null pointer was stored by `NodeScope::activate`, which borrows the
+    // `Arc` for its whole call and restores the previous pointer when it returns or unwinds;
+    // so this thread is inside that call and the `Arc` is alive. `f` gets a reference
+    // bounded by this call and cannot keep it.
+    let active = unsafe { active.as_ref() };
+    let mut f = Some(f);
+    let decided = current::with(|node| {
+        let pick = match (active, node) {
+            (Some(scope), Some(node))
+                if scope.owner == Arc::as_ptr(node.node()) as usize
+                    || active_mark > node.mark() =>
+            {
+                Running::Hooked(scope)
+            }
+            (_, Some(node)) => Running::Executor(node),
+            (Some(scope), None) => Running::Hooked(scope),
+            (None, None) => return None,
+        };
+        f.take().map(|f| f(pick))
+    });
+    if let Some(result) = decided {
+        return result;
+    }
+    let carried = Context::map_current(|cx| {
+        cx.get::<Arc<NodeScope>>()
+            .filter(|scope| scope.owner != MASK)
+            .cloned()
+    });
+    let f = f.take().expect("not called yet");
+    match carried {
+        Some(scope) => f(Running::Carried(scope)),
+        None => f(Running::None),
+    }
+}
+
+/// Runs `f` as work carried from elsewhere: neither the executor's running node nor a hook's
+/// active node of this thread is `f`'s (the context it attaches says which node it is).
+pub(crate) fn hidden<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore((*const Arc<NodeScope>, u64));
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ACTIVE.with(|active| active.set(self.0));
+        }
+    }
+    let _restore = Restore(ACTIVE.with(|active| active.replace((std::ptr::null(), 0))));
+    current::hide(f)
 }
 
 impl NodeScope {
@@ -114,15 +187,26 @@ impl NodeScope {
             name: name.into(),
             entity: OnceLock::new(),
             node_cx: Mutex::new(None),
+            owner: 0,
         }
     }
 
-    /// A scope for the node `name` whose span is in `node_cx`.
-    pub(crate) fn with_context(name: impl Into<Arc<str>>, node_cx: Context) -> Self {
+    /// The scope of `node`, whose span is in `node_cx`.
+    pub(crate) fn for_node(node: &NodeMeta, node_cx: Option<Context>) -> Self {
         Self {
-            node_cx: Mutex::new(Some(node_cx)),
-            ..Self::new(name)
+            node_cx: Mutex::new(node_cx),
+            owner: node as *const NodeMeta as usize,
+            ..Self::new(node.shared_name())
         }
+    }
+
+    /// A context value that hides the node scope of an outer context: a run started inside
+    /// work carried from a node is not that node's.
+    pub(crate) fn mask() -> Arc<NodeScope> {
+        Arc::new(Self {
+            owner: MASK,
+            ..Self::new("")
+        })
     }
 
     /// The node's name.
@@ -157,41 +241,17 @@ impl NodeScope {
         *self.node_cx.lock().unwrap_or_else(|e| e.into_inner()) = cx;
     }
 
-    /// A copy that can go into a context: same name, entity so far and node context.
-    fn to_shared(&self) -> Arc<NodeScope> {
-        let copy = NodeScope::new(Arc::clone(&self.name));
-        if let Some(entity) = self.entity() {
-            let _ = copy.entity.set(Arc::clone(entity));
-        }
-        copy.set_node_context(self.node_context());
-        Arc::new(copy)
-    }
-
     /// Runs `f` with this scope as the thread's active node (see the type's docs).
-    pub(crate) fn activate<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Restore(*const NodeScope);
+    pub(crate) fn activate<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        struct Restore((*const Arc<NodeScope>, u64));
         impl Drop for Restore {
             fn drop(&mut self) {
                 ACTIVE.with(|active| active.set(self.0));
             }
         }
-        let _restore = Restore(ACTIVE.with(|active| active.replace(self)));
+        let me = (self as *const Arc<NodeScope>, current::next_mark());
+        let _restore = Restore(ACTIVE.with(|active| active.replace(me)));
         f()
-    }
-
-    /// Calls `f` with the scope of the running node: the one in the current context (carried
-    /// work, async nodes), else the thread's active node. `f` runs outside any borrow of the
-    /// context, so it may attach contexts.
-    pub(crate) fn with_running<R>(f: impl FnOnce(Option<&NodeScope>) -> R) -> R {
-        if let Some(scope) = Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned()) {
-            return f(Some(&scope));
-        }
-        let active = ACTIVE.with(Cell::get);
-        // SAFETY: a non-null pointer was stored by `activate`, which borrows the scope for its
-        // whole call and restores the previous pointer when it returns or unwinds; so this
-        // thread is inside that call and the scope is alive. `f` gets a reference bounded by
-        // this call and cannot keep it.
-        f(unsafe { active.as_ref() })
     }
 
     /// The scope of the node whose body is running on this thread (or that the current
@@ -202,30 +262,28 @@ impl NodeScope {
     /// [`carry`](super::carry) and the node's reports then make one from what the executor
     /// knows of the running node, and this returns `None`.
     pub fn current() -> Option<Arc<NodeScope>> {
-        if let Some(scope) = Context::map_current(|cx| cx.get::<Arc<NodeScope>>().cloned()) {
-            return Some(scope);
-        }
-        let active = ACTIVE.with(Cell::get);
-        // SAFETY: as in `with_running`.
-        unsafe { active.as_ref() }.map(NodeScope::to_shared)
+        running(|node| match node {
+            Running::Hooked(scope) => Some(Arc::clone(scope)),
+            Running::Carried(scope) => Some(scope),
+            Running::Executor(_) | Running::None => None,
+        })
     }
 
     /// [`current`](Self::current); else, inside a run's context, a scope made for the node the
     /// executor is running on this thread.
     pub(crate) fn here() -> Option<Arc<NodeScope>> {
-        if let Some(scope) = Self::current() {
-            return Some(scope);
-        }
-        Context::map_current(|cx| {
-            cx.get::<RunScope>()?;
-            current::with(|node| {
-                let node = node?;
-                let scope = NodeScope::new(node.node().shared_name());
-                if let Some(entity) = node.entity() {
-                    let _ = scope.entity.set(Arc::clone(entity));
-                }
-                Some(Arc::new(scope))
-            })
+        running(|node| match node {
+            Running::Hooked(scope) => Some(Arc::clone(scope)),
+            Running::Carried(scope) => Some(scope),
+            Running::Executor(node) => Context::map_current(|cx| cx.get::<RunScope>().is_some())
+                .then(|| {
+                    let scope = NodeScope::for_node(node.node(), None);
+                    if let Some(entity) = node.entity() {
+                        let _ = scope.entity.set(Arc::clone(entity));
+                    }
+                    Arc::new(scope)
+                }),
+            Running::None => None,
         })
     }
 }
@@ -246,29 +304,28 @@ pub(crate) struct Stamp {
     pub(crate) entity: Option<Arc<str>>,
 }
 
-/// The node scope of the current context (with its run); else the node the executor runs on
-/// this thread, with its run (runs without node events put no node scope into the context);
-/// else the run scope of the context alone.
+/// The node the code running here belongs to (see [`running`]), with its run.
 pub(crate) fn stamp() -> Stamp {
-    Context::map_current(|cx| {
-        let run = || cx.get::<RunScope>().map(|r| r.run_id.shared());
-        if let Some(node) = cx.get::<Arc<NodeScope>>() {
-            return Stamp {
-                run_id: run(),
-                node: Some(Arc::clone(&node.name)),
-                entity: node.entity().cloned(),
-            };
-        }
-        current::with(|node| match node {
-            Some(node) => Stamp {
-                run_id: Some(node.run_id().shared()),
-                node: Some(node.node().shared_name()),
-                entity: node.entity().cloned(),
-            },
-            None => Stamp {
-                run_id: run(),
-                ..Stamp::default()
-            },
-        })
+    let run = || Context::map_current(|cx| cx.get::<RunScope>().map(|r| r.run_id.shared()));
+    running(|node| match node {
+        Running::Hooked(scope) => Stamp {
+            run_id: run(),
+            node: Some(Arc::clone(&scope.name)),
+            entity: scope.entity().cloned(),
+        },
+        Running::Carried(scope) => Stamp {
+            run_id: run(),
+            node: Some(Arc::clone(&scope.name)),
+            entity: scope.entity().cloned(),
+        },
+        Running::Executor(node) => Stamp {
+            run_id: Some(node.run_id().shared()),
+            node: Some(node.node().shared_name()),
+            entity: node.entity().cloned(),
+        },
+        Running::None => Stamp {
+            run_id: run(),
+            ..Stamp::default()
+        },
     })
 }

@@ -11,39 +11,40 @@ use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use serde::Serialize;
 
-use super::context::{NodeScope, run_instruments};
+use super::context::{NodeScope, Running, run_instruments, running};
 use super::conventions as conv;
 
 /// Calls `f` with the running node's scope and its own context (the node span, else whatever
 /// span is current); `None` when no node is running here under an OpenTelemetry hook.
 fn with_node<R>(f: impl FnOnce(&NodeScope, Context) -> R) -> Option<R> {
-    let mut f = Some(f);
-    let found = NodeScope::with_running(|scope| {
-        let scope = scope?;
-        let cx = scope.node_context().unwrap_or_else(Context::current);
-        f.take().map(|f| f(scope, cx))
-    });
-    if found.is_some() {
-        return found;
-    }
-    // A run without node events: a scope made from what the executor knows.
     let scope = NodeScope::here()?;
-    f.take().map(|f| f(&scope, Context::current()))
+    let cx = scope.node_context().unwrap_or_else(Context::current);
+    Some(f(&scope, cx))
 }
 
 /// Records the node's entity id on its span (and on links from its children) and for its
 /// log records; the first declaration of an attempt wins.
 pub(crate) fn entity(id: &str) {
-    crate::execution::current::with(|node| {
-        if let Some(node) = node {
-            node.set_entity(id);
-        }
-    });
-    with_node(|scope, cx| {
+    let declare = |scope: &NodeScope| {
         if scope.set_entity(id) {
+            let cx = scope.node_context().unwrap_or_else(Context::current);
             cx.span()
                 .set_attribute(KeyValue::new(conv::ENTITY_ID, id.to_string()));
         }
+    };
+    running(|node| match node {
+        Running::Hooked(scope) => {
+            declare(scope);
+            // The executor's record of the same node, for its log records.
+            crate::execution::current::with(|node| {
+                if let Some(node) = node {
+                    node.set_entity(id);
+                }
+            });
+        }
+        Running::Carried(scope) => declare(&scope),
+        Running::Executor(node) => node.set_entity(id),
+        Running::None => {}
     });
 }
 

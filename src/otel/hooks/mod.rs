@@ -268,7 +268,7 @@ pub struct NodeState {
 #[derive(Debug)]
 enum Scope {
     /// A sync node's: the thread's active node while the body runs (no context value).
-    Active(NodeScope),
+    Active(Arc<NodeScope>),
     /// An async node's: a value of its context, which moves with the future.
     InContext(Arc<NodeScope>),
 }
@@ -277,18 +277,17 @@ impl std::ops::Deref for Scope {
     type Target = NodeScope;
     fn deref(&self) -> &NodeScope {
         match self {
-            Self::Active(scope) => scope,
-            Self::InContext(scope) => scope,
+            Self::Active(scope) | Self::InContext(scope) => scope,
         }
     }
 }
 
 impl Drop for NodeState {
     fn drop(&mut self) {
-        // A scope in the context holds the node's context, which holds the scope: break the
-        // cycle. Work carried from the node and still running reports to the current span
-        // from now on.
-        if let Some(Scope::InContext(scope)) = &self.scope {
+        // The attempt is over: work carried from the node and still running reports to its
+        // own current span from now on. For a scope in the context, which the node context
+        // holds, this also breaks the cycle.
+        if let Some(scope) = &self.scope {
             scope.set_node_context(None);
         }
     }
@@ -304,6 +303,11 @@ impl Hooks for OtelHooks {
         let base = match &self.parent {
             Some(parent) => parent.clone(),
             None => Context::current(),
+        };
+        // A run started from work carried out of a node is not that node's: mask its scope.
+        let base = match base.get::<Arc<NodeScope>>() {
+            Some(_) => base.with_value(NodeScope::mask()),
+            None => base,
         };
         let scope = RunScope::new(run.run_id.clone(), run.dag)
             .with_instruments(Arc::clone(&self.instruments));
@@ -505,7 +509,7 @@ impl Hooks for OtelHooks {
             // name the node from the executor's running node, or, across an async node's
             // polls, from a scope in its context.
             let (cx, scope) = if is_async {
-                let scope = Arc::new(NodeScope::new(meta.shared_name()));
+                let scope = Arc::new(NodeScope::for_node(meta, None));
                 (
                     parent.with_value(Arc::clone(&scope)),
                     Some(Scope::InContext(scope)),
@@ -557,15 +561,15 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .with_links(links.links)
             .start_with_context(&*tracer, parent);
-        let name = meta.shared_name();
         let (cx, scope) = if is_async {
-            let scope = Arc::new(NodeScope::new(name));
+            let scope = Arc::new(NodeScope::for_node(meta, None));
             let cx = parent.with_value(Arc::clone(&scope)).with_span(span);
             scope.set_node_context(Some(cx.clone()));
             (cx, Scope::InContext(scope))
         } else {
             let cx = parent.with_span(span);
-            (cx.clone(), Scope::Active(NodeScope::with_context(name, cx)))
+            let scope = NodeScope::for_node(meta, Some(cx.clone()));
+            (cx, Scope::Active(Arc::new(scope)))
         };
         Ok(NodeState {
             cx,

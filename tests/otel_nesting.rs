@@ -1,0 +1,352 @@
+//! Which node, run and span the code running in a node belongs to, when runs nest, work is
+//! carried between threads, hooks are shared, or a run takes the path without node events:
+//! the executor's running node, a hook's active node scope and a scope carried in a context
+//! must never be mixed up.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dagtel::hooks::{HookResult, Hooks, Lifecycle, NodeStart, Parents, RunInfo, StageStart};
+use dagtel::otel::conventions as conv;
+use dagtel::otel::testing::{LogRecordExt, SpanDataExt, TestTelemetry};
+use dagtel::otel::{NodeScope, OtelHooks, carry};
+use dagtel::*;
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry_sdk::logs::{SdkLogRecord, SdkLogger};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+/// Emits a log record straight through the OpenTelemetry logger (no `tracing` subscriber
+/// needed): `RunIdLogProcessor` stamps it on the emitting thread.
+fn emit(logger: &SdkLogger, body: &'static str) {
+    let mut record = logger.create_log_record();
+    record.set_body(body.into());
+    logger.emit(record);
+}
+
+fn log<'a>(logs: &'a [SdkLogRecord], body: &str) -> &'a SdkLogRecord {
+    logs.iter()
+        .find(|l| l.body_str() == Some(body))
+        .unwrap_or_else(|| panic!("no log record {body:?}"))
+}
+
+/// A tracer provider that samples nothing (a sampled-out run).
+fn off_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A shared hook (`Arc<T>`, the documented way to read a hook after the run) forwards
+// `node_events` and `around_work` too: `Arc<OtelHooks>` takes the hook-free path for
+// sampled-out runs and attaches the run context in `around_work`.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+struct Quiet {
+    nodes: AtomicUsize,
+    work: AtomicUsize,
+}
+
+impl Hooks for Quiet {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+
+    fn before_node(&self, _: Parents<'_, Self>, _: &NodeStart<'_>) -> HookResult {
+        self.nodes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn node_events(&self, _: &()) -> bool {
+        false
+    }
+
+    fn around_work(&self, _: &(), work: &mut dyn FnMut()) -> HookResult {
+        self.work.fetch_add(1, Ordering::Relaxed);
+        work();
+        Ok(())
+    }
+}
+
+#[test]
+fn a_shared_hook_answers_node_events_and_wraps_work() {
+    let mut g = DagBuilder::new("shared");
+    let a = g.node("a").run((), |_, ()| Ok(1u8));
+    let b = g.node("b").run(a, |_, a| Ok(*a + 1));
+    let plan = g.build().unwrap().plan(&Request::new().output(b)).unwrap();
+    let quiet = Arc::new(Quiet::default());
+    Executor::sequential()
+        .hook(Arc::clone(&quiet))
+        .run(&plan, Inputs::new())
+        .unwrap();
+    assert_eq!(
+        (
+            quiet.work.load(Ordering::Relaxed),
+            quiet.nodes.load(Ordering::Relaxed)
+        ),
+        (1, 0),
+        "(around_work calls, before_node calls) of a shared hook that wants no node events"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A sync node's `NodeScope` is the thread's active node, not a context value: the log
+// processor finds it there, also for nodes driven by `Lifecycle` (no executor node).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn logs_of_lifecycle_driven_node_bodies_name_the_node() {
+    let telemetry = TestTelemetry::new();
+    let logger = telemetry.logger_provider().logger("review");
+    let lifecycle = Lifecycle::new().hook(telemetry.hooks());
+    let run = lifecycle.start_run(RunInfo::new("external").node_count(1));
+    let meta = NodeMeta::new("load");
+    let task = TaskMeta::single(&meta);
+    let mut node = run.node(None, &meta, &task);
+    node.run(|| emit(&logger, "inside load"));
+    node.finish(NodeOutcome::Succeeded);
+    run.finish();
+    let logs = telemetry.logs();
+    let record = log(&logs, "inside load");
+    assert!(record.run_id().is_some(), "the run id is there");
+    assert_eq!(record.attribute_str(conv::NODE_NAME), Some("load"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// `NodeScope::current()` returns the node's own scope, not a copy, so an entity declared
+// through it (the way to declare one without a `NodeCtx`, e.g. in a `Lifecycle` body) reaches
+// the node's logs, span and children's links.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_entity_set_through_node_scope_current_reaches_the_node() {
+    let telemetry = TestTelemetry::new();
+    let seen: Arc<Mutex<Option<String>>> = Arc::default();
+    let mut g = DagBuilder::new("entity");
+    let out = {
+        let seen = Arc::clone(&seen);
+        g.node("n").run((), move |_, ()| {
+            let scope = NodeScope::current().expect("a node is running");
+            scope.set_entity("cust-1");
+            *seen.lock().unwrap() =
+                NodeScope::current().and_then(|s| s.entity().map(|e| e.to_string()));
+            Ok(1u8)
+        })
+    };
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap();
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new())
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("cust-1"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run started from work carried out of a node (whose context holds that node's scope) is not
+// that node's: its own nodes' logs and entities are theirs, not the outer node's.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_run_started_in_carried_work_reports_as_its_own_nodes() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let logger = telemetry.logger_provider().logger("review");
+    let mut inner_g = DagBuilder::new("inner-dag");
+    let inner_out = inner_g.node("inner").run((), move |ctx, ()| {
+        ctx.entity("inner-entity");
+        emit(&logger, "from inner");
+        Ok(2u8)
+    });
+    let inner_plan = inner_g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(inner_out))
+        .unwrap();
+    let inner = Arc::new(Executor::sequential().hook(telemetry.hooks()));
+    let mut g = DagBuilder::new("outer-dag");
+    let out = g.node("outer").run((), move |_, ()| {
+        let (inner, plan) = (Arc::clone(&inner), inner_plan.clone());
+        let job = carry::carry(move || inner.run(&plan, Inputs::new()).is_ok());
+        assert!(std::thread::spawn(job).join().unwrap());
+        Ok(1u8)
+    });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap();
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let logs = telemetry.logs();
+    let outer = telemetry.span("outer").unwrap();
+    let inner = telemetry.span("inner").unwrap();
+    let seen = (
+        log(&logs, "from inner")
+            .attribute_str(conv::NODE_NAME)
+            .map(str::to_owned),
+        outer.attribute_str(conv::ENTITY_ID).map(|e| e.into_owned()),
+        inner.attribute_str(conv::ENTITY_ID).map(|e| e.into_owned()),
+    );
+    assert_eq!(
+        seen,
+        (
+            Some("inner".to_owned()),
+            None,
+            Some("inner-entity".to_owned())
+        ),
+        "(inner log's node, outer span's entity, inner span's entity)"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A sampled-out run nested in a sampled node's body (same thread) activates no node scope of
+// its own; its nodes' entities and events must still not land on the outer node's span.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_sampled_out_nested_run_leaves_the_outer_node_span_alone() {
+    let telemetry = TestTelemetry::new();
+    let off = off_provider();
+    let mut inner_g = DagBuilder::new("quiet-inner");
+    let inner_out = inner_g.node("inner").run((), |ctx, ()| {
+        ctx.entity("inner-entity");
+        ctx.event("inner-event", serde_json::json!({"k": 1}));
+        Ok(2u8)
+    });
+    let inner_plan = inner_g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(inner_out))
+        .unwrap();
+    let inner = Executor::sequential().hook(OtelHooks::new(&off, telemetry.meter_provider()));
+    let mut g = DagBuilder::new("loud-outer");
+    let out = g.node("outer").run((), move |_, ()| {
+        inner.run(&inner_plan, Inputs::new()).unwrap();
+        Ok(1u8)
+    });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap();
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let outer = telemetry.span("outer").unwrap();
+    let events: Vec<String> = outer
+        .events
+        .events
+        .iter()
+        .map(|e| e.name.to_string())
+        .collect();
+    assert_eq!(
+        (
+            events,
+            outer.attribute_str(conv::ENTITY_ID).map(|e| e.into_owned())
+        ),
+        (Vec::<String>::new(), None),
+        "(outer span's events, outer span's entity): the sampled-out inner node's are not there"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// In a run without node events, a task of the same run that a thread runs while a node body
+// waits inside carried work logs as itself, not as the waiting node (one worker thread makes
+// it deterministic).
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_task_run_while_another_waits_in_carried_work_logs_as_itself() {
+    let telemetry = TestTelemetry::new();
+    let off = off_provider();
+    let logger = telemetry.logger_provider().logger("review");
+    let mut g = DagBuilder::new("steal");
+    let nodes: Vec<Handle<u8>> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let logger = logger.clone();
+            g.node(name).run((), move |_, ()| {
+                // Carried work that lets the worker run other pending jobs meanwhile.
+                carry::carry(|| {
+                    rayon::yield_now();
+                })();
+                emit(&logger, name);
+                Ok(1u8)
+            })
+        })
+        .collect();
+    let mut request = Request::new();
+    for n in &nodes {
+        request = request.output(*n);
+    }
+    let plan = g.build().unwrap().plan(&request).unwrap();
+    let run = Executor::parallel()
+        .threads(1)
+        .hook(OtelHooks::new(&off, telemetry.meter_provider()))
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let logs = telemetry.logs_of_run(run.record().run_id.as_str());
+    for name in ["a", "b"] {
+        assert_eq!(
+            log(&logs, name).attribute_str(conv::NODE_NAME),
+            Some(name),
+            "the log of node {name} names it"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs without node events carry one clock reading from a node's end to the next node's start
+// on a thread; a stage hook that runs in between must break that chain, or the next node's
+// start (and duration) would include the hook's time.
+// ---------------------------------------------------------------------------------------------
+
+struct SlowStage;
+
+impl Hooks for SlowStage {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+
+    fn before_stage(&self, _: &(), _: &StageStart<'_>) -> HookResult {
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(())
+    }
+
+    fn node_events(&self, _: &()) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_stage_hook_between_two_nodes_is_not_counted_in_the_second() {
+    let mut g = DagBuilder::new("stage-time");
+    let first = g.node("first").run((), |_, ()| Ok(1u8));
+    let staged = g.node("staged").stage("s").run(first, |_, v| Ok(*v));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(staged))
+        .unwrap();
+    let run = Executor::sequential()
+        .hook(SlowStage)
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let first_end = run.record().node("first").unwrap().ended_at().unwrap();
+    let staged_start = run.record().node("staged").unwrap().started_at.unwrap();
+    // The carried reading would make them equal; the stage hook ran in between.
+    assert!(
+        staged_start > first_end,
+        "the staged node started at the first one's end ({first_end:?}), before its stage hook"
+    );
+}
