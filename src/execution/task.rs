@@ -832,14 +832,16 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            // SAFETY: a node's slot (or word cell) and record are written only by its task,
-            // which runs on one thread at a time: the task loop, or `abandon_task` once the
-            // task's future has stopped being polled.
+            // SAFETY (both): a computed node's slot and word cell are empty when the run
+            // checks its arrays out (`prepare` writes only those of inputs and overrides,
+            // which no task computes), and only its task writes them, once, on one thread:
+            // the task loop (a node completes once, run or skipped), never `abandon_task`,
+            // which stores no value. Readers wait for the task's release of its successors.
             let slot = slot as usize;
-            let _ = match value {
-                Value::Word(word) => unsafe { self.words[slot].set(word) }.map_err(drop),
-                other => unsafe { self.slots[slot].set(other) }.map_err(drop),
-            };
+            match value {
+                Value::Word(word) => unsafe { self.words[slot].set_empty(word) },
+                other => unsafe { self.slots[slot].set_empty(other) },
+            }
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
@@ -854,9 +856,13 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Succeeded => NodeOutcome::Succeeded,
             other => other.clone(),
         };
-        // SAFETY: as for the slot above.
-        let _ = unsafe {
-            self.records[p as usize].set(RawRecord::new(outcome, start, end, attempts, thread))
+        // SAFETY: the node's record is empty when the run checks its arrays out and written
+        // once, here or in `skip_node`, by the thread running its task (`abandon_task` calls
+        // this only for nodes without a record, once the task's future has stopped being
+        // polled). The caller reads records after the run's latch.
+        unsafe {
+            self.records[p as usize]
+                .set_empty(RawRecord::new(outcome, start, end, attempts, thread))
         };
         summary
     }
