@@ -569,6 +569,12 @@ impl<H: HookSet> RunShared<H> {
             *now = None;
             return self.fail_unrunnable(node, thread);
         };
+        if self.sched.pool.is_some() {
+            // The two lines this node writes when it ends, requested now so that they arrive
+            // while it reads its dependencies (see `release` for the sequential executor).
+            prefetch(&self.records[p as usize]);
+            prefetch(&self.words[node.slot as usize]);
+        }
         let meta = &**node.meta;
         let first_start = now.take().unwrap_or_else(|| self.clock.raw());
         let mut attempt = 1;
