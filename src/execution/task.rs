@@ -577,11 +577,37 @@ impl<H: HookSet> RunShared<H> {
         }
         let meta = &**node.meta;
         let first_start = now.take().unwrap_or_else(|| self.clock.raw());
+        // Without node events no hook runs around or between the steps of an attempt, so the
+        // first one runs without the attempt plumbing; a success (the common case) is
+        // stored and recorded directly, anything else goes through the loop below.
+        let mut first: Option<Attempt> = None;
+        if !(E && H::ACTIVE) {
+            let ctx = NodeCtx {
+                run_id: &self.run_id,
+                node: meta,
+                attempt: 1,
+                cancel: &self.cancel,
+            };
+            let args = Args::new(&self.slots, &self.words, node.deps);
+            let current = Current::new(&self.run_id, node.meta);
+            let result =
+                current.scope(|| catch_unwind(AssertUnwindSafe(|| body(&ctx, &args, node.share))));
+            match result {
+                Ok(Ok(value)) => {
+                    let end = self.clock.raw();
+                    *now = Some(end);
+                    self.complete_success(p, node.slot, value, first_start, end, thread);
+                    return NodeOutcome::Succeeded;
+                }
+                other => first = Some(settle_result(other.map_err(|p| panic_message(&*p)))),
+            }
+        }
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) =
                 self.begin_attempt::<E>(node.meta, scope, attempt, first_start);
-            let mut result: Option<Attempt> = None;
+            // The lean first attempt's result, if it ran (then `call` below does nothing).
+            let mut result: Option<Attempt> = first.take();
             {
                 let ctx = NodeCtx {
                     run_id: &self.run_id,
@@ -871,6 +897,34 @@ impl<H: HookSet> RunShared<H> {
                 .set_empty(RawRecord::new(outcome, start, end, attempts, thread))
         };
         summary
+    }
+
+    /// [`complete`](Self::complete) for a success at the first attempt.
+    #[inline]
+    fn complete_success(
+        &self,
+        p: u32,
+        slot: u32,
+        value: Value,
+        start: u64,
+        end: u64,
+        thread: ThreadLabel,
+    ) {
+        let slot = slot as usize;
+        // SAFETY (both): as in `complete`.
+        match value {
+            Value::Word(word) => unsafe { self.words[slot].set_empty(word) },
+            other => unsafe { self.slots[slot].set_empty(other) },
+        }
+        let record = RawRecord {
+            start,
+            end,
+            attempts: 1,
+            thread,
+            other: None,
+        };
+        // SAFETY: as in `complete`.
+        unsafe { self.records[p as usize].set_empty(record) };
     }
 
     /// Adds the node to its task's tally and marks its children when it failed (or was
