@@ -973,7 +973,8 @@ impl<H: HookSet> RunShared<H> {
             }
             // It starts when its last dependency finishes, soon. Its entry is one line;
             // once the entry is (likely) in cache, with one dependency left or now, request
-            // the two lines it points to: the closure and the dependency list.
+            // the lines it points to: the closure, the dependency list and the list of
+            // tasks it will release.
             if left > 1 {
                 prefetch(entry);
             } else {
@@ -981,6 +982,7 @@ impl<H: HookSet> RunShared<H> {
                     prefetch(Arc::as_ptr(body).cast::<u8>());
                 }
                 prefetch(plan.dep_slots.as_ptr().wrapping_add(entry.deps.0 as usize));
+                prefetch(plan.downstream.as_ptr().wrapping_add(entry.down.0 as usize));
             }
         }
     }
