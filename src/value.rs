@@ -99,7 +99,7 @@ impl WordCell {
     ///
     /// As [`WriteOnce::set`](crate::write_once::WriteOnce::set): no other thread may call
     /// `set` on this cell concurrently.
-    #[inline]
+    #[cfg(test)]
     pub(crate) unsafe fn set(&self, word: Word) -> Result<(), Word> {
         if !self.type_of.load(Ordering::Relaxed).is_null() {
             return Err(word);
@@ -119,6 +119,31 @@ impl WordCell {
             Ordering::Release,
         );
         Ok(())
+    }
+
+    /// Stores `word` in an empty cell without reading it first (see
+    /// [`WriteOnce::set_empty`](crate::write_once::WriteOnce::set_empty)).
+    ///
+    /// # Safety
+    ///
+    /// As `WriteOnce::set_empty`: the cell is empty, and no other thread reads or writes it
+    /// until it observes the release store of the type here.
+    #[inline]
+    pub(crate) unsafe fn set_empty(&self, word: Word) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.claimed
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            "WordCell::set_empty on a written or contended cell"
+        );
+        // SAFETY: empty and not accessed by another thread (the caller's contract); readers
+        // wait for the release store below.
+        unsafe { *self.bits.get() = word.bits };
+        self.type_of.store(
+            std::ptr::from_ref(word.type_of).cast_mut(),
+            Ordering::Release,
+        );
     }
 
     /// The value, if the cell holds a `T`.

@@ -61,6 +61,30 @@ impl<T> WriteOnce<T> {
         Ok(())
     }
 
+    /// Stores `value` in a cell that is empty, without reading the cell first: a store that
+    /// misses the cache then waits in the store buffer instead of stalling the thread, as the
+    /// load of the flag in [`set`](Self::set) does.
+    ///
+    /// # Safety
+    ///
+    /// The cell is empty (never written, or emptied by [`take`](Self::take) since), and no
+    /// other thread reads or writes it until it observes the release store of the flag here.
+    /// Debug builds check both with the claim flag (a cell stays claimed until taken).
+    #[inline]
+    pub(crate) unsafe fn set_empty(&self, value: T) {
+        #[cfg(debug_assertions)]
+        assert!(
+            self.claimed
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            "WriteOnce::set_empty on a written or contended cell"
+        );
+        // SAFETY: empty and not accessed by another thread (the caller's contract), so no
+        // reference to the value exists; readers wait for the release store below.
+        unsafe { (*self.value.get()).write(value) };
+        self.written.store(true, Ordering::Release);
+    }
+
     #[inline]
     pub(crate) fn get(&self) -> Option<&T> {
         if self.written.load(Ordering::Acquire) {

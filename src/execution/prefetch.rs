@@ -3,7 +3,8 @@
 //! On large graphs the node closures and per-node plan entries are spread over the heap, and
 //! a parallel run reaches them in no predictable order, so each node started with a few cache
 //! misses (a third of a no-op node's time on a 100k-node graph). A task's data is therefore
-//! requested when one of its dependencies finishes, well before its last one does.
+//! requested ahead: its entry when one of its dependencies finishes, its closure and
+//! dependency list once at most one is left (see `RunShared::release`).
 
 /// Asks the CPU to bring the cache line at `address` closer; a hint only.
 #[inline(always)]

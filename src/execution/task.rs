@@ -13,13 +13,13 @@ use super::ThreadLabel;
 use super::current::Current;
 use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
-use crate::graph::Body;
+use crate::graph::{Body, NodeMeta, SyncBody};
 use crate::hooks::{
     HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
-use crate::plan::{HotNode, TaskPlan};
+use crate::plan::{HotNode, TaskEntry, TaskPlan};
 use crate::value::Value;
 
 /// Tasks made ready by the task that just ran.
@@ -66,10 +66,22 @@ type Attempt = (Option<Value>, NodeOutcome);
 /// wrapper swallows the future.
 type AttemptSlot = Arc<Mutex<Option<Attempt>>>;
 
+/// One node's data as the task loop reads it: from its task's [`TaskEntry`] (a one-node
+/// task, one cache line) or from the plan's per-node arrays (a member of a group).
+#[derive(Clone, Copy)]
+struct NodeRef<'a> {
+    p: u32,
+    body: Option<&'a SyncBody>,
+    meta: &'a Arc<NodeMeta>,
+    slot: u32,
+    deps: &'a [u32],
+    max_attempts: u32,
+    share: bool,
+}
+
 struct TaskScope<'a, H: HookSet> {
     /// The task's metadata, for hook events only.
     plan: &'a TaskPlan,
-    nodes: std::ops::Range<usize>,
     stage: Option<u32>,
     stage_state: Option<&'a H::Stage>,
     state: H::Task,
@@ -135,20 +147,37 @@ impl<H: HookSet> RunShared<H> {
 
     /// [`run_task`](Self::run_task), with the hooks' task and node events (`E`) or without.
     fn run_task_as<const E: bool>(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
-        let Some(mut scope) = self.begin_task::<E>(task, ready) else {
+        let plan = &*self.plan.inner;
+        let entry = &plan.entries[task as usize];
+        let Some(mut scope) = self.begin_task::<E>(task, entry, ready) else {
             return; // parked until its stage has started
         };
         let thread = self.thread_label();
-        for p in scope.nodes.clone() {
-            let p = self.plan.inner.task_nodes[p];
-            let outcome = match self.skip_reason(p) {
-                Some(reason) => self.skip_node::<E>(p, reason, &scope, now.take()),
-                None => self.run_sync_node::<E>(p, &scope, thread, now),
-            };
-            self.mark(p, &outcome, &mut scope.tally);
+        if entry.group {
+            for i in plan.task_hot[task as usize].nodes() {
+                let node = self.node_ref(plan.task_nodes[i]);
+                self.run_or_skip::<E>(node, &mut scope, thread, now);
+            }
+        } else {
+            self.run_or_skip::<E>(self.entry_node(entry), &mut scope, thread, now);
         }
         self.end_task::<E>(scope);
         self.release(task, ready);
+    }
+
+    #[inline(always)]
+    fn run_or_skip<const E: bool>(
+        &self,
+        node: NodeRef<'_>,
+        scope: &mut TaskScope<'_, H>,
+        thread: ThreadLabel,
+        now: &mut Option<u64>,
+    ) {
+        let outcome = match self.skip_reason(node.p) {
+            Some(reason) => self.skip_node::<E>(node.p, reason, scope, now.take()),
+            None => self.run_sync_node::<E>(node, scope, thread, now),
+        };
+        self.mark(node.p, &outcome, &mut scope.tally);
     }
 
     /// Runs a task that contains an async node, inside a tokio task. Returns `false` if the
@@ -157,17 +186,24 @@ impl<H: HookSet> RunShared<H> {
     /// once this returns `true`.
     pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
         // Plans with async nodes always deliver node events (see `prepare`).
-        let Some(mut scope) = self.begin_task::<true>(task, ready) else {
+        let plan = &*self.plan.inner;
+        let Some(mut scope) = self.begin_task::<true>(task, &plan.entries[task as usize], ready)
+        else {
             return false;
         };
-        for p in scope.nodes.clone() {
-            let p = self.plan.inner.task_nodes[p];
+        for i in plan.task_hot[task as usize].nodes() {
+            let p = plan.task_nodes[i];
             let outcome = match self.skip_reason(p) {
                 Some(reason) => self.skip_node::<true>(p, reason, &scope, None),
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
-                None => self.run_sync_node::<true>(p, &scope, ThreadLabel::Async, &mut None),
+                None => self.run_sync_node::<true>(
+                    self.node_ref(p),
+                    &scope,
+                    ThreadLabel::Async,
+                    &mut None,
+                ),
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -191,7 +227,8 @@ impl<H: HookSet> RunShared<H> {
                     let outcome = NodeOutcome::Failed {
                         message: cause.to_string(),
                     };
-                    self.complete(p, None, outcome, now, now, 0, ThreadLabel::None)
+                    let slot = self.hot(p).slot;
+                    self.complete(p, slot, None, outcome, now, now, 0, ThreadLabel::None)
                 }
             };
             self.mark(p, &outcome, &mut tally);
@@ -241,6 +278,38 @@ impl<H: HookSet> RunShared<H> {
         &self.plan.inner.hot[p as usize]
     }
 
+    /// Node `p`, read from the per-node arrays.
+    fn node_ref(&self, p: u32) -> NodeRef<'_> {
+        let hot = self.hot(p);
+        NodeRef {
+            p,
+            body: match &hot.body {
+                Body::Sync(body) => Some(body),
+                _ => None,
+            },
+            meta: &hot.meta,
+            slot: hot.slot,
+            deps: self.dep_slots(p),
+            max_attempts: hot.max_attempts,
+            share: hot.share,
+        }
+    }
+
+    /// The first node of the task whose entry this is.
+    #[inline(always)]
+    fn entry_node<'s>(&'s self, entry: &'s TaskEntry) -> NodeRef<'s> {
+        let (start, end) = entry.deps;
+        NodeRef {
+            p: entry.node,
+            body: entry.body.as_ref(),
+            meta: &entry.meta,
+            slot: entry.slot,
+            deps: &self.plan.inner.dep_slots[start as usize..end as usize],
+            max_attempts: entry.max_attempts,
+            share: entry.share,
+        }
+    }
+
     /// Value slots of `p`'s dependencies, in argument order.
     fn dep_slots(&self, p: u32) -> &[u32] {
         let plan = &*self.plan.inner;
@@ -258,10 +327,14 @@ impl<H: HookSet> RunShared<H> {
     /// because another thread is running its stage's `before_stage`; that thread puts it in
     /// its own `ready` list when done.
     #[inline]
-    fn begin_task<const E: bool>(&self, index: u32, ready: &mut Ready) -> Option<TaskScope<'_, H>> {
-        let hot = self.plan.inner.task_hot[index as usize];
+    fn begin_task<'s, const E: bool>(
+        &'s self,
+        index: u32,
+        entry: &TaskEntry,
+        ready: &mut Ready,
+    ) -> Option<TaskScope<'s, H>> {
         let plan = &self.plan.inner.tasks[index as usize];
-        let stage_state = match hot.stage() {
+        let stage_state = match entry.stage() {
             Some(stage) => Some(self.enter_stage(stage, index, ready)?),
             None => None,
         };
@@ -281,8 +354,7 @@ impl<H: HookSet> RunShared<H> {
         };
         Some(TaskScope {
             plan,
-            nodes: hot.nodes(),
-            stage: hot.stage(),
+            stage: entry.stage(),
             stage_state,
             state,
             start,
@@ -495,23 +567,55 @@ impl<H: HookSet> RunShared<H> {
     /// leaves its end reading there.
     fn run_sync_node<const E: bool>(
         &self,
-        p: u32,
+        node: NodeRef<'_>,
         scope: &TaskScope<'_, H>,
         thread: ThreadLabel,
         now: &mut Option<u64>,
     ) -> NodeOutcome {
-        let hot = self.hot(p);
-        let Body::Sync(body) = &hot.body else {
+        let p = node.p;
+        let Some(body) = node.body else {
             *now = None;
-            return self.fail_unrunnable(p, thread);
+            return self.fail_unrunnable(node, thread);
         };
-        let meta = &*hot.meta;
+        if self.sched.pool.is_some() {
+            // The two lines this node writes when it ends, requested now so that they arrive
+            // while it reads its dependencies (see `release` for the sequential executor).
+            prefetch(&self.records[p as usize]);
+            prefetch(&self.words[node.slot as usize]);
+        }
+        let meta = &**node.meta;
         let first_start = now.take().unwrap_or_else(|| self.clock.raw());
+        // Without node events no hook runs around or between the steps of an attempt, so the
+        // first one runs without the attempt plumbing; a success (the common case) is
+        // stored and recorded directly, anything else goes through the loop below.
+        let mut first: Option<Attempt> = None;
+        if !(E && H::ACTIVE) {
+            let ctx = NodeCtx {
+                run_id: &self.run_id,
+                node: meta,
+                attempt: 1,
+                cancel: &self.cancel,
+            };
+            let args = Args::new(&self.slots, &self.words, node.deps);
+            let current = Current::new(&self.run_id, node.meta);
+            let result =
+                current.scope(|| catch_unwind(AssertUnwindSafe(|| body(&ctx, &args, node.share))));
+            match result {
+                Ok(Ok(value)) => {
+                    let end = self.clock.raw();
+                    *now = Some(end);
+                    self.complete_success(p, node.slot, value, first_start, end, thread);
+                    return NodeOutcome::Succeeded;
+                }
+                other => first = Some(settle_result(other.map_err(|p| panic_message(&*p)))),
+            }
+        }
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) =
-                self.begin_attempt::<E>(p, scope, attempt, first_start);
-            let mut result: Option<Attempt> = None;
+                self.begin_attempt::<E>(node.meta, scope, attempt, first_start);
+            // The lean first attempt's result, if it ran (then `call` below does nothing).
+            let mut result: Option<Attempt> = first.take();
             {
                 let ctx = NodeCtx {
                     run_id: &self.run_id,
@@ -519,11 +623,11 @@ impl<H: HookSet> RunShared<H> {
                     attempt,
                     cancel: &self.cancel,
                 };
-                let args = Args::new(&self.slots, &self.words, self.dep_slots(p));
-                let current = Current::new(&self.run_id, &hot.meta);
+                let args = Args::new(&self.slots, &self.words, node.deps);
+                let current = Current::new(&self.run_id, node.meta);
                 let mut call = || {
                     if result.is_none() {
-                        result = Some(current.scope(|| call_sync(body, &ctx, &args, hot.share)));
+                        result = Some(current.scope(|| call_sync(body, &ctx, &args, node.share)));
                     }
                 };
                 if E && H::ACTIVE {
@@ -535,15 +639,32 @@ impl<H: HookSet> RunShared<H> {
             }
             let (value, outcome) = or_failed(result, "node body was not run");
             let end = self.clock.raw();
-            let will_retry =
-                self.end_attempt::<E>(p, scope, state, attempt, &outcome, attempt_start, end);
+            let will_retry = self.end_attempt::<E>(
+                node.meta,
+                node.max_attempts,
+                scope,
+                state,
+                attempt,
+                &outcome,
+                attempt_start,
+                end,
+            );
             if will_retry {
                 std::thread::sleep(meta.retry().delay_before(attempt + 1));
                 attempt += 1;
                 continue;
             }
             *now = Some(end);
-            return self.complete(p, value, outcome, first_start, end, attempt, thread);
+            return self.complete(
+                p,
+                node.slot,
+                value,
+                outcome,
+                first_start,
+                end,
+                attempt,
+                thread,
+            );
         }
     }
 
@@ -554,7 +675,7 @@ impl<H: HookSet> RunShared<H> {
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) =
-                self.begin_attempt::<true>(p, scope, attempt, first_start);
+                self.begin_attempt::<true>(&hot.meta, scope, attempt, first_start);
             let slot = AttemptSlot::default();
             let future = self.attempt_future(p, attempt, slot.clone());
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
@@ -571,8 +692,16 @@ impl<H: HookSet> RunShared<H> {
             }
             let (value, outcome) = or_failed(result, "async node did not complete");
             let end = self.clock.raw();
-            let will_retry =
-                self.end_attempt::<true>(p, scope, state, attempt, &outcome, attempt_start, end);
+            let will_retry = self.end_attempt::<true>(
+                &hot.meta,
+                hot.max_attempts,
+                scope,
+                state,
+                attempt,
+                &outcome,
+                attempt_start,
+                end,
+            );
             if will_retry {
                 tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
                 attempt += 1;
@@ -580,6 +709,7 @@ impl<H: HookSet> RunShared<H> {
             }
             return self.complete(
                 p,
+                hot.slot,
                 value,
                 outcome,
                 first_start,
@@ -650,14 +780,14 @@ impl<H: HookSet> RunShared<H> {
     #[inline]
     fn begin_attempt<'s, const E: bool>(
         &'s self,
-        p: u32,
+        meta: &'s Arc<NodeMeta>,
         scope: &'s TaskScope<'_, H>,
         attempt: u32,
         first_start: u64,
     ) -> (NodeStart<'s>, H::Node, u64) {
         let ev = NodeStart {
             run_id: &self.run_id,
-            node: &self.hot(p).meta,
+            node: meta,
             task: &scope.plan.meta,
             attempt,
         };
@@ -685,7 +815,8 @@ impl<H: HookSet> RunShared<H> {
     #[inline]
     fn end_attempt<const E: bool>(
         &self,
-        p: u32,
+        meta: &Arc<NodeMeta>,
+        max_attempts: u32,
         scope: &TaskScope<'_, H>,
         state: H::Node,
         attempt: u32,
@@ -693,12 +824,11 @@ impl<H: HookSet> RunShared<H> {
         start: u64,
         end: u64,
     ) -> bool {
-        let hot = self.hot(p);
-        let will_retry = self.should_retry(outcome, attempt, hot.max_attempts);
+        let will_retry = self.should_retry(outcome, attempt, max_attempts);
         if E && H::ACTIVE {
             let ev = NodeEnd {
                 run_id: &self.run_id,
-                node: &hot.meta,
+                node: meta,
                 task: &scope.plan.meta,
                 attempt,
                 outcome,
@@ -721,18 +851,19 @@ impl<H: HookSet> RunShared<H> {
         outcome.is_failure() && attempt < max && !self.cancel.is_cancelled()
     }
 
-    fn fail_unrunnable(&self, p: u32, thread: ThreadLabel) -> NodeOutcome {
+    fn fail_unrunnable(&self, node: NodeRef<'_>, thread: ThreadLabel) -> NodeOutcome {
         let now = self.clock.raw();
         let outcome = NodeOutcome::Failed {
             message: "node has no sync body".into(),
         };
-        self.complete(p, None, outcome, now, now, 1, thread)
+        self.complete(node.p, node.slot, None, outcome, now, now, 1, thread)
     }
 
     #[allow(clippy::too_many_arguments)]
     fn complete(
         &self,
         p: u32,
+        slot: u32,
         value: Option<Value>,
         outcome: NodeOutcome,
         start: u64,
@@ -741,14 +872,16 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
     ) -> NodeOutcome {
         if let Some(value) = value {
-            // SAFETY: a node's slot (or word cell) and record are written only by its task, which runs on one
-            // thread at a time: the task loop, or `abandon_task` once the task's future has
-            // stopped being polled.
-            let slot = self.hot(p).slot as usize;
-            let _ = match value {
-                Value::Word(word) => unsafe { self.words[slot].set(word) }.map_err(drop),
-                other => unsafe { self.slots[slot].set(other) }.map_err(drop),
-            };
+            // SAFETY (both): a computed node's slot and word cell are empty when the run
+            // checks its arrays out (`prepare` writes only those of inputs and overrides,
+            // which no task computes), and only its task writes them, once, on one thread:
+            // the task loop (a node completes once, run or skipped), never `abandon_task`,
+            // which stores no value. Readers wait for the task's release of its successors.
+            let slot = slot as usize;
+            match value {
+                Value::Word(word) => unsafe { self.words[slot].set_empty(word) },
+                other => unsafe { self.slots[slot].set_empty(other) },
+            }
         } else {
             if let Ok(mut order) = self.failure_order.lock() {
                 order.push(p);
@@ -763,11 +896,43 @@ impl<H: HookSet> RunShared<H> {
             NodeOutcome::Succeeded => NodeOutcome::Succeeded,
             other => other.clone(),
         };
-        // SAFETY: as for the slot above.
-        let _ = unsafe {
-            self.records[p as usize].set(RawRecord::new(outcome, start, end, attempts, thread))
+        // SAFETY: the node's record is empty when the run checks its arrays out and written
+        // once, here or in `skip_node`, by the thread running its task (`abandon_task` calls
+        // this only for nodes without a record, once the task's future has stopped being
+        // polled). The caller reads records after the run's latch.
+        unsafe {
+            self.records[p as usize]
+                .set_empty(RawRecord::new(outcome, start, end, attempts, thread))
         };
         summary
+    }
+
+    /// [`complete`](Self::complete) for a success at the first attempt.
+    #[inline]
+    fn complete_success(
+        &self,
+        p: u32,
+        slot: u32,
+        value: Value,
+        start: u64,
+        end: u64,
+        thread: ThreadLabel,
+    ) {
+        let slot = slot as usize;
+        // SAFETY (both): as in `complete`.
+        match value {
+            Value::Word(word) => unsafe { self.words[slot].set_empty(word) },
+            other => unsafe { self.slots[slot].set_empty(other) },
+        }
+        let record = RawRecord {
+            start,
+            end,
+            attempts: 1,
+            thread,
+            other: None,
+        };
+        // SAFETY: as in `complete`.
+        unsafe { self.records[p as usize].set_empty(record) };
     }
 
     /// Adds the node to its task's tally and marks its children when it failed (or was
@@ -798,22 +963,35 @@ impl<H: HookSet> RunShared<H> {
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        let range =
-            plan.down_off[task as usize] as usize..plan.down_off[task as usize + 1] as usize;
-        for &(downstream, edges) in &plan.downstream[range] {
-            if self.counters[downstream as usize].fetch_sub(edges, Ordering::AcqRel) == edges {
+        let (start, end) = plan.entries[task as usize].down;
+        // Prefetch hints only in parallel runs: the sequential executor walks the plan in
+        // order, which the hardware prefetcher follows by itself, and the hints only cost it
+        // time.
+        let hints = self.sched.pool.is_some();
+        for &(downstream, edges) in &plan.downstream[start as usize..end as usize] {
+            let entry = &plan.entries[downstream as usize];
+            let left = self.counters[downstream as usize]
+                .fetch_sub(edges, Ordering::AcqRel)
+                .wrapping_sub(edges);
+            if left == 0 {
                 ready.push(downstream);
             }
-            // Whether it starts now or after its other dependencies, it starts soon. Only in
-            // parallel runs: the sequential executor walks the plan in order, which the
-            // hardware prefetcher follows by itself, and the hints only cost it time.
-            if self.sched.pool.is_none() {
+            if !hints {
                 continue;
             }
-            let ahead = plan.ahead[downstream as usize];
-            prefetch(ahead.body as *const u8);
-            prefetch(&plan.hot[ahead.node as usize]);
-            prefetch(&plan.task_hot[downstream as usize]);
+            // It starts when its last dependency finishes, soon. Its entry is one line;
+            // once the entry is (likely) in cache, with one dependency left or now, request
+            // the lines it points to: the closure, the dependency list and the list of
+            // tasks it will release.
+            if left > 1 {
+                prefetch(entry);
+            } else {
+                if let Some(body) = &entry.body {
+                    prefetch(Arc::as_ptr(body).cast::<u8>());
+                }
+                prefetch(plan.dep_slots.as_ptr().wrapping_add(entry.deps.0 as usize));
+                prefetch(plan.downstream.as_ptr().wrapping_add(entry.down.0 as usize));
+            }
         }
     }
 

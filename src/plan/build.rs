@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    Ahead, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskHot, TaskMeta, TaskPlan,
+    HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskEntry, TaskHot, TaskMeta, TaskPlan,
 };
 use crate::execution::ArrayPool;
 use crate::graph::{Body, Dag, NodeKind, stable_order};
@@ -118,7 +118,6 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             first: t.nodes.start,
             end: t.nodes.end,
             stage: t.stage.unwrap_or(u32::MAX),
-            has_async: t.has_async,
         })
         .collect();
 
@@ -162,16 +161,29 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         dep_slots.extend_from_slice(&dag.entry(d).deps);
         dep_off.push(dep_slots.len() as u32);
     }
-    let ahead = task_hot
+    let entries = tasks
         .iter()
-        .map(|t: &TaskHot| {
-            let node = task_nodes[t.first as usize];
-            let body = match &hot[node as usize].body {
-                Body::Sync(body) => Arc::as_ptr(body).cast::<u8>() as usize,
-                Body::Async(body) => Arc::as_ptr(body).cast::<u8>() as usize,
-                Body::Input => 0,
-            };
-            Ahead { body, node }
+        .zip(&task_hot)
+        .enumerate()
+        .map(|(t, (task, th))| {
+            let p = task_nodes[th.first as usize];
+            let node = &hot[p as usize];
+            TaskEntry {
+                body: match &node.body {
+                    Body::Sync(body) => Some(Arc::clone(body)),
+                    _ => None,
+                },
+                meta: Arc::clone(&node.meta),
+                node: p,
+                slot: node.slot,
+                deps: (dep_off[p as usize], dep_off[p as usize + 1]),
+                down: (down_off[t], down_off[t + 1]),
+                stage: th.stage,
+                max_attempts: node.max_attempts,
+                share: node.share,
+                has_async: task.has_async,
+                group: th.end - th.first != 1,
+            }
         })
         .collect();
     let arrays = ArrayPool::new(
@@ -183,14 +195,13 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
-            ahead,
+            entries,
             task_hot,
             dep_off,
             dep_slots,
             dag: dag.clone(),
             nodes,
             plan_of,
-            down_off,
             downstream,
             child_off,
             children,

@@ -33,7 +33,7 @@ pub use error::PlanError;
 pub use request::Request;
 pub(crate) use request::Target;
 
-use crate::graph::{Body, Dag, NodeMeta};
+use crate::graph::{Body, Dag, NodeMeta, SyncBody};
 
 /// A task as hooks see it: its id, stage and node names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,8 +126,9 @@ pub(crate) struct HotNode {
     pub(crate) share: bool,
 }
 
-/// What scheduling a task needs, packed (16 bytes) so the hot loop does not touch the task's
-/// metadata (`TaskPlan::meta`, with its strings), which only hooks read.
+/// A task's members and stage, for groups and cold paths (one-node tasks run from their
+/// [`TaskEntry`]); packed so that they do not touch the task's metadata (`TaskPlan::meta`,
+/// with its strings), which only hooks read.
 #[derive(Clone, Copy)]
 pub(crate) struct TaskHot {
     /// Its nodes: `task_nodes[first..end]`.
@@ -135,7 +136,6 @@ pub(crate) struct TaskHot {
     pub(crate) end: u32,
     /// Its stage, or `u32::MAX`.
     pub(crate) stage: u32,
-    pub(crate) has_async: bool,
 }
 
 impl TaskHot {
@@ -148,19 +148,48 @@ impl TaskHot {
     }
 }
 
-/// Where a task's first node's data lives, for prefetching it (see `execution::prefetch`).
-#[derive(Clone, Copy)]
-pub(crate) struct Ahead {
-    /// The address of the node's closure (0 for none); only ever used as a hint.
-    pub(crate) body: usize,
-    /// The node's plan index (its `hot` entry).
+/// Everything the hot loop reads to schedule a task and run its first node, in one cache
+/// line (64 bytes, aligned): a one-node task, the common case, needs no other per-task or
+/// per-node plan data to start, run and release its successors. Groups of several nodes
+/// read their members from `task_hot`, `task_nodes`, `hot` and `dep_off` instead.
+#[repr(align(64))]
+pub(crate) struct TaskEntry {
+    /// The first node's body when it is sync.
+    pub(crate) body: Option<SyncBody>,
+    /// The first node's declaration.
+    pub(crate) meta: Arc<NodeMeta>,
+    /// The first node's plan index.
     pub(crate) node: u32,
+    /// The first node's value slot (its graph index).
+    pub(crate) slot: u32,
+    /// The first node's dependency slots: `dep_slots[deps.0..deps.1]`.
+    pub(crate) deps: (u32, u32),
+    /// The task's downstream tasks: `downstream[down.0..down.1]`.
+    pub(crate) down: (u32, u32),
+    /// Its stage, or `u32::MAX`.
+    pub(crate) stage: u32,
+    /// The first node's attempts in all.
+    pub(crate) max_attempts: u32,
+    /// Store the first node's output shared (see [`HotNode::share`]).
+    pub(crate) share: bool,
+    pub(crate) has_async: bool,
+    /// More than one node: run the members from `task_hot` and `hot`.
+    pub(crate) group: bool,
+}
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(size_of::<TaskEntry>() == 64);
+
+impl TaskEntry {
+    pub(crate) fn stage(&self) -> Option<u32> {
+        (self.stage != u32::MAX).then_some(self.stage)
+    }
 }
 
 pub(crate) struct PlanInner {
     pub(crate) hot: Vec<HotNode>,
-    /// Per task, see [`Ahead`].
-    pub(crate) ahead: Vec<Ahead>,
+    /// Per task, see [`TaskEntry`].
+    pub(crate) entries: Vec<TaskEntry>,
     pub(crate) task_hot: Vec<TaskHot>,
     /// Per plan node, the value slots of its dependencies, in argument order (CSR).
     pub(crate) dep_off: Vec<u32>,
@@ -170,9 +199,8 @@ pub(crate) struct PlanInner {
     pub(crate) nodes: Vec<u32>,
     /// Graph index -> plan index, `u32::MAX` for nodes the plan does not run.
     pub(crate) plan_of: Vec<u32>,
-    /// Per task, the distinct downstream tasks and how many edges lead to each (CSR): a task
-    /// counts each of them down once, by that many.
-    pub(crate) down_off: Vec<u32>,
+    /// The distinct downstream tasks of each task (ranges in `TaskEntry::down`) and how many
+    /// edges lead to each: a task counts each of them down once, by that many.
     pub(crate) downstream: Vec<(u32, u32)>,
     pub(crate) child_off: Vec<u32>,
     pub(crate) children: Vec<u32>,
