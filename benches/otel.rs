@@ -11,8 +11,8 @@
 //! - tracer provider: `RunIdSpanProcessor::wrap` around a `BatchSpanProcessor` over a span exporter
 //!   that only counts what it receives; the queue holds several runs' spans so that nothing
 //!   is dropped (drops are counted and printed anyway);
-//! - meter provider: a `PeriodicReader` collecting every second (as a deployment would,
-//!   less often) into an exporter that drops what it receives, with the cardinality limit of
+//! - meter provider: a `PeriodicReader` with the SDK's default interval (60 s) into an
+//!   exporter that drops what it receives, with the cardinality limit of
 //!   dagtel's instruments raised so that every node keeps its own series. Collections run on
 //!   the reader's thread, which the CPU column counts.
 
@@ -135,7 +135,7 @@ impl Telemetry {
             ))
             .build();
         let reader = PeriodicReader::builder(DroppingMetricExporter)
-            .with_interval(Duration::from_secs(1))
+            .with_interval(Duration::from_secs(60))
             .build();
         let meter = SdkMeterProvider::builder()
             .with_reader(reader)
