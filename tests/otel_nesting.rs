@@ -18,6 +18,14 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 /// Emits a log record straight through the OpenTelemetry logger (no `tracing` subscriber
 /// needed): `RunIdLogProcessor` stamps it on the emitting thread.
+/// The plan that computes `out` from the graph `g` declares.
+fn plan_of<T>(g: DagBuilder, out: Handle<T>) -> Plan {
+    g.build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap()
+}
+
 fn emit(logger: &SdkLogger, body: &'static str) {
     let mut record = logger.create_log_record();
     record.set_body(body.into());
@@ -76,7 +84,7 @@ fn a_shared_hook_answers_node_events_and_wraps_work() {
     let mut g = DagBuilder::new("shared");
     let a = g.node("a").run((), |_, ()| Ok(1u8));
     let b = g.node("b").run(a, |_, a| Ok(*a + 1));
-    let plan = g.build().unwrap().plan(&Request::new().output(b)).unwrap();
+    let plan = plan_of(g, b);
     let quiet = Arc::new(Quiet::default());
     Executor::sequential()
         .hook(Arc::clone(&quiet))
@@ -136,11 +144,7 @@ fn an_entity_set_through_node_scope_current_reaches_the_node() {
             Ok(1u8)
         })
     };
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(out))
-        .unwrap();
+    let plan = plan_of(g, out);
     Executor::sequential()
         .hook(telemetry.hooks())
         .run(&plan, Inputs::new())
@@ -163,11 +167,7 @@ fn a_run_started_in_carried_work_reports_as_its_own_nodes() {
         emit(&logger, "from inner");
         Ok(2u8)
     });
-    let inner_plan = inner_g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(inner_out))
-        .unwrap();
+    let inner_plan = plan_of(inner_g, inner_out);
     let inner = Arc::new(Executor::sequential().hook(telemetry.hooks()));
     let mut g = DagBuilder::new("outer-dag");
     let out = g.node("outer").run((), move |_, ()| {
@@ -176,11 +176,7 @@ fn a_run_started_in_carried_work_reports_as_its_own_nodes() {
         assert!(std::thread::spawn(job).join().unwrap());
         Ok(1u8)
     });
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(out))
-        .unwrap();
+    let plan = plan_of(g, out);
     Executor::sequential()
         .hook(telemetry.hooks())
         .run(&plan, Inputs::new())
@@ -221,22 +217,14 @@ fn a_sampled_out_nested_run_leaves_the_outer_node_span_alone() {
         ctx.event("inner-event", serde_json::json!({"k": 1}));
         Ok(2u8)
     });
-    let inner_plan = inner_g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(inner_out))
-        .unwrap();
+    let inner_plan = plan_of(inner_g, inner_out);
     let inner = Executor::sequential().hook(OtelHooks::new(&off, telemetry.meter_provider()));
     let mut g = DagBuilder::new("loud-outer");
     let out = g.node("outer").run((), move |_, ()| {
         inner.run(&inner_plan, Inputs::new()).unwrap();
         Ok(1u8)
     });
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(out))
-        .unwrap();
+    let plan = plan_of(g, out);
     Executor::sequential()
         .hook(telemetry.hooks())
         .run(&plan, Inputs::new())
@@ -333,11 +321,7 @@ fn a_stage_hook_between_two_nodes_is_not_counted_in_the_second() {
     let mut g = DagBuilder::new("stage-time");
     let first = g.node("first").run((), |_, ()| Ok(1u8));
     let staged = g.node("staged").stage("s").run(first, |_, v| Ok(*v));
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(staged))
-        .unwrap();
+    let plan = plan_of(g, staged);
     let run = Executor::sequential()
         .hook(SlowStage)
         .run(&plan, Inputs::new())
