@@ -3,11 +3,15 @@
 //! the executor's running node, a hook's active node scope and a scope carried in a context
 //! must never be mixed up.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dagtel::hooks::{HookResult, Hooks, Lifecycle, NodeStart, Parents, RunInfo, StageStart};
+mod common;
+
+use common::counting::counting;
+
+use dagtel::hooks::{HookResult, Hooks, Lifecycle, RunInfo, StageStart};
 use dagtel::otel::conventions as conv;
 use dagtel::otel::testing::{LogRecordExt, SpanDataExt, TestTelemetry};
 use dagtel::otel::{NodeScope, OtelHooks, carry};
@@ -51,41 +55,13 @@ fn off_provider() -> SdkTracerProvider {
 // sampled-out runs and attaches the run context in `around_work`.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Default)]
-struct Quiet {
-    nodes: AtomicUsize,
-    work: AtomicUsize,
-}
-
-impl Hooks for Quiet {
-    type Run = ();
-    type Stage = ();
-    type Task = ();
-    type Node = ();
-
-    fn before_node(&self, _: Parents<'_, Self>, _: &NodeStart<'_>) -> HookResult {
-        self.nodes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn node_events(&self, _: &()) -> bool {
-        false
-    }
-
-    fn around_work(&self, _: &(), work: &mut dyn FnMut()) -> HookResult {
-        self.work.fetch_add(1, Ordering::Relaxed);
-        work();
-        Ok(())
-    }
-}
-
 #[test]
 fn a_shared_hook_answers_node_events_and_wraps_work() {
     let mut g = DagBuilder::new("shared");
     let a = g.node("a").run((), |_, ()| Ok(1u8));
     let b = g.node("b").run(a, |_, a| Ok(*a + 1));
     let plan = plan_of(g, b);
-    let quiet = Arc::new(Quiet::default());
+    let quiet = Arc::new(counting(false));
     Executor::sequential()
         .hook(Arc::clone(&quiet))
         .run(&plan, Inputs::new())

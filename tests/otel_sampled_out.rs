@@ -3,10 +3,13 @@
 //! (no per-node work, yet user spans stay in the dropped trace, logs name run and node, and
 //! the metrics match those of a sampled run).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use dagtel::hooks::{HookPhase, HookResult, Hooks, NodeStart, Parents, RunEnd};
+mod common;
+
+use common::counting::counting;
+
+use dagtel::hooks::{HookPhase, HookResult, Hooks};
 use dagtel::otel::conventions as conv;
 use dagtel::otel::testing::{LogRecordExt, TestTelemetry};
 use dagtel::otel::{OtelHooks, carry};
@@ -31,50 +34,6 @@ fn executors() -> [(&'static str, MakeExecutor); 2] {
         ("sequential", Executor::sequential),
         ("parallel", || Executor::parallel().threads(2)),
     ]
-}
-
-/// Counts what a hook is told; answers `node_events` with `wants`.
-#[derive(Default)]
-struct Counting {
-    wants: bool,
-    nodes: AtomicUsize,
-    work: AtomicUsize,
-    ends: Mutex<Vec<(bool, usize)>>,
-}
-
-impl Hooks for &'static Counting {
-    type Run = ();
-    type Stage = ();
-    type Task = ();
-    type Node = ();
-
-    fn before_node(&self, _: Parents<'_, Self>, _: &NodeStart<'_>) -> HookResult {
-        self.nodes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn node_events(&self, _: &()) -> bool {
-        self.wants
-    }
-
-    fn around_work(&self, _: &(), work: &mut dyn FnMut()) -> HookResult {
-        self.work.fetch_add(1, Ordering::Relaxed);
-        work();
-        Ok(())
-    }
-
-    fn after_run(&self, _: (), run: &RunEnd<'_>) -> HookResult {
-        let nodes = run.record.map_or(0, |r| r.len());
-        self.ends.lock().unwrap().push((run.node_events, nodes));
-        Ok(())
-    }
-}
-
-fn counting(wants: bool) -> &'static Counting {
-    Box::leak(Box::new(Counting {
-        wants,
-        ..Counting::default()
-    }))
 }
 
 /// A 3-layer graph of 30 nodes, 2 parents each past the first layer.

@@ -1,3 +1,4 @@
 //! Helpers shared by several test binaries.
 
+pub mod counting;
 pub mod random_graph;
