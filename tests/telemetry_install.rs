@@ -158,6 +158,32 @@ fn disabled_sdk_installs_and_writes_nothing() {
 }
 
 #[test]
+fn a_failed_install_leaves_no_directory_behind() {
+    // Traces open their file first; the logs exporter then fails on a header no HTTP request
+    // may carry.
+    let mut s = settings("failed-install", &[ExporterKind::File]);
+    s.telemetry_dir = s.telemetry_dir.join("created/by/install");
+    s.exporters.logs = vec![ExporterKind::Otlp];
+    s.otlp.logs.headers = vec![("bad header".into(), "x".into())];
+    let error = install(&s, "svc", local().run_id(RunId::from("run-1"))).unwrap_err();
+    assert!(error.to_string().contains("bad header"), "{error}");
+    let scratch = s.telemetry_dir.ancestors().nth(3).unwrap();
+    assert!(scratch.exists(), "what existed before stays");
+    assert!(!scratch.join("created").exists(), "{error}");
+
+    // A directory that existed before the install is left alone, with what is in it.
+    let kept = settings("failed-install-kept", &[ExporterKind::File]);
+    let dir = kept.telemetry_dir.join("run-2");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("earlier.txt"), "kept").unwrap();
+    let mut s = kept.clone();
+    s.exporters.logs = vec![ExporterKind::Otlp];
+    s.otlp.logs.headers = vec![("bad header".into(), "x".into())];
+    install(&s, "svc", local().run_id(RunId::from("run-2"))).unwrap_err();
+    assert!(dir.join("earlier.txt").exists());
+}
+
+#[test]
 fn shutdown_with_a_dead_collector_returns_and_counts_the_losses() {
     for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
         let mut s = settings("dead", &[ExporterKind::Otlp]);

@@ -1,6 +1,7 @@
 //! [`install`]: build and install the providers a resolved [`Settings`] describes.
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 use opentelemetry::global;
@@ -204,10 +205,16 @@ pub fn install(
         .map(BoxedLogProcessor)
         .collect();
     // A failure part-way leaves the already-built providers to their drop, which shuts them
-    // down; nothing was installed globally yet.
-    let (tracer, trace_tallies) = traces::build(&mut cx, span_processors, options.run_ids)?;
-    let (logger, log_tallies) = logs::build(&mut cx, log_processors)?;
-    let (meter, metric_tallies) = metrics::build(&mut cx)?;
+    // down; nothing was installed globally yet, and the directories this call created go too.
+    let created = DirsCreated::before(&dir);
+    let built = (|| -> Result<_, TelemetryError> {
+        let traces = traces::build(&mut cx, span_processors, options.run_ids)?;
+        let logs = logs::build(&mut cx, log_processors)?;
+        let metrics = metrics::build(&mut cx)?;
+        Ok((traces, logs, metrics))
+    })();
+    let ((tracer, trace_tallies), (logger, log_tallies), (meter, metric_tallies)) =
+        built.inspect_err(|_| created.remove())?;
     guard.providers = Providers {
         tracer: tracer.map(|p| (p, trace_tallies)),
         logger: logger.map(|p| (p, log_tallies)),
@@ -239,4 +246,33 @@ pub fn install(
         );
     }
     Ok(guard)
+}
+
+/// The directories on the way to a telemetry directory that did not exist before
+/// [`install`], so that a failed install removes what it created and nothing else.
+struct DirsCreated<'a> {
+    dir: &'a Path,
+    /// The outermost missing ancestor (or `dir` itself); `None` when `dir` existed.
+    outermost: Option<&'a Path>,
+}
+
+impl<'a> DirsCreated<'a> {
+    fn before(dir: &'a Path) -> Self {
+        let outermost = dir.ancestors().take_while(|d| !d.exists()).last();
+        Self { dir, outermost }
+    }
+
+    /// Removes the run's directory with the files the exporters opened (nothing was recorded
+    /// yet), then each created ancestor left empty.
+    fn remove(&self) {
+        let Some(outermost) = self.outermost else {
+            return;
+        };
+        let _ = std::fs::remove_dir_all(self.dir);
+        for ancestor in self.dir.ancestors().skip(1) {
+            if !ancestor.starts_with(outermost) || std::fs::remove_dir(ancestor).is_err() {
+                break;
+            }
+        }
+    }
 }
