@@ -2,6 +2,9 @@
 //! stage when there is one, and counters for errors, retries and skips; the same series
 //! across runs of one graph, and separate series for separate graphs.
 
+mod common;
+
+use common::metric_graph::staged_and_failing;
 use dagtel::otel::testing::TestTelemetry;
 use dagtel::otel::{OtelHooks, conventions as conv};
 use dagtel::*;
@@ -15,17 +18,11 @@ fn hooks(telemetry: &TestTelemetry) -> OtelHooks {
     OtelHooks::new(telemetry.tracer_provider(), telemetry.meter_provider())
 }
 
-/// `a` (stage `s`) -> `b`, and `bad`, which fails on every attempt, -> `after` (skipped).
+/// See [`staged_and_failing`].
 fn graph(name: &str) -> (Plan, Handle<u32>) {
     let mut g = DagBuilder::new(name);
     let x = g.input::<u32>("x");
-    let a = g.node("a").stage("s").run(x, |_, x| Ok(x + 1));
-    let b = g.node("b").run(a, |_, a| Ok(a * 2));
-    let bad = g
-        .node("bad")
-        .retry(RetryPolicy::attempts(2))
-        .run(x, |_, _| -> NodeResult<u32> { Err(NodeError::msg("no")) });
-    let after = g.node("after").run(bad, |_, v| Ok(*v));
+    let (b, after) = staged_and_failing(&mut g, x);
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(b).output(after)).unwrap();
     (plan, x)

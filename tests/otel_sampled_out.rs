@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 mod common;
 
 use common::counting::counting;
+use common::metric_graph::staged_and_failing;
 
 use dagtel::hooks::{HookPhase, HookResult, Hooks};
 use dagtel::otel::conventions as conv;
@@ -228,18 +229,12 @@ fn user_spans_and_logs_of_a_sampled_out_run_stay_in_its_dropped_trace_on_every_t
     }
 }
 
-/// `a` (stage `s`) -> `b`; `bad` fails on every attempt (2) -> `after` (skipped); `flaky`
-/// fails its first attempt; `g1`, `g2` form a task group.
+/// [`staged_and_failing`], plus `flaky`, which fails its first attempt, and a task group
+/// `g1`, `g2`.
 fn mixed(name: &str) -> (Plan, Handle<u32>) {
     let mut g = DagBuilder::new(name);
     let x = g.input::<u32>("x");
-    let a = g.node("a").stage("s").run(x, |_, x| Ok(x + 1));
-    let b = g.node("b").run(a, |_, a| Ok(a * 2));
-    let bad = g
-        .node("bad")
-        .retry(RetryPolicy::attempts(2))
-        .run(x, |_, _| -> NodeResult<u32> { Err(NodeError::msg("no")) });
-    let after = g.node("after").run(bad, |_, v| Ok(*v));
+    let (b, after) = staged_and_failing(&mut g, x);
     let flaky = g
         .node("flaky")
         .retry(RetryPolicy::attempts(3))

@@ -1,4 +1,5 @@
 //! Helpers shared by several test binaries.
 
 pub mod counting;
+pub mod metric_graph;
 pub mod random_graph;
