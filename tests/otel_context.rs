@@ -11,6 +11,7 @@ use dagtel::otel::conventions as conv;
 use dagtel::otel::testing::{LogRecordExt, SpanDataExt, TestTelemetry};
 use dagtel::otel::{carry, root_span_link};
 use dagtel::*;
+use opentelemetry::logs::AnyValue;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SpanData;
 
@@ -221,14 +222,27 @@ fn node_reports_become_span_events_logs_and_metrics() {
     );
     assert!(span.events.iter().any(|e| e.name == conv::EVENT_DATASET));
 
+    // The log records carry the same attributes, with their types.
     let logs = telemetry().logs_of_run(run_id.as_str());
-    assert!(
+    let record = |body: &str| {
         logs.iter()
-            .any(|l| l.body_str() == Some("candidates.scored"))
+            .find(|l| l.body_str() == Some(body))
+            .unwrap_or_else(|| panic!("a log record {body}"))
+    };
+    let scored = record("candidates.scored");
+    assert_eq!(scored.attribute("count"), Some(&AnyValue::Int(3)));
+    assert_eq!(scored.attribute("best"), Some(&AnyValue::Double(0.97)));
+    assert_eq!(
+        scored.attribute("beams"),
+        Some(&["b1", "b2"].into_iter().collect::<AnyValue>())
     );
-    assert!(
-        logs.iter()
-            .any(|l| l.body_str() == Some(conv::EVENT_ARTIFACT))
+    assert_eq!(scored.attribute_str("meta"), Some(r#"{"model":"v2"}"#));
+    assert_eq!(scored.attribute_str(conv::NODE_NAME), Some("classify"));
+    let artifact = record(conv::EVENT_ARTIFACT);
+    assert_eq!(artifact.attribute_str(conv::ARTIFACT_NAME), Some("plot"));
+    assert_eq!(
+        artifact.attribute("payload.bytes"),
+        Some(&AnyValue::Int(2048))
     );
 }
 

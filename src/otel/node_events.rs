@@ -5,6 +5,7 @@
 //! [`NodeScope`] in the current context.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use opentelemetry::trace::TraceContextExt;
@@ -52,8 +53,8 @@ pub(crate) fn entity(id: &str) {
 pub(crate) fn event(name: &str, attributes: &impl Serialize) {
     with_node(|_, cx| {
         let attrs = flatten(attributes, None);
-        log_record(&cx, name, &attrs);
-        cx.span().add_event(name.to_string(), attrs);
+        cx.span().add_event(name.to_string(), attrs.clone());
+        log_record(&cx, name, attrs);
     });
 }
 
@@ -62,8 +63,9 @@ pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
     with_node(|scope, cx| {
         let mut attrs = vec![KeyValue::new(conv::ARTIFACT_NAME, name.to_string())];
         attrs.extend(flatten(payload, Some("payload")));
-        log_record(&cx, conv::EVENT_ARTIFACT, &attrs);
-        cx.span().add_event(conv::EVENT_ARTIFACT.to_string(), attrs);
+        cx.span()
+            .add_event(conv::EVENT_ARTIFACT.to_string(), attrs.clone());
+        log_record(&cx, conv::EVENT_ARTIFACT, attrs);
         if let Some((instruments, dag)) = run_instruments() {
             instruments.artifacts.add(1, &metric_attrs(scope, dag));
         }
@@ -96,7 +98,30 @@ fn metric_attrs(scope: &NodeScope, dag: Arc<str>) -> [KeyValue; 2] {
     ]
 }
 
-fn log_record(node_cx: &Context, name: &str, attrs: &[KeyValue]) {
+/// The target of the `tracing` events that carry node reports.
+pub(crate) const EVENT_TARGET: &str = "dagtel::event";
+
+thread_local! {
+    /// The attributes of the node report being logged on this thread, for
+    /// `RunIdLogProcessor` to add to its record with their types (`tracing` fields cannot
+    /// have runtime names, so the event itself carries them as one string).
+    static REPORT_ATTRIBUTES: RefCell<Option<Vec<KeyValue>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with each attribute of the node report being logged on this thread, if any.
+pub(crate) fn for_each_report_attribute(mut f: impl FnMut(&KeyValue)) {
+    REPORT_ATTRIBUTES.with(|cell| {
+        // A processor that logs again from inside the call finds the cell borrowed: its own
+        // record simply gets nothing.
+        if let Ok(attrs) = cell.try_borrow()
+            && let Some(attrs) = attrs.as_ref()
+        {
+            attrs.iter().for_each(&mut f);
+        }
+    });
+}
+
+fn log_record(node_cx: &Context, name: &str, attrs: Vec<KeyValue>) {
     // A `tracing` event, so it reaches every subscriber: the OpenTelemetry log bridge and the
     // console. With the node's context attached the record is correlated with the node span;
     // with no parent span it does not also become an event on a user's `tracing` span.
@@ -106,10 +131,20 @@ fn log_record(node_cx: &Context, name: &str, attrs: &[KeyValue]) {
         .map(|kv| format!("{}={}", kv.key, kv.value))
         .collect::<Vec<_>>()
         .join(" ");
-    // The run, node and entity are added by `RunIdLogProcessor` from the context.
+    /// Takes the attributes back however the subscriber returns.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            let _ = REPORT_ATTRIBUTES.try_with(|cell| cell.borrow_mut().take());
+        }
+    }
+    REPORT_ATTRIBUTES.with(|cell| *cell.borrow_mut() = Some(attrs));
+    let _clear = Clear;
+    // The run, node and entity are added by `RunIdLogProcessor` from the context, and the
+    // typed attributes from `REPORT_ATTRIBUTES`.
     tracing::info!(
         name: "dag.event",
-        target: "dagtel::event",
+        target: EVENT_TARGET,
         parent: None,
         attributes = fields.as_str(),
         "{}",

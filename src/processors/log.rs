@@ -2,16 +2,19 @@
 
 use std::time::Duration;
 
-use opentelemetry::logs::LogRecord as _;
-use opentelemetry::{InstrumentationScope, Key, StringValue};
+use opentelemetry::logs::{AnyValue, LogRecord as _};
+use opentelemetry::{Array, InstrumentationScope, Key, StringValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 
 use crate::otel::context::stamp;
 use crate::otel::conventions::{ENTITY_ID, NODE_NAME, RUN_ID};
+use crate::otel::node_events::{EVENT_TARGET, for_each_report_attribute};
 
 /// Adds `dag.run.id` to every log record emitted while a run is active, and `dag.node.name`
-/// and `dag.entity.id` (once declared) while a node body runs.
+/// and `dag.entity.id` (once declared) while a node body runs. The records of a node's reports
+/// (`ctx.event`, `ctx.artifact`) also get the report's attributes, each with its own name and
+/// type.
 ///
 /// The scopes are read from the emitting thread's current OpenTelemetry context, which is where
 /// a log record's trace correlation comes from too. Work moved to other threads keeps them when
@@ -77,6 +80,11 @@ impl LogProcessor for RunIdLogProcessor {
         if let Some(entity) = stamp.entity {
             record.add_attribute(Key::from_static_str(ENTITY_ID), StringValue::from(entity));
         }
+        if record.target().map(|t| t.as_ref()) == Some(EVENT_TARGET) {
+            for_each_report_attribute(|kv| {
+                record.add_attribute(kv.key.clone(), any_value(kv.value.clone()));
+            });
+        }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -85,5 +93,24 @@ impl LogProcessor for RunIdLogProcessor {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+}
+
+/// A span attribute value as a log record attribute value.
+fn any_value(value: Value) -> AnyValue {
+    fn list<T: Into<AnyValue>>(items: Vec<T>) -> AnyValue {
+        items.into_iter().collect()
+    }
+    match value {
+        Value::Bool(b) => b.into(),
+        Value::I64(i) => i.into(),
+        Value::F64(f) => f.into(),
+        Value::String(s) => s.into(),
+        Value::Array(Array::Bool(items)) => list(items),
+        Value::Array(Array::I64(items)) => list(items),
+        Value::Array(Array::F64(items)) => list(items),
+        Value::Array(Array::String(items)) => list(items),
+        // Later variants of a non-exhaustive enum: their text.
+        other => other.to_string().into(),
     }
 }
