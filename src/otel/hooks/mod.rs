@@ -100,6 +100,10 @@ impl OtelHooks {
     ///
     /// Both are the SDK's providers: node durations are recorded through bound instruments,
     /// which another meter provider might silently not implement.
+    ///
+    /// Build the hooks once per pair of providers and share them (an `Arc<OtelHooks>` is a
+    /// hook too): each instance registers a collection callback with the meter provider, and
+    /// the SDK keeps it, doing nothing once the hooks are dropped, until the provider goes.
     pub fn new(tracer_provider: &SdkTracerProvider, meter_provider: &SdkMeterProvider) -> Self {
         Self::builder(tracer_provider, meter_provider).build()
     }
