@@ -15,7 +15,7 @@ use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use dagtel::{Executor, Inputs, Run};
 
-use support::{CsrDag, DagtelGraph, Shape, Stat, Work};
+use support::{CsrDag, DagtelGraph, NOISY_LOAD, Shape, Stat, Work, cores, cpu_model};
 
 /// Threads of the parallel executors (dagtel's pool and the floor's pool).
 const THREADS: usize = 2;
@@ -25,8 +25,6 @@ const DAGTEL_PAR: &str = "dagtel_par2";
 const DAGTEL_SEQ: &str = "dagtel_seq";
 const FLOOR: &str = "floor_par2";
 const SEQ_LOOP: &str = "seq_loop";
-/// Other processes using more than this share of the machine make a row unreliable.
-const NOISY_LOAD: f64 = 0.10;
 /// Diagnostics (no-op shapes only): the floor plus one dagtel design choice each.
 const FLOOR_NESTED: &str = "floor_nested";
 const FLOOR_ARC: &str = "floor_arc";
@@ -307,8 +305,7 @@ fn timed<R>(
     nodes: usize,
     mut run: impl FnMut() -> R,
 ) {
-    let ticks_before = support::cpu_ticks();
-    let wall = Instant::now();
+    let load = support::LoadMeter::start();
     group.bench_function(exec, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
@@ -322,11 +319,7 @@ fn timed<R>(
             total
         })
     });
-    if let (Some((busy0, own0)), Some((busy1, own1))) = (ticks_before, support::cpu_ticks()) {
-        let capacity = wall.elapsed().as_secs_f64() * 100.0 * cores() as f64;
-        let other = (busy1 - busy0).saturating_sub(own1 - own0);
-        support::record_load(group_name, exec, other as f64 / capacity);
-    }
+    load.finish(group_name, exec);
 }
 
 fn build_dagtel(shape: &Shape, work: Work) -> DagtelGraph {
@@ -354,22 +347,6 @@ fn dagtel_checksum(graph: &DagtelGraph, run: &Run) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Reporting
 // ---------------------------------------------------------------------------------------------
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
 
 fn print_machine() {
     println!(
@@ -416,10 +393,7 @@ fn print_group(group: &str) {
             s.best_per_node(),
             fmt_ns(s.median_ns),
             s.runs,
-            s.other_load.map_or("n/a".into(), |x| {
-                let flag = if x > NOISY_LOAD { " NOISY" } else { "" };
-                format!("{:.0}%{flag}", x * 100.0)
-            })
+            support::fmt_load(s.other_load)
         );
     }
     let get = |e| support::stat(group, e);

@@ -43,7 +43,7 @@ use opentelemetry_sdk::trace::{
 };
 use rayon::prelude::*;
 
-use support::{DagtelGraph, Shape, Work};
+use support::{DagtelGraph, Shape, Work, cores};
 
 /// Threads of the parallel executors and of the parallel floor.
 const THREADS: usize = 2;
@@ -54,8 +54,6 @@ const BSP_QUEUE: usize = 65_536;
 /// Series per dagtel instrument: every node of every shape here keeps its own series (the
 /// SDK's default, 2000, would send most nodes of a 10k-node graph to the overflow series).
 const CARDINALITY: usize = 65_536;
-/// Other processes using more than this share of the machine make a row unreliable.
-const NOISY_LOAD: f64 = 0.10;
 
 const PLAIN_SEQ: &str = "plain_seq";
 const PLAIN_PAR: &str = "plain_par2";
@@ -425,8 +423,7 @@ fn timed<R>(
     if let Some((t, _)) = telemetry {
         t.drops(); // start from an empty queue
     }
-    let ticks_before = support::cpu_ticks();
-    let wall = Instant::now();
+    let load = support::LoadMeter::start();
     let mut runs = 0u64;
     let mut cpu = (0u64, 0u64);
     group.bench_function(variant, |b| {
@@ -454,11 +451,7 @@ fn timed<R>(
             cpu.0 as f64 / (cpu.1 * nodes as u64) as f64,
         );
     }
-    if let (Some((busy0, own0)), Some((busy1, own1))) = (ticks_before, support::cpu_ticks()) {
-        let capacity = wall.elapsed().as_secs_f64() * 100.0 * cores() as f64;
-        let other = (busy1 - busy0).saturating_sub(own1 - own0);
-        support::record_load(group_name, variant, other as f64 / capacity);
-    }
+    load.finish(group_name, variant);
     if let Some((t, spans)) = telemetry
         && runs > 0
     {
@@ -507,20 +500,8 @@ static DROPS: std::sync::Mutex<Vec<(String, u64, u64)>> = std::sync::Mutex::new(
 // Reporting
 // ---------------------------------------------------------------------------------------------
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 fn print_machine() {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let model = support::cpu_model();
     println!(
         "[machine] {} logical CPUs, {model}; parallel variants use {THREADS} threads; \
          BSP queue {BSP_QUEUE}, metric cardinality limit {CARDINALITY}",
@@ -553,10 +534,7 @@ fn print_group(group: &str) {
             s.best_per_node(),
             cpu_per_node(group, variant).map_or("n/a".into(), |c| format!("{c:.1}")),
             s.runs,
-            s.other_load.map_or("n/a".into(), |x| {
-                let flag = if x > NOISY_LOAD { " NOISY" } else { "" };
-                format!("{:.0}%{flag}", x * 100.0)
-            })
+            support::fmt_load(s.other_load)
         );
     }
 }

@@ -634,6 +634,58 @@ pub fn record_load(group: &str, exec: &str, share: f64) {
     }
 }
 
+/// Other processes using more than this share of the machine make a row unreliable.
+pub const NOISY_LOAD: f64 = 0.10;
+
+/// Measures how much of the machine other processes used while one benchmark ran.
+pub struct LoadMeter {
+    ticks: Option<(u64, u64)>,
+    wall: Instant,
+}
+
+impl LoadMeter {
+    pub fn start() -> Self {
+        Self {
+            ticks: cpu_ticks(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// Records the other load since [`start`](Self::start) for the summary.
+    pub fn finish(self, group: &str, exec: &str) {
+        if let (Some((busy0, own0)), Some((busy1, own1))) = (self.ticks, cpu_ticks()) {
+            let capacity = self.wall.elapsed().as_secs_f64() * 100.0 * cores() as f64;
+            let other = (busy1 - busy0).saturating_sub(own1 - own0);
+            record_load(group, exec, other as f64 / capacity);
+        }
+    }
+}
+
+/// A summary cell for an other-load share: `3%`, `14% NOISY` or `n/a`.
+pub fn fmt_load(share: Option<f64>) -> String {
+    share.map_or("n/a".into(), |x| {
+        let flag = if x > NOISY_LOAD { " NOISY" } else { "" };
+        format!("{:.0}%{flag}", x * 100.0)
+    })
+}
+
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The CPU's model name, from `/proc/cpuinfo`.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Busy clock ticks (USER_HZ, 100 per second) of the whole machine, hypervisor steal
 /// included, and of this process, so far.
 pub fn cpu_ticks() -> Option<(u64, u64)> {
