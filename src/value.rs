@@ -162,6 +162,21 @@ impl WordCell {
         Some(unsafe { &*self.bits.get().cast::<T>() })
     }
 
+    /// Moves the word out, leaving the cell empty.
+    pub(crate) fn take(&mut self) -> Option<Word> {
+        let stored = std::mem::replace(self.type_of.get_mut(), std::ptr::null_mut());
+        #[cfg(debug_assertions)]
+        {
+            *self.claimed.get_mut() = false;
+        }
+        // SAFETY: as in `get`, a non-null `type_of` points to a `&'static TypeId`.
+        let type_of: TypeOf = unsafe { stored.as_ref() }?;
+        Some(Word {
+            type_of,
+            bits: *self.bits.get_mut(),
+        })
+    }
+
     /// Empties the cell for reuse (values need no drop: see [`is_word`]).
     pub(crate) fn clear(&mut self) {
         *self.type_of.get_mut() = std::ptr::null_mut();
@@ -214,10 +229,15 @@ impl Value {
         }
     }
 
-    /// The value itself, if it is a shared `T` that nothing else shares (requested outputs
-    /// are always stored shared).
+    /// The value itself, if it is a word `T` or a shared `T` that nothing else shares
+    /// (requested outputs are stored shared unless they are words).
     pub(crate) fn take<T: Any + Send + Sync>(self) -> Result<T, Self> {
         match self {
+            Self::Word(word) if is_type::<T>(word.type_of) => {
+                // SAFETY: `bits` holds a `T` (type just checked), stored by `Word::new`; `T`
+                // has no drop glue (`is_word`), so reading its bytes out leaves nothing to drop.
+                Ok(unsafe { word.bits.as_ptr().cast::<T>().read() })
+            }
             Self::Word(_) | Self::Inline(_) => Err(self),
             Self::Shared(shared) => match shared.downcast::<T>() {
                 Ok(typed) => Arc::try_unwrap(typed).map_err(|arc| Self::Shared(arc)),
@@ -232,6 +252,8 @@ impl Value {
 pub struct TypeTag {
     id: TypeId,
     name: &'static str,
+    /// Whether unshared values of the type are words (see [`is_word`]).
+    word: bool,
 }
 
 impl TypeTag {
@@ -240,7 +262,13 @@ impl TypeTag {
         Self {
             id: TypeId::of::<T>(),
             name: std::any::type_name::<T>(),
+            word: is_word::<T>(),
         }
+    }
+
+    /// Whether a value of this type, stored unshared, goes to a word cell rather than a slot.
+    pub(crate) fn is_word(&self) -> bool {
+        self.word
     }
 
     /// The type's name as the compiler spells it.

@@ -136,3 +136,24 @@ fn concurrent_runs_of_one_plan_do_not_share_state() {
         }
     }
 }
+
+#[test]
+fn word_outputs_can_be_read_and_taken_in_every_run() {
+    for (name, executor) in executors() {
+        let g = graph();
+        for x in [2u64, 4, 6] {
+            let run = executor
+                .run(&g.plan, Inputs::new().set(g.x, x))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(run.outputs().get(g.sum), Some(&expected_sum(x)), "{name}");
+            let (mut outputs, _record) = run.into_parts();
+            assert_eq!(outputs.take(g.sum), Some(expected_sum(x)), "{name}");
+            assert_eq!(outputs.get(g.sum), None, "{name}: taken");
+            assert_eq!(
+                outputs.take(g.text),
+                Some(format!("x={x} {}", x + 1)),
+                "{name}"
+            );
+        }
+    }
+}

@@ -159,6 +159,9 @@ impl<H: HookSet> RunShared<H> {
                 self.run_or_skip::<E>(node, &mut scope, thread, now);
             }
         } else {
+            if self.sched.pool.is_some() {
+                self.prefetch_counters(entry);
+            }
             self.run_or_skip::<E>(self.entry_node(entry), &mut scope, thread, now);
         }
         self.end_task::<E>(scope);
@@ -992,6 +995,18 @@ impl<H: HookSet> RunShared<H> {
                 prefetch(plan.dep_slots.as_ptr().wrapping_add(entry.deps.0 as usize));
                 prefetch(plan.downstream.as_ptr().wrapping_add(entry.down.0 as usize));
             }
+        }
+    }
+
+    /// Requests the dependency counters this task will count down when it ends, so that
+    /// they arrive while its node runs (parallel runs; the counters of a wide layer are
+    /// spread over many lines, reached in no predictable order).
+    #[inline(always)]
+    fn prefetch_counters(&self, entry: &TaskEntry) {
+        let plan = &*self.plan.inner;
+        let (start, end) = entry.down;
+        for &(downstream, _) in &plan.downstream[start as usize..end as usize] {
+            prefetch(self.counters.as_ptr().wrapping_add(downstream as usize));
         }
     }
 

@@ -109,8 +109,11 @@ macro_rules! single_item_deps {
             fn specs(&self) -> (Vec<DepSpec>, Layout) {
                 single_layout(self)
             }
-            fn fetch<'a>(layout: &Layout, args: &Args<'a>) -> Result<Self::Refs<'a>, NodeError> {
-                <$ty as DepItem>::fetch(args, 0, layout[0] as usize)
+            fn fetch<'a>(_: &Layout, args: &Args<'a>) -> Result<Self::Refs<'a>, NodeError> {
+                // The only item takes every value: its length is the argument count, read
+                // from the executor's list rather than from the layout kept with the body,
+                // whose first load would otherwise come before any argument is fetched.
+                <$ty as DepItem>::fetch(args, 0, args.len())
             }
             fn fetch_owned(layout: &Layout, args: &OwnedArgs) -> Result<Self::Owned, NodeError> {
                 <$ty as DepItem>::fetch_owned(args, 0, layout[0] as usize)

@@ -23,6 +23,12 @@ impl<'a> Args<'a> {
         Self { slots, words, deps }
     }
 
+    /// How many dependency values there are.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.deps.len()
+    }
+
     /// The value of dependency `index`. Types were checked when the graph was built, so the
     /// error arms only fire if a value went missing, which the executor never allows.
     #[inline]

@@ -150,7 +150,8 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
                 meta: Arc::clone(&entry.meta),
                 slot: d,
                 max_attempts: entry.meta.retry().max_attempts(),
-                share: async_reader || is_output[d as usize],
+                // A word output needs no sharing: the caller gets a copy of it.
+                share: async_reader || (is_output[d as usize] && !entry.output.is_word()),
             }
         })
         .collect();
@@ -192,6 +193,16 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         tasks.iter().map(|t| t.indegree).collect(),
     );
     let has_groups = tasks.iter().any(|t| t.meta.is_group());
+    let boxed_slots = inputs
+        .iter()
+        .chain(&overrides)
+        .copied()
+        .chain(
+            hot.iter()
+                .filter(|node| node.share || !dag.entry(node.slot).output.is_word())
+                .map(|node| node.slot),
+        )
+        .collect();
     Ok(Plan {
         inner: Arc::new(PlanInner {
             hot,
@@ -213,6 +224,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             inputs,
             overrides,
             outputs,
+            boxed_slots,
             has_async,
             has_groups,
             arrays,

@@ -122,7 +122,8 @@ pub(crate) struct HotNode {
     /// The node's value slot (its graph index).
     pub(crate) slot: u32,
     pub(crate) max_attempts: u32,
-    /// Store the output shared (`Arc`): an async node reads it, or the caller asked for it.
+    /// Store the output shared (`Arc`): an async node reads it, or the caller asked for it
+    /// and it is not a word (word outputs are copied out of their cells).
     pub(crate) share: bool,
 }
 
@@ -212,6 +213,10 @@ pub(crate) struct PlanInner {
     pub(crate) inputs: Vec<u32>,
     pub(crate) overrides: Vec<u32>,
     pub(crate) outputs: Vec<u32>,
+    /// The value slots a run may leave a value in: those of inputs, overrides and of nodes
+    /// whose values are not words (or are stored shared). The others stay empty (their
+    /// values go to word cells), so the end of a run empties only these.
+    pub(crate) boxed_slots: Vec<u32>,
     pub(crate) has_async: bool,
     /// Whether any task is a declared group.
     pub(crate) has_groups: bool,
