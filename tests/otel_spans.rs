@@ -495,3 +495,162 @@ fn a_run_inside_a_node_is_its_own_run_under_that_node() {
     assert_ne!(inner_ids[0], outer_id, "the inner run has its own id");
     assert_eq!(run_ids(&telemetry.span("inner_node").unwrap()), inner_ids);
 }
+
+/// a, b -> c (a fan-in), and d reading c.
+fn diamond() -> (Dag, Handle<u32>, Handle<u32>, Handle<u32>) {
+    let mut g = DagBuilder::new("diamond");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").run(n, |_, n| Ok(*n));
+    let b = g.node("b").run(n, |_, n| Ok(*n + 1));
+    let c = g.node("c").run((a, b), |_, (a, b)| Ok(*a + *b));
+    (g.build().unwrap(), n, b, c)
+}
+
+/// The span named `name` in trace `trace`.
+fn in_trace<'a>(
+    spans: &'a [SpanData],
+    name: &str,
+    trace: opentelemetry::trace::TraceId,
+) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name && s.span_context.trace_id() == trace)
+        .unwrap_or_else(|| panic!("no {name} in trace {trace}"))
+}
+
+#[test]
+fn consecutive_runs_of_one_plan_link_to_their_own_spans() {
+    for (mode, executor) in executors() {
+        let telemetry = TestTelemetry::new();
+        let (dag, n, _, c) = diamond();
+        let plan = dag.plan(&Request::new().output(c)).unwrap();
+        let executor = executor.hook(telemetry.hooks());
+        for _ in 0..3 {
+            executor.run(&plan, Inputs::new().set(n, 1)).unwrap();
+        }
+        let spans = telemetry.spans();
+        let cs: Vec<&SpanData> = spans.iter().filter(|s| s.name == "c").collect();
+        assert_eq!(cs.len(), 3, "{mode}");
+        for c in cs {
+            let trace = c.span_context.trace_id();
+            assert_eq!(c.links.len(), 2, "{mode}");
+            assert!(c.links_to(in_trace(&spans, "a", trace)), "{mode}");
+            assert!(c.links_to(in_trace(&spans, "b", trace)), "{mode}");
+        }
+    }
+}
+
+#[test]
+fn a_run_reusing_an_earlier_runs_arrays_does_not_link_to_that_runs_spans() {
+    let telemetry = TestTelemetry::new();
+    let hooks =
+        dagtel::otel::OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .link_every_edge(true)
+            .build();
+    let executor = Executor::sequential().hook(hooks);
+    let (dag, n, b, c) = diamond();
+    let full = dag.plan(&Request::new().output(c)).unwrap();
+    executor.run(&full, Inputs::new().set(n, 1)).unwrap();
+    // Same graph, `b` overridden: it has no span in the second run.
+    let partial = dag
+        .plan(&Request::new().output(c).overrides(["b"]))
+        .unwrap();
+    executor
+        .run(&partial, Inputs::new().set(n, 1).set(b, 5))
+        .unwrap();
+    let spans = telemetry.spans();
+    let cs: Vec<&SpanData> = spans.iter().filter(|s| s.name == "c").collect();
+    assert_eq!(cs.len(), 2);
+    let has_b = |c: &SpanData| {
+        spans
+            .iter()
+            .any(|o| o.name == "b" && o.span_context.trace_id() == c.span_context.trace_id())
+    };
+    let second = cs.iter().find(|c| !has_b(c)).expect("the second run's c");
+    let trace = second.span_context.trace_id();
+    assert_eq!(second.links.len(), 1, "only a, not the first run's b");
+    assert!(second.links_to(in_trace(&spans, "a", trace)));
+}
+
+#[test]
+fn concurrent_runs_of_one_plan_do_not_mix_links() {
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("concurrent");
+    let n = g.input::<u32>("n");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let parents: Vec<_> = (0..4)
+        .map(|i| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            g.node(format!("p{i}")).run(n, move |_, n| {
+                if i == 2 {
+                    // Both runs are past their first parents and before their last ones.
+                    barrier.wait();
+                }
+                Ok(n + i)
+            })
+        })
+        .collect();
+    let sink = g
+        .node("sink")
+        .run(parents, |_, ps| Ok(ps.iter().copied().sum::<u32>()));
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(sink)).unwrap();
+    let executor = Executor::sequential().hook(telemetry.hooks());
+    std::thread::scope(|s| {
+        for k in 0..2 {
+            let (executor, plan) = (&executor, &plan);
+            s.spawn(move || executor.run(plan, Inputs::new().set(n, k)).unwrap());
+        }
+    });
+    let spans = telemetry.spans();
+    let sinks: Vec<&SpanData> = spans.iter().filter(|s| s.name == "sink").collect();
+    assert_eq!(sinks.len(), 2);
+    assert_ne!(
+        sinks[0].span_context.trace_id(),
+        sinks[1].span_context.trace_id()
+    );
+    for sink in sinks {
+        let trace = sink.span_context.trace_id();
+        assert_eq!(sink.links.len(), 4);
+        for (i, link) in sink.links.iter().enumerate() {
+            assert_eq!(
+                link.span_context,
+                in_trace(&spans, &format!("p{i}"), trace).span_context
+            );
+        }
+    }
+}
+
+#[test]
+fn fan_in_links_under_a_remote_parent_carry_its_trace_state() {
+    use opentelemetry::trace::{
+        SpanContext, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    let telemetry = TestTelemetry::new();
+    let remote = SpanContext::new(
+        TraceId::from(0x1234_u128),
+        SpanId::from(0x56_u64),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_key_value([("vendor", "x")]).unwrap(),
+    );
+    let parent = opentelemetry::Context::new().with_remote_span_context(remote.clone());
+    let hooks =
+        dagtel::otel::OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .parent(parent)
+            .build();
+    let (dag, n, _, c) = diamond();
+    let plan = dag.plan(&Request::new().output(c)).unwrap();
+    Executor::sequential()
+        .hook(hooks)
+        .run(&plan, Inputs::new().set(n, 1))
+        .unwrap();
+    let (a, b, c) = (
+        telemetry.span("a").unwrap(),
+        telemetry.span("b").unwrap(),
+        telemetry.span("c").unwrap(),
+    );
+    assert_eq!(a.span_context.trace_id(), remote.trace_id());
+    assert_eq!(a.span_context.trace_state(), remote.trace_state());
+    assert!(c.links_to(&a) && c.links_to(&b), "{:?}", c.links);
+}

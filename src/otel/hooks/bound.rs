@@ -15,12 +15,15 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use opentelemetry::metrics::BoundHistogram;
 
+use super::links::GraphLinks;
 use crate::graph::{Dag, DagInner, NodeMeta};
 
 /// One graph's bound handles, indexed by node position; bound on a node's first success.
+/// Also what the graph's fan-in links reuse across runs.
 #[derive(Debug)]
 pub(crate) struct GraphMetrics {
     durations: Box<[OnceLock<BoundHistogram<f64>>]>,
+    pub(crate) links: GraphLinks,
 }
 
 impl GraphMetrics {
@@ -64,6 +67,7 @@ impl BoundCache {
         graphs.retain(|_, entry| entry.dag.strong_count() > 0);
         let metrics = Arc::new(GraphMetrics {
             durations: (0..dag.len()).map(|_| OnceLock::new()).collect(),
+            links: GraphLinks::new(dag.len()),
         });
         let entry = Entry {
             dag: Arc::downgrade(&dag.inner),

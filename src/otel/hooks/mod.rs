@@ -36,7 +36,7 @@ pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
 use self::bound::{BoundCache, GraphMetrics};
 use self::deferred::Deferred;
-use self::links::{ParentSpan, Registry};
+use self::links::Registry;
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
 use super::conventions as conv;
@@ -347,7 +347,9 @@ impl Hooks for OtelHooks {
             .start_with_context(tracer, &base.with_value(scope.for_root()));
         let root = span.span_context().clone();
         let sampled = root.is_sampled();
-        let cx = base.with_value(scope.with_root(root)).with_span(span);
+        let cx = base
+            .with_value(scope.with_root(root.clone()))
+            .with_span(span);
         let (registry, tracers, metrics) = match run.plan {
             // A sampled-out run starts no node spans: no links to register, no tracers.
             Some(plan) if !sampled => (
@@ -362,7 +364,8 @@ impl Hooks for OtelHooks {
                     .map(|layer| (layer.to_string(), self.scopes.tracer(layer)))
                     .collect();
                 let metrics = self.bound.for_dag(plan.dag());
-                (Registry::new(plan.dag().len()), tracers, Some(metrics))
+                let registry = Registry::for_graph(Arc::clone(&metrics), plan.dag(), root);
+                (registry, tracers, Some(metrics))
             }
             None => (Registry::default(), HashMap::new(), None),
         };
@@ -613,16 +616,12 @@ impl Hooks for OtelHooks {
                 span.set_status(Status::error(message));
             }
         }
-        let entity = state.scope.as_ref().and_then(|s| s.entity().cloned());
         if !node.will_retry {
-            parents.run.registry.record(
-                meta,
-                ParentSpan {
-                    context: span.span_context().clone(),
-                    name: StringValue::from(meta.shared_name()),
-                    entity,
-                },
-            );
+            let entity = state.scope.as_ref().and_then(|s| s.entity());
+            parents
+                .run
+                .registry
+                .record(meta, span.span_context(), entity);
         }
         span.end();
         self.record_node_end(parents.run, node);
