@@ -129,6 +129,9 @@ fn user_spans_and_logs_nest_under_the_node_on_every_thread() {
             );
             let trace = log.trace_context().expect("correlated with a span");
             assert_eq!(trace.trace_id, node.span_context.trace_id(), "{body}");
+            // The bridge sets only the observed time; the processor copies it to the event time.
+            let observed = log.observed_timestamp().expect("observed time");
+            assert_eq!(log.timestamp(), Some(observed), "{body}: event time");
         }
         let direct = logs
             .iter()

@@ -118,6 +118,9 @@ fn round_trip(protocol: Protocol) {
         .unwrap_or_else(|| panic!("no log record arrived: {}", context()));
     assert_eq!(attr(&log.attributes, "dag.node.name"), Some("load"));
     assert_eq!(log.severity_number, Severity::Info as i32);
+    // Emitted without an event time: the installed log processor gives it the observed time.
+    assert!(log.observed_time_unix_nano > 0, "{}", context());
+    assert_eq!(log.time_unix_nano, log.observed_time_unix_nano);
 
     assert_eq!(metric_value(&received), Some(5), "{}", context());
 }

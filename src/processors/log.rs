@@ -14,7 +14,8 @@ use crate::otel::node_events::{EVENT_TARGET, for_each_report_attribute};
 /// Adds `dag.run.id` to every log record emitted while a run is active, and `dag.node.name`
 /// and `dag.entity.id` (once declared) while a node body runs. The records of a node's reports
 /// (`ctx.event`, `ctx.artifact`) also get the report's attributes, each with its own name and
-/// type.
+/// type. A record without an event time (bridged `tracing` events have only the time the SDK
+/// observed them) gets its observed time as its event time.
 ///
 /// The scopes are read from the emitting thread's current OpenTelemetry context, which is where
 /// a log record's trace correlation comes from too. Work moved to other threads keeps them when
@@ -70,6 +71,13 @@ impl RunIdLogProcessor {
 
 impl LogProcessor for RunIdLogProcessor {
     fn emit(&self, record: &mut SdkLogRecord, _scope: &InstrumentationScope) {
+        // Bridged `tracing` events carry only the time the SDK observed them, which is when
+        // they happened; without an event time some backends file the record at 1970.
+        if record.timestamp().is_none()
+            && let Some(observed) = record.observed_timestamp()
+        {
+            record.set_timestamp(observed);
+        }
         let stamp = stamp();
         if let Some(run_id) = stamp.run_id {
             record.add_attribute(Key::from_static_str(RUN_ID), StringValue::from(run_id));
