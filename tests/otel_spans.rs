@@ -250,39 +250,39 @@ fn a_nodes_layer_tag_selects_its_instrumentation_scope() {
     let a = g
         .node("ingest")
         .tag("layer", "ingest")
+        .stage("load")
+        .version("v2")
         .run(n, |_, n| Ok(*n));
     let b = g
         .node("store")
         .tag("layer", "storage")
+        .task("archive")
         .run(a, |_, n| Ok(*n));
     let c = g.node("plain").run(b, |_, n| Ok(*n));
     let dag = g.build().unwrap();
     let plan = dag.plan(&Request::new().output(c)).unwrap();
-    Executor::parallel()
-        .threads(2)
-        .hook(hooks)
-        .run(&plan, Inputs::new().set(n, 1))
-        .unwrap();
-    let scope = |name: &str| {
-        telemetry
-            .span(name)
-            .unwrap()
-            .instrumentation_scope
-            .name()
-            .to_string()
-    };
-    assert_eq!(scope("ingest"), "dagtel.ingest");
-    assert_eq!(scope("store"), "frb.storage");
-    assert_eq!(scope("plain"), "dagtel");
-    assert_eq!(scope("run layers"), "dagtel");
-    assert_eq!(
-        telemetry
-            .span("ingest")
-            .unwrap()
-            .attribute_str(conv::NODE_LAYER)
-            .as_deref(),
-        Some("ingest")
-    );
+    let executor = Executor::parallel().threads(2).hook(hooks);
+    // Labels and layer tracers are built on a graph's first run and reused by later ones.
+    for run in 0..2 {
+        telemetry.reset();
+        executor.run(&plan, Inputs::new().set(n, 1)).unwrap();
+        let span = |name: &str| telemetry.span(name).unwrap();
+        let scope = |name: &str| span(name).instrumentation_scope.name().to_string();
+        assert_eq!(scope("ingest"), "dagtel.ingest", "run {run}");
+        assert_eq!(scope("store"), "frb.storage", "run {run}");
+        assert_eq!(scope("plain"), "dagtel", "run {run}");
+        assert_eq!(scope("run layers"), "dagtel", "run {run}");
+        let attr = |name: &str, key: &str| span(name).attribute_str(key).map(|v| v.into_owned());
+        assert_eq!(attr("ingest", conv::NODE_LAYER).as_deref(), Some("ingest"));
+        assert_eq!(attr("ingest", conv::STAGE_NAME).as_deref(), Some("load"));
+        assert_eq!(attr("ingest", conv::NODE_VERSION).as_deref(), Some("v2"));
+        assert_eq!(attr("ingest", conv::TASK_ID), None, "one-node task");
+        assert_eq!(attr("store", conv::TASK_ID).as_deref(), Some("archive"));
+        assert_eq!(attr("store", conv::NODE_LAYER).as_deref(), Some("storage"));
+        assert_eq!(attr("store", conv::STAGE_NAME), None);
+        assert_eq!(attr("plain", conv::NODE_LAYER), None);
+        assert_eq!(attr("plain", conv::NODE_VERSION), None);
+    }
 }
 
 fn fan_in(width: usize) -> (Dag, Handle<u32>, Handle<u32>) {

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use opentelemetry::metrics::BoundHistogram;
 
+use super::labels::GraphLabels;
 use super::links::GraphLinks;
 use crate::graph::{Dag, DagInner, NodeMeta};
 
@@ -24,6 +25,8 @@ use crate::graph::{Dag, DagInner, NodeMeta};
 pub(crate) struct GraphMetrics {
     durations: Box<[OnceLock<BoundHistogram<f64>>]>,
     pub(crate) links: GraphLinks,
+    /// The node spans' labels and layer tracers, built on the graph's first sampled run.
+    pub(crate) labels: OnceLock<GraphLabels>,
 }
 
 impl GraphMetrics {
@@ -68,6 +71,7 @@ impl BoundCache {
         let metrics = Arc::new(GraphMetrics {
             durations: (0..dag.len()).map(|_| OnceLock::new()).collect(),
             links: GraphLinks::new(dag.len()),
+            labels: OnceLock::new(),
         });
         let entry = Entry {
             dag: Arc::downgrade(&dag.inner),

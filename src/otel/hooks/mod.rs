@@ -17,6 +17,7 @@
 
 mod bound;
 mod deferred;
+mod labels;
 mod links;
 mod node_metrics;
 mod scopes;
@@ -36,6 +37,7 @@ pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
 use self::bound::{BoundCache, GraphMetrics};
 use self::deferred::Deferred;
+use self::labels::{GraphLabels, NodeLabels};
 use self::links::Registry;
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
@@ -138,13 +140,17 @@ impl OtelHooks {
         }
     }
 
-    fn node_tracer<'r>(&'r self, run: &'r RunState, layer: Option<&str>) -> TracerRef<'r> {
-        match layer {
-            None => TracerRef::Borrowed(&self.scopes.default),
-            Some(layer) => match run.tracers.get(layer) {
-                Some(tracer) => TracerRef::Borrowed(tracer),
-                None => TracerRef::Owned(self.scopes.tracer(layer)),
-            },
+    fn node_tracer<'r>(
+        &'r self,
+        graph: Option<&'r GraphLabels>,
+        labels: &NodeLabels,
+    ) -> TracerRef<'r> {
+        let Some(layer) = &labels.layer else {
+            return TracerRef::Borrowed(&self.scopes.default);
+        };
+        match graph.and_then(|g| g.tracer(labels)) {
+            Some(tracer) => TracerRef::Borrowed(tracer),
+            None => TracerRef::Owned(self.scopes.tracer(layer.as_str())),
         }
     }
 }
@@ -239,7 +245,6 @@ pub struct RunState {
     sampled: bool,
     dag: Option<Arc<str>>,
     registry: Registry,
-    tracers: HashMap<String, SdkTracer>,
     metrics: Option<Arc<GraphMetrics>>,
 }
 
@@ -350,31 +355,24 @@ impl Hooks for OtelHooks {
         let cx = base
             .with_value(scope.with_root(root.clone()))
             .with_span(span);
-        let (registry, tracers, metrics) = match run.plan {
-            // A sampled-out run starts no node spans: no links to register, no tracers.
-            Some(plan) if !sampled => (
-                Registry::default(),
-                HashMap::new(),
-                Some(self.bound.for_dag(plan.dag())),
-            ),
+        let (registry, metrics) = match run.plan {
+            // A sampled-out run starts no node spans: no links to register, no labels.
+            Some(plan) if !sampled => (Registry::default(), Some(self.bound.for_dag(plan.dag()))),
             Some(plan) => {
-                let tracers = plan
-                    .nodes()
-                    .filter_map(|n| n.tag(LAYER_TAG))
-                    .map(|layer| (layer.to_string(), self.scopes.tracer(layer)))
-                    .collect();
                 let metrics = self.bound.for_dag(plan.dag());
+                metrics
+                    .labels
+                    .get_or_init(|| GraphLabels::new(plan.dag(), &self.scopes));
                 let registry = Registry::for_graph(Arc::clone(&metrics), plan.dag(), root);
-                (registry, tracers, Some(metrics))
+                (registry, Some(metrics))
             }
-            None => (Registry::default(), HashMap::new(), None),
+            None => (Registry::default(), None),
         };
         Ok(RunState {
             cx,
             sampled,
             dag: Some(Arc::from(run.dag)),
             registry,
-            tracers,
             metrics,
         })
     }
@@ -530,8 +528,16 @@ impl Hooks for OtelHooks {
                 sampled: false,
             });
         }
-        let layer = meta.tag(LAYER_TAG);
-        let tracer = self.node_tracer(run, layer);
+        let graph = run.metrics.as_deref().and_then(|m| m.labels.get());
+        let fresh;
+        let labels = match (graph, meta.position()) {
+            (Some(graph), Some(p)) => graph.node(p.index).unwrap_or(&NodeLabels::NONE),
+            _ => {
+                fresh = NodeLabels::of(meta);
+                &fresh
+            }
+        };
+        let tracer = self.node_tracer(graph, labels);
         let links = run
             .registry
             .links_for(meta, self.every_edge, self.max_links);
@@ -542,16 +548,21 @@ impl Hooks for OtelHooks {
         ));
         attributes.push(KeyValue::new(conv::NODE_ATTEMPT, node.attempt as i64));
         if node.task.is_group() {
-            attributes.push(KeyValue::new(conv::TASK_ID, node.task.id().to_string()));
+            let id = match &labels.task_group {
+                Some(group) if group.as_str() == node.task.id() => group.clone(),
+                _ => StringValue::from(node.task.id().to_string()),
+            };
+            attributes.push(KeyValue::new(conv::TASK_ID, id));
         }
-        if let Some(stage) = meta.stage() {
-            attributes.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
-        }
-        if let Some(layer) = layer {
-            attributes.push(KeyValue::new(conv::NODE_LAYER, layer.to_string()));
-        }
-        if let Some(version) = meta.version() {
-            attributes.push(KeyValue::new(conv::NODE_VERSION, version.to_string()));
+        let labelled = [
+            (conv::STAGE_NAME, &labels.stage),
+            (conv::NODE_LAYER, &labels.layer),
+            (conv::NODE_VERSION, &labels.version),
+        ];
+        for (key, value) in labelled {
+            if let Some(value) = value {
+                attributes.push(KeyValue::new(key, value.clone()));
+            }
         }
         if links.parents >= 2 || (self.every_edge && links.parents >= 1) {
             attributes.push(KeyValue::new(conv::NODE_PARENT_COUNT, links.parents as i64));

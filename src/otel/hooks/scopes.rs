@@ -3,7 +3,8 @@
 //! task spans, use the `dagtel` scope; layer `L` uses `dagtel.L` unless mapped otherwise.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::TracerProvider;
@@ -47,8 +48,28 @@ impl Scopes {
 
     /// A tracer for `layer`.
     pub(crate) fn tracer(&self, layer: &str) -> SdkTracer {
-        tracer(&self.provider, self.scope_name(layer))
+        tracer(&self.provider, static_name(self.scope_name(layer)))
     }
+}
+
+/// How many distinct scope names are made static; later ones stay owned.
+const STATIC_NAMES: usize = 256;
+
+/// `name`, static: the first [`STATIC_NAMES`] distinct names are leaked once each, so that
+/// spans of layered scopes do not allocate a copy of the name each; a program that makes up
+/// layer names without bound keeps the rest owned instead of leaking them.
+fn static_name(name: String) -> Cow<'static, str> {
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name.as_str()) {
+        return Cow::Borrowed(known);
+    }
+    if names.len() >= STATIC_NAMES {
+        return Cow::Owned(name);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    Cow::Borrowed(leaked)
 }
 
 /// The scope name is borrowed when it is static: the SDK clones the scope into every span it
@@ -58,4 +79,30 @@ fn tracer(provider: &SdkTracerProvider, name: impl Into<Cow<'static, str>>) -> S
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     provider.tracer_with_scope(scope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_names_are_made_static_once_each_up_to_a_bound() {
+        let first = static_name("dagtel.test-layer".to_string());
+        let again = static_name("dagtel.test-layer".to_string());
+        let (Cow::Borrowed(first), Cow::Borrowed(again)) = (first, again) else {
+            panic!("a known name is static");
+        };
+        assert!(std::ptr::eq(first, again), "leaked once, then reused");
+        // Made-up names past the bound stay owned instead of leaking.
+        let owned = (0..=STATIC_NAMES)
+            .map(|i| static_name(format!("dagtel.made-up-{i}")))
+            .filter(|name| matches!(name, Cow::Owned(_)))
+            .count();
+        assert!(owned >= 1, "names past {STATIC_NAMES} are owned");
+        assert_eq!(
+            static_name("dagtel.test-layer".to_string()),
+            "dagtel.test-layer",
+            "known names are still found"
+        );
+    }
 }
