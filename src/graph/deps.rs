@@ -27,7 +27,11 @@ pub trait DepItem: 'static {
     fn fetch_owned(args: &OwnedArgs, start: usize, len: usize) -> Result<Self::Owned, NodeError>;
 }
 
-/// A node's whole dependency list; see the [module docs](self).
+/// A node's whole dependency list, checked by the compiler.
+///
+/// A node depends on a single [`Handle`], a `Vec` of handles of one type (a fan-in of any
+/// width), or a tuple of up to eight of those. The body receives references in the same shape:
+/// `&T` for a handle, [`Many<T>`] for a `Vec`, and a tuple for a tuple.
 pub trait Deps: 'static {
     /// What a sync body receives.
     type Refs<'a>;

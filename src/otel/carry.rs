@@ -1,10 +1,10 @@
 //! Carry the current OpenTelemetry [`Context`] into work that runs on other threads.
 //!
-//! The context — and with it the run's [`RunScope`](crate::otel::RunScope), the node's
-//! [`NodeScope`](crate::otel::NodeScope) and the parent span — is thread-local. A rayon job or a
-//! tokio task does not inherit it, so spans started there would lose their parent and the run
-//! id, and log records would lose their run and node. Each helper here captures the context
-//! where the work is *created* and attaches it on whatever thread the work *runs*, for exactly
+//! The context — and with it the run's [`RunScope`](super::RunScope), the node's
+//! [`NodeScope`] and the parent span — is thread-local. A rayon job or a tokio task does not
+//! inherit it, so spans started there would lose their parent and the run id, and log records
+//! would lose their run and node. Each helper here captures the context where the work is
+//! *created* and attaches it on whatever thread the work *runs*, for exactly
 //! the duration of the work:
 //!
 //! | work | helper |

@@ -175,7 +175,7 @@ where
 /// ```
 ///
 /// The run and node come from the current OpenTelemetry context's
-/// [`RunScope`]/[`NodeScope`], so they are right on every thread where the context was
+/// [`RunScope`](crate::otel::RunScope)/[`NodeScope`](crate::otel::NodeScope), so they are right on every thread where the context was
 /// attached or [carried](crate::otel::carry); outside a run the line has neither. The
 /// `tracing` span names in scope follow, then the target (the real one for `log` records) and
 /// the fields.

@@ -1,19 +1,5 @@
 //! [`OtelHooks`]: the lifecycle hooks that turn every run into OpenTelemetry traces, logs and
-//! metrics.
-//!
-//! - One root span per run, a span per declared stage, a span per task group (one-node tasks
-//!   are their node's span, unless [`OtelHooksBuilder::task_spans`] asks for all), and a span
-//!   per node attempt named after the node. Parents are carried explicitly in each hook's
-//!   state, never read from the thread, so parenting is right on any rayon or tokio thread.
-//! - While a node body runs its context is current (and, for async nodes, attached to every
-//!   poll): spans and logs that user code creates nest under the node span, and carry the run
-//!   id through [`RunIdSpanProcessor`](crate::processors::RunIdSpanProcessor) and
-//!   [`RunIdLogProcessor`](crate::processors::RunIdLogProcessor).
-//! - A fan-in node links to the spans of its upstream nodes, with the parent's name and
-//!   entity id on each link.
-//! - Failures set status Error on the node span and on the task, stage and run spans above it.
-//!
-//! `docs/semantic-conventions.md` lists every span, attribute, event and metric.
+//! metrics (what they emit is described on the type).
 
 mod bound;
 mod deferred;
@@ -66,7 +52,21 @@ pub enum TaskSpans {
     All,
 }
 
-/// Hooks that trace, log and measure runs; see the [module docs](self).
+/// Hooks that trace, log and measure runs.
+///
+/// - One root span per run, a span per declared stage, a span per task group (one-node tasks
+///   are their node's span, unless [`OtelHooksBuilder::task_spans`] asks for all), and a span
+///   per node attempt named after the node. Parents are carried explicitly in each hook's
+///   state, never read from the thread, so parenting is right on any rayon or tokio thread.
+/// - While a node body runs its context is current (and, for async nodes, attached to every
+///   poll): spans and logs that user code creates nest under the node span, and carry the run
+///   id through [`RunIdSpanProcessor`](crate::processors::RunIdSpanProcessor) and
+///   [`RunIdLogProcessor`](crate::processors::RunIdLogProcessor).
+/// - A fan-in node links to the spans of its upstream nodes, with the parent's name and
+///   entity id on each link.
+/// - Failures set status Error on the node span and on the task, stage and run spans above it.
+///
+/// `docs/semantic-conventions.md` lists every span, attribute, event and metric.
 #[derive(Debug)]
 pub struct OtelHooks {
     scopes: Scopes,

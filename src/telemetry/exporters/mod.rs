@@ -1,9 +1,9 @@
-//! Where each signal goes: one exporter per [`ExporterKind`](super::config::ExporterKind) in
+//! Where each signal goes: one exporter per [`ExporterKind`] in
 //! the signal's list, each behind its own batch processor or periodic reader.
 //!
-//! - `otlp`: to a collector over gRPC or HTTP ([`otlp`]);
+//! - `otlp`: to a collector over gRPC or HTTP;
 //! - `console`: human-readable on stdout (opentelemetry-stdout);
-//! - `file`: OTLP/JSON lines under the telemetry directory, the embedded default ([`file`]);
+//! - `file`: OTLP/JSON lines under the telemetry directory, the embedded default;
 //! - `memory`: kept in the process for tests ([`MemoryExporters`]);
 //! - `none`: nothing.
 
