@@ -3,10 +3,14 @@
 //! Recording a duration histogram point per node as the run ends was the largest telemetry
 //! cost left on the caller's thread of a sampled-out run (35-70 ns a node: a lock per point,
 //! and cache misses over one series per node), and a sizeable one in sampled runs. So a run
-//! leaves the durations of its first-try successes here, as (graph index, seconds) pairs, and
-//! they are recorded:
+//! leaves the durations of its first-try successes here, in plan order, and they are
+//! recorded:
 //!
-//! * by one background thread shared by every hook (`dagtel-metrics`), soon after the run;
+//! * by one background thread shared by every hook (`dagtel-metrics`), once [`WAKE_AT`]
+//!   values wait: several runs at a time, node by node, so that each series' memory (the
+//!   handle, its aggregator, its lock) is fetched once for all the runs' points instead of
+//!   once per point, and the thread competes with the pipeline's threads in rare bursts
+//!   instead of after every run;
 //! * when the meter provider collects (a periodic export, `force_flush`, `shutdown`): a
 //!   callback registered with the meter records what is pending first, waiting for points
 //!   being recorded, so a collection always sees every run that ended before it started;
@@ -14,8 +18,10 @@
 //!
 //! The points and series are exactly those the run would have recorded itself. What is
 //! pending is bounded: past [`MAX_PENDING`] values (the background thread is behind) a run
-//! records everything pending itself. If the thread cannot be started, runs record their
-//! own points.
+//! records everything pending itself. If the thread cannot be started, the run that reaches
+//! [`WAKE_AT`] records what is pending. Fewer than [`WAKE_AT`] values wait for the next
+//! collection (or the hooks' drop): they are exported no later than if they had been
+//! recorded at once, since only a collection exports.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
@@ -29,8 +35,15 @@ use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
 use crate::plan::Plan;
 
-/// How many durations may wait (about 16 MB) before runs record them themselves.
+/// How many durations may wait (about 8 MB) before runs record them themselves.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
+
+/// How many durations wait (about 2 MB; about 26 runs of a 10,000-node graph) before the
+/// background thread is woken to record them.
+pub(crate) const WAKE_AT: usize = 1 << 18;
+
+/// Spare duration buffers kept for later runs.
+const SPARE: usize = 64;
 
 /// One run's durations.
 pub(super) struct Batch {
@@ -38,8 +51,9 @@ pub(super) struct Batch {
     pub(super) plan: Plan,
     pub(super) dag: Option<Arc<str>>,
     pub(super) metrics: Arc<GraphMetrics>,
-    /// Graph index and seconds of each node that succeeded at its first attempt.
-    pub(super) durations: Vec<(u32, f64)>,
+    /// Seconds of each planned node, in plan order, for those that succeeded at their first
+    /// attempt; NaN for the others.
+    pub(super) durations: Vec<f64>,
 }
 
 /// One hook's durations waiting to be recorded.
@@ -54,7 +68,12 @@ struct Shared {
     instruments: Arc<Instruments>,
     /// [`MAX_PENDING`], except in tests.
     max_pending: usize,
+    /// [`WAKE_AT`], except in tests.
+    wake_at: usize,
     pending: Mutex<Pending>,
+    /// Recorded batches' buffers, for later runs (a run's buffer would otherwise be
+    /// allocated on its thread and freed on the recording one).
+    spare: Mutex<Vec<Vec<f64>>>,
     /// Held while taken points are recorded: a collection waits for them.
     recording: Mutex<()>,
     /// Whether the background thread has been asked to record this hook's points.
@@ -84,14 +103,21 @@ impl std::fmt::Debug for Deferred {
 impl Deferred {
     /// Registers the collection callback on `meter` (weakly: it keeps nothing alive).
     pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>) -> Self {
-        Self::with_limit(meter, instruments, MAX_PENDING)
+        Self::with_limits(meter, instruments, MAX_PENDING, WAKE_AT)
     }
 
-    fn with_limit(meter: &Meter, instruments: Arc<Instruments>, max_pending: usize) -> Self {
+    fn with_limits(
+        meter: &Meter,
+        instruments: Arc<Instruments>,
+        max_pending: usize,
+        wake_at: usize,
+    ) -> Self {
         let shared = Arc::new(Shared {
             instruments,
             max_pending,
+            wake_at,
             pending: Mutex::new(Pending::default()),
+            spare: Mutex::new(Vec::new()),
             recording: Mutex::new(()),
             scheduled: AtomicBool::new(false),
         });
@@ -111,19 +137,30 @@ impl Deferred {
         }
     }
 
+    /// An empty buffer for a run's durations, recycled if one is spare.
+    pub(super) fn buffer(&self, len: usize) -> Vec<f64> {
+        let mut buffer = lock(&self.shared.spare).pop().unwrap_or_default();
+        buffer.clear();
+        buffer.reserve(len);
+        buffer
+    }
+
     /// Leaves a run's durations to be recorded off this thread.
     pub(super) fn push(&self, batch: Batch) {
         let shared = &self.shared;
         if batch.durations.is_empty() {
             return;
         }
-        let overflow = {
+        let (overflow, wake) = {
             let mut pending = lock(&shared.pending);
             pending.values += batch.durations.len();
             pending.batches.push(batch);
-            pending.values > shared.max_pending
+            (
+                pending.values > shared.max_pending,
+                pending.values >= shared.wake_at,
+            )
         };
-        if overflow || !shared.schedule() {
+        if overflow || (wake && !shared.schedule()) {
             shared.record_pending();
         }
     }
@@ -153,19 +190,56 @@ impl Shared {
     /// Records every pending point, after any being recorded elsewhere.
     fn record_pending(&self) {
         let _recording = lock(&self.recording);
-        let pending = std::mem::take(&mut *lock(&self.pending));
+        let mut batches = std::mem::take(&mut *lock(&self.pending)).batches;
+        // Runs of the same plan are recorded together, node by node.
+        batches.sort_by_key(|b| (Arc::as_ptr(&b.plan.inner) as usize, b.dag.is_none()));
+        let mut rest = &batches[..];
+        while let Some(first) = rest.first() {
+            let same = rest
+                .iter()
+                .take_while(|b| {
+                    Arc::ptr_eq(&b.plan.inner, &first.plan.inner)
+                        && Arc::ptr_eq(&b.metrics, &first.metrics)
+                        && b.dag == first.dag
+                })
+                .count();
+            self.record_runs(&rest[..same]);
+            rest = &rest[same..];
+        }
+        let mut spare = lock(&self.spare);
+        for batch in batches {
+            if spare.len() < SPARE {
+                spare.push(batch.durations);
+            }
+        }
+    }
+
+    /// Records the durations of runs of one plan, node by node.
+    fn record_runs(&self, runs: &[Batch]) {
+        let Some(first) = runs.first() else {
+            return;
+        };
         let ok = NodeOutcome::Succeeded;
-        for batch in pending.batches {
-            let dag = batch.plan.dag();
-            for &(index, seconds) in &batch.durations {
-                let Some(slot) = batch.metrics.slot(index) else {
-                    continue;
-                };
-                let handle = slot.get_or_init(|| {
-                    let meta = &dag.entry(index).meta;
-                    let (attrs, len) = node_metric_attrs(batch.dag.as_ref(), meta, &ok);
-                    self.instruments.node_duration.bind(&attrs[..len])
-                });
+        let dag = first.plan.dag();
+        let len = runs.iter().map(|b| b.durations.len()).max().unwrap_or(0);
+        for (i, &index) in first.plan.inner.nodes.iter().enumerate().take(len) {
+            let mut values = runs
+                .iter()
+                .filter_map(|b| b.durations.get(i))
+                .filter(|v| !v.is_nan())
+                .peekable();
+            if values.peek().is_none() {
+                continue;
+            }
+            let Some(slot) = first.metrics.slot(index) else {
+                continue;
+            };
+            let handle = slot.get_or_init(|| {
+                let meta = &dag.entry(index).meta;
+                let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok);
+                self.instruments.node_duration.bind(&attrs[..len])
+            });
+            for &seconds in values {
                 handle.record(seconds);
             }
         }
@@ -212,38 +286,88 @@ mod tests {
         let instruments = Arc::new(Instruments::new(&meter));
         // A limit of 3 and a background thread that is never told: only the limit and the
         // collection record.
-        let deferred = Deferred::with_limit(&meter, Arc::clone(&instruments), 3);
+        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 3, 1);
         deferred.shared.scheduled.store(true, Ordering::Release);
         let mut g = DagBuilder::new("pending");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
         let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
         let metrics = BoundCache::default().for_dag(plan.dag());
         let index = plan.dag().index_of("a").unwrap();
-        let batch = |values: usize| Batch {
+        let run = |seconds: f64| Batch {
             plan: plan.clone(),
             dag: Some(Arc::from("pending")),
             metrics: Arc::clone(&metrics),
-            durations: vec![(index, 0.5); values],
+            durations: vec![seconds],
         };
         let count = || {
             telemetry
                 .histogram(crate::otel::conventions::METRIC_NODE_DURATION, &[])
-                .map(|h| h.count)
+                .map(|h| (h.count, h.sum))
         };
-        deferred.push(batch(2));
+        deferred.push(run(0.5));
+        deferred.push(run(f64::NAN)); // not a first-try success: nothing to record
         assert_eq!(lock(&deferred.shared.pending).values, 2, "waiting");
-        assert_eq!(count(), Some(2), "a collection records what waits");
-        deferred.push(batch(3));
-        deferred.push(batch(1));
+        assert_eq!(count(), Some((1, 0.5)), "a collection records what waits");
+        for _ in 0..3 {
+            deferred.push(run(0.25));
+        }
+        assert_eq!(lock(&deferred.shared.pending).values, 3, "at the limit");
+        deferred.push(run(0.25));
         assert_eq!(
             lock(&deferred.shared.pending).values,
             0,
             "4 values are one too many: the run recorded them"
         );
         assert!(metrics.slot(index).unwrap().get().is_some());
-        assert_eq!(count(), Some(6));
-        deferred.push(batch(1));
+        assert_eq!(count(), Some((5, 1.5)));
+        assert!(
+            !lock(&deferred.shared.spare).is_empty(),
+            "recorded buffers are kept for later runs"
+        );
+        deferred.push(run(1.0));
         drop(deferred);
-        assert_eq!(count(), Some(7), "dropping the hooks records what waits");
+        assert_eq!(
+            count(),
+            Some((6, 2.5)),
+            "dropping the hooks records what waits"
+        );
+    }
+
+    #[test]
+    fn runs_of_several_plans_are_recorded_node_by_node_with_their_own_series() {
+        let telemetry = TestTelemetry::new();
+        let meter = opentelemetry::metrics::MeterProvider::meter(telemetry.meter_provider(), "t");
+        let instruments = Arc::new(Instruments::new(&meter));
+        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 1 << 20, 1 << 20);
+        let mut g = DagBuilder::new("two");
+        let a = g.node("a").run((), |_, ()| Ok(1u8));
+        let b = g.node("b").run(a, |_, a| Ok(*a + 1));
+        let dag = g.build().unwrap();
+        let both = dag.plan(&Request::new().output(b)).unwrap();
+        let only_a = dag.plan(&Request::new().output(a)).unwrap();
+        let metrics = BoundCache::default().for_dag(both.dag());
+        let batch = |plan: &Plan, durations: Vec<f64>| Batch {
+            plan: plan.clone(),
+            dag: Some(Arc::from("two")),
+            metrics: Arc::clone(&metrics),
+            durations,
+        };
+        deferred.push(batch(&both, vec![1.0, 2.0]));
+        deferred.push(batch(&only_a, vec![4.0]));
+        deferred.push(batch(&both, vec![8.0, f64::NAN]));
+        deferred.push(batch(&both, vec![16.0, 32.0]));
+        let node = |name: &'static str| {
+            telemetry
+                .histogram(
+                    crate::otel::conventions::METRIC_NODE_DURATION,
+                    &[opentelemetry::KeyValue::new(
+                        crate::otel::conventions::NODE_NAME,
+                        name,
+                    )],
+                )
+                .map(|h| (h.count, h.sum))
+        };
+        assert_eq!(node("a"), Some((4, 29.0)));
+        assert_eq!(node("b"), Some((2, 34.0)));
     }
 }

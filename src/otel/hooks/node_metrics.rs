@@ -84,12 +84,14 @@ impl OtelHooks {
         // Without node events, group tasks are timed here from their nodes' records.
         let timed_tasks =
             !node_events && (self.task_spans == TaskSpans::All || plan.inner.has_groups);
-        let mut durations = Vec::with_capacity(record.len());
+        // In plan order: the record's first items are the planned nodes, in that order.
+        let planned = plan.inner.nodes.len();
+        let mut durations = self.deferred.buffer(planned);
         let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
         for i in 0..record.len() {
             let first_try = record.first_try_success(i);
-            if let Some((index, took)) = first_try {
-                durations.push((index, took.as_secs_f64()));
+            if i < planned {
+                durations.push(first_try.map_or(f64::NAN, |(_, took)| took.as_secs_f64()));
             }
             if node_events || (first_try.is_some() && !timed_tasks) {
                 continue;
