@@ -34,8 +34,10 @@ pub(crate) struct BodyArena {
 
 #[derive(Default)]
 struct ArenaState {
-    /// Chunks of storage; never moved or freed before the arena is dropped.
-    chunks: Vec<Box<[Line]>>,
+    /// Chunks of storage (`CHUNK_LINES` lines each, from `Box::into_raw`), kept as raw
+    /// pointers so that placing a body never reborrows a chunk that other bodies' pointers
+    /// point into; freed when the arena is dropped.
+    chunks: Vec<NonNull<Line>>,
     /// Bytes used of the last chunk.
     used: usize,
     /// Bodies placed in the chunks, to drop in place when the arena is dropped.
@@ -75,17 +77,18 @@ impl BodyArena {
                 let chunk: Box<[Line]> = (0..CHUNK_LINES)
                     .map(|_| Line([MaybeUninit::uninit(); LINE]))
                     .collect();
-                state.chunks.push(chunk);
+                let raw = NonNull::from(Box::leak(chunk)).cast::<Line>();
+                state.chunks.push(raw);
                 start = 0;
             }
             state.used = start + size;
-            let chunk = state.chunks.last_mut().expect("a chunk was just ensured");
+            let chunk = *state.chunks.last().expect("a chunk was just ensured");
             // SAFETY: `start + size` is within the chunk (checked above), `start` is a multiple
             // of `align` and the chunk is 64-aligned with `align <= 64`, so the write is in
             // bounds and aligned; this range was never handed out before (`used` only grows
             // within a chunk).
             let typed = unsafe {
-                let slot = chunk.as_mut_ptr().cast::<u8>().add(start).cast::<F>();
+                let slot = chunk.as_ptr().cast::<u8>().add(start).cast::<F>();
                 slot.write(body);
                 NonNull::new_unchecked(slot)
             };
@@ -108,6 +111,12 @@ impl Drop for BodyArena {
             // allocated, dropped once here; no `SyncBody` (hence no reference) is left, since
             // each holds an `Arc` of this arena.
             unsafe { std::ptr::drop_in_place(ptr.as_ptr()) };
+        }
+        for chunk in state.chunks.drain(..) {
+            let lines = std::ptr::slice_from_raw_parts_mut(chunk.as_ptr(), CHUNK_LINES);
+            // SAFETY: made by `Box::leak` of a boxed slice of `CHUNK_LINES` lines in `place`,
+            // freed once here, after every body in it was dropped above.
+            drop(unsafe { Box::from_raw(lines) });
         }
     }
 }
