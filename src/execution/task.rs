@@ -13,7 +13,7 @@ use super::ThreadLabel;
 use super::current::Current;
 use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
-use crate::graph::{Body, NodeMeta, SyncBody};
+use crate::graph::{Body, NodeMeta, SyncFn};
 use crate::hooks::{
     HookSet, NodeEnd, NodeStart, StageEnd, StageStart, TaskEnd, TaskStart, panic_message,
 };
@@ -71,7 +71,7 @@ type AttemptSlot = Arc<Mutex<Option<Attempt>>>;
 #[derive(Clone, Copy)]
 struct NodeRef<'a> {
     p: u32,
-    body: Option<&'a SyncBody>,
+    body: Option<&'a SyncFn>,
     meta: &'a Arc<NodeMeta>,
     slot: u32,
     deps: &'a [u32],
@@ -287,7 +287,7 @@ impl<H: HookSet> RunShared<H> {
         NodeRef {
             p,
             body: match &hot.body {
-                Body::Sync(body) => Some(body),
+                Body::Sync(body) => Some(&**body),
                 _ => None,
             },
             meta: &hot.meta,
@@ -304,7 +304,9 @@ impl<H: HookSet> RunShared<H> {
         let (start, end) = entry.deps;
         NodeRef {
             p: entry.node,
-            body: entry.body.as_ref(),
+            // SAFETY: the body lives in the arena of the plan's graph, which `self.plan`
+            // holds (through its `Dag`) for longer than `'s`.
+            body: entry.body.map(|body| unsafe { body.get() }),
             meta: &entry.meta,
             slot: entry.slot,
             deps: &self.plan.inner.dep_slots[start as usize..end as usize],
@@ -989,8 +991,9 @@ impl<H: HookSet> RunShared<H> {
             if left > 1 {
                 prefetch(entry);
             } else {
-                if let Some(body) = &entry.body {
-                    prefetch(Arc::as_ptr(body).cast::<u8>());
+                if let Some(body) = entry.body {
+                    // SAFETY: as in `entry_node`: the plan's graph keeps the arena alive.
+                    prefetch_closure(unsafe { body.get() });
                 }
                 prefetch(plan.dep_slots.as_ptr().wrapping_add(entry.deps.0 as usize));
                 prefetch(plan.downstream.as_ptr().wrapping_add(entry.down.0 as usize));
@@ -1017,12 +1020,7 @@ impl<H: HookSet> RunShared<H> {
 }
 
 #[inline]
-fn call_sync(
-    body: &crate::graph::SyncBody,
-    ctx: &NodeCtx<'_>,
-    args: &Args<'_>,
-    share: bool,
-) -> Attempt {
+fn call_sync(body: &SyncFn, ctx: &NodeCtx<'_>, args: &Args<'_>, share: bool) -> Attempt {
     settle_result(
         catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|p| panic_message(&*p)),
     )
@@ -1063,4 +1061,18 @@ fn put(slot: &AttemptSlot, attempt: Attempt) {
 
 fn take(slot: &AttemptSlot) -> Option<Attempt> {
     slot.lock().ok().and_then(|mut s| s.take())
+}
+
+/// Requests the lines of a sync body's captured state: its first and its last byte (a body
+/// larger than a line may span two; the user closure's captures, which the body reads
+/// first, follow the dependency layout).
+#[inline(always)]
+fn prefetch_closure(body: &SyncFn) {
+    let data = std::ptr::from_ref(body).cast::<u8>();
+    prefetch(data);
+    // The size comes from the vtable, which every node of the same kind shares (in cache).
+    let size = size_of_val(body);
+    if size > 1 {
+        prefetch(data.wrapping_add(size - 1));
+    }
 }

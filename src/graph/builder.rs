@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use super::deps::Deps;
 use super::handle::{DepSpec, Handle, Key};
 use super::meta::{DeclaredNode, NodeKind, RetryPolicy};
-use super::{AsyncBody, Body, BuildError, Dag, SyncBody, validate};
+use super::{AsyncBody, Body, BodyArena, BuildError, Dag, validate};
 use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};
 
@@ -37,6 +37,8 @@ pub struct DagBuilder {
     named_refs: Vec<String>,
     stages: Vec<String>,
     problems: Vec<BuildError>,
+    /// Where sync bodies are placed, in declaration order.
+    bodies: Arc<BodyArena>,
 }
 
 pub(crate) struct Declaration {
@@ -57,6 +59,7 @@ impl DagBuilder {
             named_refs: Vec::new(),
             stages: Vec::new(),
             problems: Vec::new(),
+            bodies: Arc::default(),
         }
     }
 
@@ -221,10 +224,13 @@ impl NodeBuilder<'_> {
         F: for<'a> Fn(&NodeCtx<'_>, D::Refs<'a>) -> NodeResult<R> + Send + Sync + 'static,
     {
         let (specs, layout) = deps.specs();
-        let body: SyncBody = Arc::new(move |ctx: &NodeCtx<'_>, args: &Args<'_>, share: bool| {
-            let refs = D::fetch(&layout, args)?;
-            body(ctx, refs).map(|value| Value::new(value, share))
-        });
+        let body =
+            self.graph
+                .bodies
+                .place(move |ctx: &NodeCtx<'_>, args: &Args<'_>, share: bool| {
+                    let refs = D::fetch(&layout, args)?;
+                    body(ctx, refs).map(|value| Value::new(value, share))
+                });
         self.finish(NodeKind::Sync, Body::Sync(body), specs)
     }
 

@@ -5,6 +5,7 @@
 //! threads. Per-node facts that hooks need (names, tags, dependency names, fingerprints) are
 //! computed here, once.
 
+mod arena;
 mod builder;
 mod deps;
 mod error;
@@ -25,12 +26,10 @@ pub use handle::{DepSpec, Handle};
 pub use meta::{GraphPosition, NodeKind, NodeMeta, RetryPolicy};
 pub(crate) use validate::stable_order;
 
-use crate::node::{Args, AsyncNodeCtx, NodeCtx, NodeResult, OwnedArgs};
+use crate::node::{AsyncNodeCtx, NodeResult, OwnedArgs};
 use crate::value::{TypeTag, Value};
 
-/// A sync node's body, type-erased: `share` asks for an `Arc`-backed output (see `Value`).
-pub(crate) type SyncBody =
-    Arc<dyn Fn(&NodeCtx<'_>, &Args<'_>, bool) -> NodeResult<Value> + Send + Sync>;
+pub(crate) use arena::{BodyArena, BodyRef, SyncBody, SyncFn};
 /// An async node's body, type-erased likewise.
 pub(crate) type AsyncBody = Arc<
     dyn Fn(AsyncNodeCtx, OwnedArgs, bool) -> BoxFuture<'static, NodeResult<Value>> + Send + Sync,

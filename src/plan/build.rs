@@ -171,7 +171,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             let node = &hot[p as usize];
             TaskEntry {
                 body: match &node.body {
-                    Body::Sync(body) => Some(Arc::clone(body)),
+                    Body::Sync(body) => Some(body.raw()),
                     _ => None,
                 },
                 meta: Arc::clone(&node.meta),

@@ -33,7 +33,7 @@ pub use error::PlanError;
 pub use request::Request;
 pub(crate) use request::Target;
 
-use crate::graph::{Body, Dag, NodeMeta, SyncBody};
+use crate::graph::{Body, BodyRef, Dag, NodeMeta};
 
 /// A task as hooks see it: its id, stage and node names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,8 +155,9 @@ impl TaskHot {
 /// read their members from `task_hot`, `task_nodes`, `hot` and `dep_off` instead.
 #[repr(align(64))]
 pub(crate) struct TaskEntry {
-    /// The first node's body when it is sync.
-    pub(crate) body: Option<SyncBody>,
+    /// The first node's body when it is sync (owned by the graph's arena, which the plan's
+    /// graph keeps alive).
+    pub(crate) body: Option<BodyRef>,
     /// The first node's declaration.
     pub(crate) meta: Arc<NodeMeta>,
     /// The first node's plan index.
