@@ -3,9 +3,9 @@
 //! A body boxed on its own lands wherever the allocator puts it, between the node's name,
 //! tags and dependency lists: on a 100k-node graph the bodies were spread over about 140 MB,
 //! so the first load from each body's captured state was a cache miss, and often a TLB miss
-//! as well, which prefetch hints only partly hide. A builder's arena packs them into 64 KiB
-//! chunks instead, a few MB for 100k small bodies, with no body of up to a cache line
-//! straddling two lines.
+//! as well, which prefetch hints only partly hide. A builder's arena packs them into chunks
+//! instead (1 KiB for the first, doubling up to 64 KiB), a few MB for 100k small bodies, with
+//! no body of up to a cache line straddling two lines.
 
 use std::mem::MaybeUninit;
 use std::ops::Deref;
@@ -19,7 +19,9 @@ use crate::value::Value;
 pub(crate) type SyncFn = dyn Fn(&NodeCtx<'_>, &Args<'_>, bool) -> NodeResult<Value> + Send + Sync;
 
 const LINE: usize = 64;
-/// Lines per chunk (64 KiB).
+/// Lines of the first chunk (1 KiB): a small graph keeps a small arena.
+const FIRST_CHUNK_LINES: usize = 16;
+/// Lines of the largest chunks (64 KiB); each chunk is twice the previous one up to this.
 const CHUNK_LINES: usize = 1024;
 
 #[repr(C, align(64))]
@@ -34,16 +36,18 @@ pub(crate) struct BodyArena {
 
 #[derive(Default)]
 struct ArenaState {
-    /// Chunks of storage (`CHUNK_LINES` lines each, from `Box::into_raw`), kept as raw
-    /// pointers so that placing a body never reborrows a chunk that other bodies' pointers
-    /// point into; freed when the arena is dropped.
-    chunks: Vec<NonNull<Line>>,
+    /// Chunks of storage and their lengths in lines (from `Box::leak`), kept as raw pointers
+    /// so that placing a body never reborrows a chunk that other bodies' pointers point into;
+    /// freed when the arena is dropped.
+    chunks: Vec<(NonNull<Line>, usize)>,
     /// Bytes used of the last chunk.
     used: usize,
     /// Bodies placed in the chunks, to drop in place when the arena is dropped.
     placed: Vec<NonNull<SyncFn>>,
-    /// Bodies too large or too aligned for a chunk, boxed on their own.
-    boxed: Vec<Box<SyncFn>>,
+    /// Bodies too large or too aligned for a chunk, boxed on their own (from `Box::into_raw`,
+    /// so that moving the list does not reassert unique ownership of what `SyncBody`s point
+    /// to); freed when the arena is dropped.
+    boxed: Vec<NonNull<SyncFn>>,
 }
 
 // SAFETY: the arena holds `Send + Sync` closures (the pointers in `placed` point to values of
@@ -63,8 +67,8 @@ impl BodyArena {
         let align = align_of::<F>();
         let ptr: NonNull<SyncFn> = if size == 0 || size > LINE * CHUNK_LINES / 4 || align > LINE {
             let boxed: Box<SyncFn> = Box::new(body);
-            let ptr = NonNull::from(&*boxed);
-            state.boxed.push(boxed);
+            let ptr = NonNull::from(Box::leak(boxed));
+            state.boxed.push(ptr);
             ptr
         } else {
             let mut start = state.used.next_multiple_of(align);
@@ -73,16 +77,20 @@ impl BodyArena {
             if size <= LINE && start / LINE != (start + size - 1) / LINE {
                 start = start.next_multiple_of(LINE);
             }
-            if state.chunks.is_empty() || start + size > LINE * CHUNK_LINES {
-                let chunk: Box<[Line]> = (0..CHUNK_LINES)
+            let capacity = state.chunks.last().map_or(0, |&(_, lines)| lines * LINE);
+            if start + size > capacity {
+                let lines = (capacity / LINE * 2)
+                    .clamp(FIRST_CHUNK_LINES, CHUNK_LINES)
+                    .max(size.div_ceil(LINE));
+                let chunk: Box<[Line]> = (0..lines)
                     .map(|_| Line([MaybeUninit::uninit(); LINE]))
                     .collect();
                 let raw = NonNull::from(Box::leak(chunk)).cast::<Line>();
-                state.chunks.push(raw);
+                state.chunks.push((raw, lines));
                 start = 0;
             }
             state.used = start + size;
-            let chunk = *state.chunks.last().expect("a chunk was just ensured");
+            let (chunk, _) = *state.chunks.last().expect("a chunk was just ensured");
             // SAFETY: `start + size` is within the chunk (checked above), `start` is a multiple
             // of `align` and the chunk is 64-aligned with `align <= 64`, so the write is in
             // bounds and aligned; this range was never handed out before (`used` only grows
@@ -112,10 +120,14 @@ impl Drop for BodyArena {
             // each holds an `Arc` of this arena.
             unsafe { std::ptr::drop_in_place(ptr.as_ptr()) };
         }
-        for chunk in state.chunks.drain(..) {
-            let lines = std::ptr::slice_from_raw_parts_mut(chunk.as_ptr(), CHUNK_LINES);
-            // SAFETY: made by `Box::leak` of a boxed slice of `CHUNK_LINES` lines in `place`,
-            // freed once here, after every body in it was dropped above.
+        for ptr in state.boxed.drain(..) {
+            // SAFETY: made by `Box::leak` in `place`, freed once here; no `SyncBody` is left.
+            drop(unsafe { Box::from_raw(ptr.as_ptr()) });
+        }
+        for (chunk, len) in state.chunks.drain(..) {
+            let lines = std::ptr::slice_from_raw_parts_mut(chunk.as_ptr(), len);
+            // SAFETY: made by `Box::leak` of a boxed slice of `len` lines in `place`, freed
+            // once here, after every body in it was dropped above.
             drop(unsafe { Box::from_raw(lines) });
         }
     }
@@ -204,6 +216,12 @@ mod tests {
             let addr = (&**body as *const SyncFn).cast::<u8>() as usize;
             let size = size_of_val(&**body);
             assert_eq!(addr / LINE, (addr + size - 1) / LINE, "straddles a line");
+        }
+        {
+            let state = arena.state.lock().unwrap();
+            let lines: Vec<usize> = state.chunks.iter().map(|&(_, lines)| lines).collect();
+            assert_eq!(lines[..3], [FIRST_CHUNK_LINES, 32, 64], "chunks grow");
+            assert!(lines.iter().all(|&l| l <= CHUNK_LINES));
         }
         let first = (&*bodies[0] as *const SyncFn).cast::<u8>() as usize;
         let second = (&*bodies[1] as *const SyncFn).cast::<u8>() as usize;
