@@ -117,3 +117,39 @@ fn run_metrics_are_bounded_and_match_the_record() {
         record.count(NodeStatus::Skipped) as i64
     );
 }
+
+/// Durations of first-try successes wait to be recorded in batches; a shutdown while the
+/// hooks are still alive (an executor kept for later runs) must export them all the same.
+#[test]
+fn shutdown_exports_node_durations_while_the_hooks_are_alive() {
+    let s = settings("durations-at-shutdown", &[ExporterKind::File]);
+    let guard = install(&s, "svc", InstallOptions::new().local()).unwrap();
+    let mut g = DagBuilder::new("kept");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").run(n, |_, n| Ok(*n + 1));
+    let b = g.node("b").run(a, |_, a| Ok(*a * 2));
+    let plan = g.build().unwrap().plan(&Request::new().output(b)).unwrap();
+    let executor = Executor::parallel().threads(2).hook(guard.hooks());
+    for i in 0..3 {
+        executor.run(&plan, Inputs::new().set(n, i)).unwrap();
+    }
+
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    let points: u64 = support::metrics(&dir)
+        .into_iter()
+        .flat_map(|r| r.resource_metrics)
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
+        .filter_map(|m| match m.data {
+            Some(Data::Histogram(h)) => Some(h.data_points),
+            _ => None,
+        })
+        .flatten()
+        .map(|p| p.count)
+        .sum();
+    assert_eq!(points, 6, "two nodes, three runs, one point each");
+    drop(executor);
+}
