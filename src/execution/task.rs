@@ -1013,8 +1013,16 @@ impl<H: HookSet> RunShared<H> {
                 // SAFETY: as in `entry_node`: the plan's graph keeps the arena alive.
                 prefetch_closure(unsafe { body.get() });
             }
-            if let Some(start) = entry.deps_elsewhere() {
-                prefetch(plan.dep_slots.as_ptr().wrapping_add(start));
+            match entry.deps_elsewhere() {
+                Some(start) => prefetch(plan.dep_slots.as_ptr().wrapping_add(start)),
+                // With its dependency list in the entry and every dependency done, request
+                // their word cells, which it reads first.
+                None if left == 0 => {
+                    for &slot in entry.deps(&plan.dep_slots) {
+                        prefetch(self.words.as_ptr().wrapping_add(slot as usize));
+                    }
+                }
+                None => {}
             }
             if let Some(start) = entry.down_elsewhere() {
                 prefetch(plan.downstream.as_ptr().wrapping_add(start));
