@@ -968,40 +968,49 @@ impl<H: HookSet> RunShared<H> {
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
-        let plan = &*self.plan.inner;
         // Prefetch hints only in parallel runs: the sequential executor walks the plan in
         // order, which the hardware prefetcher follows by itself, and the hints only cost it
-        // time.
-        let hints = self.sched.pool.is_some();
+        // time (a separate copy of the loop, so they cost it no code either).
+        if self.sched.pool.is_some() {
+            self.release_as::<true>(task, ready);
+        } else {
+            self.release_as::<false>(task, ready);
+        }
+    }
+
+    /// [`release`](Self::release), with prefetch hints (`HINTS`) or without.
+    #[inline(always)]
+    fn release_as<const HINTS: bool>(&self, task: u32, ready: &mut Ready) {
+        let plan = &*self.plan.inner;
         match plan.entries[task as usize].down(&plan.downstream) {
             Down::Inline(list) => {
                 for &downstream in list {
-                    self.count_down(downstream, 1, ready, hints);
+                    self.count_down::<HINTS>(downstream, 1, ready);
                 }
             }
             Down::Counted(list) => {
                 for &(downstream, edges) in list {
-                    self.count_down(downstream, edges, ready, hints);
+                    self.count_down::<HINTS>(downstream, edges, ready);
                 }
             }
         }
     }
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
-    /// last. With `hints`, prefetches what it reads when it starts.
+    /// last. With `HINTS`, prefetches what it reads when it starts.
     #[inline(always)]
-    fn count_down(&self, downstream: u32, edges: u32, ready: &mut Ready, hints: bool) {
+    fn count_down<const HINTS: bool>(&self, downstream: u32, edges: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        let entry = &plan.entries[downstream as usize];
         let left = self.counters[downstream as usize]
             .fetch_sub(edges, Ordering::AcqRel)
             .wrapping_sub(edges);
         if left == 0 {
             ready.push(downstream);
         }
-        if !hints {
+        if !HINTS {
             return;
         }
+        let entry = &plan.entries[downstream as usize];
         // It starts when its last dependency finishes, soon. Its entry is one line; once the
         // entry is (likely) in cache, with one dependency left or now, request the lines it
         // points to: the closure, and the dependency list and the list of tasks it will
