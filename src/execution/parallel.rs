@@ -220,7 +220,7 @@ fn drive_chain<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
     // next one's start.
     let mut now = None;
     loop {
-        if shared.plan.inner.entries[task as usize].has_async {
+        if shared.plan.inner.entries[task as usize].has_async() {
             spawn_async(shared, task);
             return;
         }

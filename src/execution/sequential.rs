@@ -20,7 +20,7 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
             // One node's end reading is the next one's start, except after an async task.
             let mut now = None;
             for &task in &shared.plan.inner.task_order {
-                if shared.plan.inner.entries[task as usize].has_async {
+                if shared.plan.inner.entries[task as usize].has_async() {
                     run_on_tokio(shared, task, &mut ready);
                     now = None;
                 } else {

@@ -19,7 +19,7 @@ use crate::hooks::{
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
-use crate::plan::{HotNode, TaskEntry, TaskPlan};
+use crate::plan::{Down, HotNode, TaskEntry, TaskPlan};
 use crate::value::Value;
 
 /// Tasks made ready by the task that just ran.
@@ -75,7 +75,6 @@ struct NodeRef<'a> {
     meta: &'a Arc<NodeMeta>,
     slot: u32,
     deps: &'a [u32],
-    max_attempts: u32,
     share: bool,
 }
 
@@ -153,7 +152,7 @@ impl<H: HookSet> RunShared<H> {
             return; // parked until its stage has started
         };
         let thread = self.thread_label();
-        if entry.group {
+        if entry.group() {
             for i in plan.task_hot[task as usize].nodes() {
                 let node = self.node_ref(plan.task_nodes[i]);
                 self.run_or_skip::<E>(node, &mut scope, thread, now);
@@ -293,7 +292,6 @@ impl<H: HookSet> RunShared<H> {
             meta: &hot.meta,
             slot: hot.slot,
             deps: self.dep_slots(p),
-            max_attempts: hot.max_attempts,
             share: hot.share,
         }
     }
@@ -301,7 +299,6 @@ impl<H: HookSet> RunShared<H> {
     /// The first node of the task whose entry this is.
     #[inline(always)]
     fn entry_node<'s>(&'s self, entry: &'s TaskEntry) -> NodeRef<'s> {
-        let (start, end) = entry.deps;
         NodeRef {
             p: entry.node,
             // SAFETY: the body lives in the arena of the plan's graph, which `self.plan`
@@ -309,9 +306,8 @@ impl<H: HookSet> RunShared<H> {
             body: entry.body.map(|body| unsafe { body.get() }),
             meta: &entry.meta,
             slot: entry.slot,
-            deps: &self.plan.inner.dep_slots[start as usize..end as usize],
-            max_attempts: entry.max_attempts,
-            share: entry.share,
+            deps: entry.deps(&self.plan.inner.dep_slots),
+            share: entry.share(),
         }
     }
 
@@ -339,7 +335,12 @@ impl<H: HookSet> RunShared<H> {
         ready: &mut Ready,
     ) -> Option<TaskScope<'s, H>> {
         let plan = &self.plan.inner.tasks[index as usize];
-        let stage_state = match entry.stage() {
+        let stage = if entry.staged() {
+            self.plan.inner.task_hot[index as usize].stage()
+        } else {
+            None
+        };
+        let stage_state = match stage {
             Some(stage) => Some(self.enter_stage(stage, index, ready)?),
             None => None,
         };
@@ -359,7 +360,7 @@ impl<H: HookSet> RunShared<H> {
         };
         Some(TaskScope {
             plan,
-            stage: entry.stage(),
+            stage,
             stage_state,
             state,
             start,
@@ -646,7 +647,7 @@ impl<H: HookSet> RunShared<H> {
             let end = self.clock.raw();
             let will_retry = self.end_attempt::<E>(
                 node.meta,
-                node.max_attempts,
+                node.meta.retry().max_attempts(),
                 scope,
                 state,
                 attempt,
@@ -967,36 +968,73 @@ impl<H: HookSet> RunShared<H> {
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
-        let plan = &*self.plan.inner;
-        let (start, end) = plan.entries[task as usize].down;
         // Prefetch hints only in parallel runs: the sequential executor walks the plan in
         // order, which the hardware prefetcher follows by itself, and the hints only cost it
-        // time.
-        let hints = self.sched.pool.is_some();
-        for &(downstream, edges) in &plan.downstream[start as usize..end as usize] {
-            let entry = &plan.entries[downstream as usize];
-            let left = self.counters[downstream as usize]
-                .fetch_sub(edges, Ordering::AcqRel)
-                .wrapping_sub(edges);
-            if left == 0 {
-                ready.push(downstream);
-            }
-            if !hints {
-                continue;
-            }
-            // It starts when its last dependency finishes, soon. Its entry is one line;
-            // once the entry is (likely) in cache, with one dependency left or now, request
-            // the lines it points to: the closure, the dependency list and the list of
-            // tasks it will release.
-            if left > 1 {
-                prefetch(entry);
-            } else {
-                if let Some(body) = entry.body {
-                    // SAFETY: as in `entry_node`: the plan's graph keeps the arena alive.
-                    prefetch_closure(unsafe { body.get() });
+        // time (a separate copy of the loop, so they cost it no code either).
+        if self.sched.pool.is_some() {
+            self.release_as::<true>(task, ready);
+        } else {
+            self.release_as::<false>(task, ready);
+        }
+    }
+
+    /// [`release`](Self::release), with prefetch hints (`HINTS`) or without.
+    #[inline(always)]
+    fn release_as<const HINTS: bool>(&self, task: u32, ready: &mut Ready) {
+        let plan = &*self.plan.inner;
+        match plan.entries[task as usize].down(&plan.downstream) {
+            Down::Inline(list) => {
+                for &downstream in list {
+                    self.count_down::<HINTS>(downstream, 1, ready);
                 }
-                prefetch(plan.dep_slots.as_ptr().wrapping_add(entry.deps.0 as usize));
-                prefetch(plan.downstream.as_ptr().wrapping_add(entry.down.0 as usize));
+            }
+            Down::Counted(list) => {
+                for &(downstream, edges) in list {
+                    self.count_down::<HINTS>(downstream, edges, ready);
+                }
+            }
+        }
+    }
+
+    /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
+    /// last. With `HINTS`, prefetches what it reads when it starts.
+    #[inline(always)]
+    fn count_down<const HINTS: bool>(&self, downstream: u32, edges: u32, ready: &mut Ready) {
+        let plan = &*self.plan.inner;
+        let left = self.counters[downstream as usize]
+            .fetch_sub(edges, Ordering::AcqRel)
+            .wrapping_sub(edges);
+        if left == 0 {
+            ready.push(downstream);
+        }
+        if !HINTS {
+            return;
+        }
+        let entry = &plan.entries[downstream as usize];
+        // It starts when its last dependency finishes, soon. Its entry is one line; once the
+        // entry is (likely) in cache, with one dependency left or now, request the lines it
+        // points to: the closure, and the dependency list and the list of tasks it will
+        // release when they are not in the entry.
+        if left > 1 {
+            prefetch(entry);
+        } else {
+            if let Some(body) = entry.body {
+                // SAFETY: as in `entry_node`: the plan's graph keeps the arena alive.
+                prefetch_closure(unsafe { body.get() });
+            }
+            match entry.deps_elsewhere() {
+                Some(start) => prefetch(plan.dep_slots.as_ptr().wrapping_add(start)),
+                // With its dependency list in the entry and every dependency done, request
+                // their word cells, which it reads first.
+                None if left == 0 => {
+                    for &slot in entry.deps(&plan.dep_slots) {
+                        prefetch(self.words.as_ptr().wrapping_add(slot as usize));
+                    }
+                }
+                None => {}
+            }
+            if let Some(start) = entry.down_elsewhere() {
+                prefetch(plan.downstream.as_ptr().wrapping_add(start));
             }
         }
     }
@@ -1007,9 +1045,18 @@ impl<H: HookSet> RunShared<H> {
     #[inline(always)]
     fn prefetch_counters(&self, entry: &TaskEntry) {
         let plan = &*self.plan.inner;
-        let (start, end) = entry.down;
-        for &(downstream, _) in &plan.downstream[start as usize..end as usize] {
-            prefetch(self.counters.as_ptr().wrapping_add(downstream as usize));
+        let counters = self.counters.as_ptr();
+        match entry.down(&plan.downstream) {
+            Down::Inline(list) => {
+                for &downstream in list {
+                    prefetch(counters.wrapping_add(downstream as usize));
+                }
+            }
+            Down::Counted(list) => {
+                for &(downstream, _) in list {
+                    prefetch(counters.wrapping_add(downstream as usize));
+                }
+            }
         }
     }
 

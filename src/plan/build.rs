@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskEntry, TaskHot, TaskMeta, TaskPlan,
+    EntryParts, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskEntry, TaskHot,
+    TaskMeta, TaskPlan,
 };
 use crate::execution::ArrayPool;
 use crate::graph::{Body, Dag, NodeKind, stable_order};
@@ -169,7 +170,9 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         .map(|(t, (task, th))| {
             let p = task_nodes[th.first as usize];
             let node = &hot[p as usize];
-            TaskEntry {
+            let (deps_start, deps_end) = (dep_off[p as usize], dep_off[p as usize + 1]);
+            let (down_start, down_end) = (down_off[t], down_off[t + 1]);
+            TaskEntry::new(EntryParts {
                 body: match &node.body {
                     Body::Sync(body) => Some(body.raw()),
                     _ => None,
@@ -177,14 +180,15 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
                 meta: Arc::clone(&node.meta),
                 node: p,
                 slot: node.slot,
-                deps: (dep_off[p as usize], dep_off[p as usize + 1]),
-                down: (down_off[t], down_off[t + 1]),
-                stage: th.stage,
-                max_attempts: node.max_attempts,
                 share: node.share,
                 has_async: task.has_async,
                 group: th.end - th.first != 1,
-            }
+                staged: th.stage().is_some(),
+                deps: &dep_slots[deps_start as usize..deps_end as usize],
+                dep_range: (deps_start, deps_end),
+                down: &downstream[down_start as usize..down_end as usize],
+                down_range: (down_start, down_end),
+            })
         })
         .collect();
     let arrays = ArrayPool::new(

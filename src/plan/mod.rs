@@ -151,8 +151,10 @@ impl TaskHot {
 
 /// Everything the hot loop reads to schedule a task and run its first node, in one cache
 /// line (64 bytes, aligned): a one-node task, the common case, needs no other per-task or
-/// per-node plan data to start, run and release its successors. Groups of several nodes
-/// read their members from `task_hot`, `task_nodes`, `hot` and `dep_off` instead.
+/// per-node plan data to start, run and release its successors. Short dependency and
+/// downstream lists are kept in the entry itself (a node then reads no list elsewhere);
+/// longer ones are ranges into the plan's `dep_slots` and `downstream`. Groups of several
+/// nodes read their members from `task_hot`, `task_nodes`, `hot` and `dep_off` instead.
 #[repr(align(64))]
 pub(crate) struct TaskEntry {
     /// The first node's body when it is sync (owned by the graph's arena, which the plan's
@@ -164,27 +166,178 @@ pub(crate) struct TaskEntry {
     pub(crate) node: u32,
     /// The first node's value slot (its graph index).
     pub(crate) slot: u32,
-    /// The first node's dependency slots: `dep_slots[deps.0..deps.1]`.
-    pub(crate) deps: (u32, u32),
-    /// The task's downstream tasks: `downstream[down.0..down.1]`.
-    pub(crate) down: (u32, u32),
-    /// Its stage, or `u32::MAX`.
-    pub(crate) stage: u32,
-    /// The first node's attempts in all.
-    pub(crate) max_attempts: u32,
-    /// Store the first node's output shared (see [`HotNode::share`]).
-    pub(crate) share: bool,
-    pub(crate) has_async: bool,
-    /// More than one node: run the members from `task_hot` and `hot`.
-    pub(crate) group: bool,
+    /// `SHARE`, `HAS_ASYNC`, `GROUP`, `STAGED`, `DEPS_INLINE`, `DOWN_INLINE`.
+    flags: u8,
+    /// How many dependency slots are in `lists[..n_deps]` (with `DEPS_INLINE`).
+    n_deps: u8,
+    /// How many downstream tasks are in `lists[down_at..]` (with `DOWN_INLINE`).
+    n_down: u8,
+    /// Where the downstream list (or its range) starts in `lists`.
+    down_at: u8,
+    /// The first node's dependency slots, inline or as a range `[start, end]` into
+    /// `dep_slots`; then the task's downstream tasks (each counted down by one edge), inline
+    /// or as a range into `downstream`.
+    lists: [u32; INLINE],
 }
+
+/// Room for lists in a [`TaskEntry`], in `u32`s.
+const INLINE: usize = 7;
 
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(size_of::<TaskEntry>() == 64);
 
+const SHARE: u8 = 1;
+const HAS_ASYNC: u8 = 2;
+const GROUP: u8 = 4;
+const STAGED: u8 = 8;
+const DEPS_INLINE: u8 = 16;
+const DOWN_INLINE: u8 = 32;
+
+/// A task's downstream tasks, as its [`TaskEntry`] holds them.
+pub(crate) enum Down<'a> {
+    /// Each counted down by one edge.
+    Inline(&'a [u32]),
+    /// Each with the number of edges leading to it.
+    Counted(&'a [(u32, u32)]),
+}
+
+/// What a [`TaskEntry`] is built from.
+pub(crate) struct EntryParts<'a> {
+    pub(crate) body: Option<BodyRef>,
+    pub(crate) meta: Arc<NodeMeta>,
+    pub(crate) node: u32,
+    pub(crate) slot: u32,
+    pub(crate) share: bool,
+    pub(crate) has_async: bool,
+    pub(crate) group: bool,
+    pub(crate) staged: bool,
+    /// The first node's dependency slots, at `dep_range` in `dep_slots`.
+    pub(crate) deps: &'a [u32],
+    pub(crate) dep_range: (u32, u32),
+    /// The downstream tasks, at `down_range` in `downstream`.
+    pub(crate) down: &'a [(u32, u32)],
+    pub(crate) down_range: (u32, u32),
+}
+
 impl TaskEntry {
-    pub(crate) fn stage(&self) -> Option<u32> {
-        (self.stage != u32::MAX).then_some(self.stage)
+    pub(crate) fn new(parts: EntryParts<'_>) -> Self {
+        let mut lists = [0u32; INLINE];
+        let mut flags = 0;
+        for (set, flag) in [
+            (parts.share, SHARE),
+            (parts.has_async, HAS_ASYNC),
+            (parts.group, GROUP),
+            (parts.staged, STAGED),
+        ] {
+            if set {
+                flags |= flag;
+            }
+        }
+        let (nd, nn) = (parts.deps.len(), parts.down.len());
+        let single_edges = parts.down.iter().all(|&(_, edges)| edges == 1);
+        // Dependencies go inline if the downstream list (or its range) still fits after them.
+        let deps_inline = nd + 2 <= INLINE || (single_edges && nd + nn <= INLINE);
+        let down_at = if deps_inline {
+            lists[..nd].copy_from_slice(parts.deps);
+            flags |= DEPS_INLINE;
+            nd
+        } else {
+            lists[0] = parts.dep_range.0;
+            lists[1] = parts.dep_range.1;
+            2
+        };
+        if single_edges && down_at + nn <= INLINE {
+            for (cell, &(task, _)) in lists[down_at..].iter_mut().zip(parts.down) {
+                *cell = task;
+            }
+            flags |= DOWN_INLINE;
+        } else {
+            lists[down_at] = parts.down_range.0;
+            lists[down_at + 1] = parts.down_range.1;
+        }
+        Self {
+            body: parts.body,
+            meta: parts.meta,
+            node: parts.node,
+            slot: parts.slot,
+            flags,
+            n_deps: if deps_inline { nd as u8 } else { 0 },
+            n_down: if flags & DOWN_INLINE != 0 {
+                nn as u8
+            } else {
+                0
+            },
+            down_at: down_at as u8,
+            lists,
+        }
+    }
+
+    /// Store the first node's output shared (see [`HotNode::share`]).
+    #[inline(always)]
+    pub(crate) fn share(&self) -> bool {
+        self.flags & SHARE != 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn has_async(&self) -> bool {
+        self.flags & HAS_ASYNC != 0
+    }
+
+    /// More than one node: run the members from `task_hot` and `hot`.
+    #[inline(always)]
+    pub(crate) fn group(&self) -> bool {
+        self.flags & GROUP != 0
+    }
+
+    /// In a stage (which `task_hot` names).
+    #[inline(always)]
+    pub(crate) fn staged(&self) -> bool {
+        self.flags & STAGED != 0
+    }
+
+    /// The first node's dependency slots, in argument order (`dep_slots` is the plan's).
+    #[inline(always)]
+    pub(crate) fn deps<'a>(&'a self, dep_slots: &'a [u32]) -> &'a [u32] {
+        if self.flags & DEPS_INLINE != 0 {
+            self.lists.get(..self.n_deps as usize).unwrap_or_default()
+        } else {
+            let (start, end) = (self.lists[0] as usize, self.lists[1] as usize);
+            dep_slots.get(start..end).unwrap_or_default()
+        }
+    }
+
+    /// Where the dependency list starts in `dep_slots`, if it is not inline.
+    #[inline(always)]
+    pub(crate) fn deps_elsewhere(&self) -> Option<usize> {
+        (self.flags & DEPS_INLINE == 0).then_some(self.lists[0] as usize)
+    }
+
+    /// The task's downstream tasks (`downstream` is the plan's).
+    #[inline(always)]
+    pub(crate) fn down<'a>(&'a self, downstream: &'a [(u32, u32)]) -> Down<'a> {
+        let at = self.down_at as usize;
+        if self.flags & DOWN_INLINE != 0 {
+            Down::Inline(
+                self.lists
+                    .get(at..at + self.n_down as usize)
+                    .unwrap_or_default(),
+            )
+        } else {
+            let (start, end) = match self.lists.get(at..at + 2) {
+                Some(&[start, end]) => (start as usize, end as usize),
+                _ => (0, 0),
+            };
+            Down::Counted(downstream.get(start..end).unwrap_or_default())
+        }
+    }
+
+    /// Where the downstream list starts in `downstream`, if it is not inline.
+    #[inline(always)]
+    pub(crate) fn down_elsewhere(&self) -> Option<usize> {
+        (self.flags & DOWN_INLINE == 0)
+            .then(|| self.lists.get(self.down_at as usize).copied())
+            .flatten()
+            .map(|start| start as usize)
     }
 }
 
@@ -201,8 +354,8 @@ pub(crate) struct PlanInner {
     pub(crate) nodes: Vec<u32>,
     /// Graph index -> plan index, `u32::MAX` for nodes the plan does not run.
     pub(crate) plan_of: Vec<u32>,
-    /// The distinct downstream tasks of each task (ranges in `TaskEntry::down`) and how many
-    /// edges lead to each: a task counts each of them down once, by that many.
+    /// The distinct downstream tasks of each task (see `TaskEntry::down`) and how many edges
+    /// lead to each: a task counts each of them down once, by that many.
     pub(crate) downstream: Vec<(u32, u32)>,
     pub(crate) child_off: Vec<u32>,
     pub(crate) children: Vec<u32>,
@@ -345,5 +498,70 @@ impl std::fmt::Debug for Plan {
             .field("tasks", &self.inner.tasks.len())
             .field("outputs", &self.outputs())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds an entry over the given lists (as the plan's `dep_slots` and `downstream`,
+    /// placed after some other task's items) and reads them back.
+    fn round_trip(deps: &[u32], down: &[(u32, u32)]) -> (bool, bool) {
+        let mut dep_slots = vec![99, 98];
+        dep_slots.extend_from_slice(deps);
+        let mut downstream = vec![(77, 1)];
+        downstream.extend_from_slice(down);
+        let entry = TaskEntry::new(EntryParts {
+            body: None,
+            meta: Arc::new(NodeMeta::new("n")),
+            node: 5,
+            slot: 9,
+            share: true,
+            has_async: false,
+            group: true,
+            staged: false,
+            deps: &dep_slots[2..],
+            dep_range: (2, dep_slots.len() as u32),
+            down: &downstream[1..],
+            down_range: (1, downstream.len() as u32),
+        });
+        assert_eq!(entry.deps(&dep_slots), deps);
+        let read: Vec<(u32, u32)> = match entry.down(&downstream) {
+            Down::Inline(list) => list.iter().map(|&t| (t, 1)).collect(),
+            Down::Counted(list) => list.to_vec(),
+        };
+        assert_eq!(read, down);
+        assert_eq!((entry.node, entry.slot), (5, 9));
+        assert!(entry.share() && entry.group() && !entry.has_async() && !entry.staged());
+        if let Some(start) = entry.deps_elsewhere() {
+            assert_eq!(start, 2);
+        }
+        if let Some(start) = entry.down_elsewhere() {
+            assert_eq!(start, 1);
+        }
+        (
+            entry.deps_elsewhere().is_none(),
+            entry.down_elsewhere().is_none(),
+        )
+    }
+
+    #[test]
+    fn short_lists_are_kept_in_the_entry() {
+        let singles = |n: u32| (0..n).map(|t| (100 + t, 1)).collect::<Vec<_>>();
+        let slots = |n: u32| (0..n).map(|i| 10 + i).collect::<Vec<_>>();
+        assert_eq!(round_trip(&[], &[]), (true, true));
+        assert_eq!(round_trip(&slots(3), &singles(3)), (true, true));
+        assert_eq!(round_trip(&slots(3), &singles(4)), (true, true));
+        assert_eq!(round_trip(&slots(3), &singles(5)), (true, false));
+        assert_eq!(round_trip(&slots(6), &singles(1)), (true, true));
+        assert_eq!(round_trip(&slots(6), &singles(3)), (false, true));
+        assert_eq!(round_trip(&slots(7), &[]), (true, true));
+        assert_eq!(round_trip(&slots(8), &singles(5)), (false, true));
+        assert_eq!(round_trip(&[], &singles(7)), (true, true));
+        assert_eq!(round_trip(&slots(10), &singles(10)), (false, false));
+        // A downstream task reached by two edges is counted down by two: kept as a range.
+        assert_eq!(round_trip(&slots(2), &[(5, 2), (6, 1)]), (true, false));
+        assert_eq!(round_trip(&slots(6), &[(5, 2)]), (false, false));
     }
 }
