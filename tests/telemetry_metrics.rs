@@ -54,12 +54,7 @@ fn run_metrics_are_bounded_and_match_the_record() {
     let dir = guard.telemetry_dir().unwrap().to_owned();
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
-    let metrics: Vec<_> = support::metrics(&dir)
-        .into_iter()
-        .flat_map(|r| r.resource_metrics)
-        .flat_map(|rm| rm.scope_metrics)
-        .flat_map(|sm| sm.metrics)
-        .collect();
+    let metrics = exported_metrics(&dir);
     let allowed: Vec<String> = bounded_keys().iter().map(|k| k.to_string()).collect();
     let mut node_points = 0;
     for metric in metrics
@@ -137,11 +132,8 @@ fn shutdown_exports_node_durations_while_the_hooks_are_alive() {
     let dir = guard.telemetry_dir().unwrap().to_owned();
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
-    let points: u64 = support::metrics(&dir)
+    let points: u64 = exported_metrics(&dir)
         .into_iter()
-        .flat_map(|r| r.resource_metrics)
-        .flat_map(|rm| rm.scope_metrics)
-        .flat_map(|sm| sm.metrics)
         .filter(|m| m.name == conv::METRIC_NODE_DURATION)
         .filter_map(|m| match m.data {
             Some(Data::Histogram(h)) => Some(h.data_points),
@@ -152,4 +144,14 @@ fn shutdown_exports_node_durations_while_the_hooks_are_alive() {
         .sum();
     assert_eq!(points, 6, "two nodes, three runs, one point each");
     drop(executor);
+}
+
+/// Every metric the file exporter wrote under `dir`, from all its exports.
+fn exported_metrics(dir: &std::path::Path) -> Vec<opentelemetry_proto::tonic::metrics::v1::Metric> {
+    support::metrics(dir)
+        .into_iter()
+        .flat_map(|r| r.resource_metrics)
+        .flat_map(|rm| rm.scope_metrics)
+        .flat_map(|sm| sm.metrics)
+        .collect()
 }
