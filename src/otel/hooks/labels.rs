@@ -36,12 +36,16 @@ impl NodeLabels {
 
     /// The labels of `meta`, shared strings made afresh (nodes outside a built graph).
     pub(crate) fn of(meta: &NodeMeta) -> Self {
-        let shared = |s: Option<&str>| s.map(|s| StringValue::from(Arc::<str>::from(s)));
+        Self::with(meta, |s| StringValue::from(Arc::<str>::from(s)))
+    }
+
+    /// The labels of `meta`, each string made by `share`; no tracer.
+    fn with<'m>(meta: &'m NodeMeta, mut share: impl FnMut(&'m str) -> StringValue) -> Self {
         Self {
-            stage: shared(meta.stage()),
-            layer: shared(meta.tag(LAYER_TAG)),
-            version: shared(meta.version()),
-            task_group: shared(meta.task_group()),
+            stage: meta.stage().map(&mut share),
+            layer: meta.tag(LAYER_TAG).map(&mut share),
+            version: meta.version().map(&mut share),
+            task_group: meta.task_group().map(&mut share),
             tracer: None,
         }
     }
@@ -52,11 +56,6 @@ impl NodeLabels {
             && self.version.is_none()
             && self.task_group.is_none()
     }
-}
-
-/// `s` as a shared string, the same one for equal strings.
-fn share<'d>(strings: &mut HashMap<&'d str, Arc<str>>, s: Option<&'d str>) -> Option<StringValue> {
-    s.map(|s| StringValue::from(Arc::clone(strings.entry(s).or_insert_with(|| Arc::from(s)))))
 }
 
 /// The labels of a graph's nodes, by graph index, and one tracer per layer.
@@ -77,18 +76,15 @@ impl GraphLabels {
         let nodes: Box<[NodeLabels]> = (0..dag.len() as u32)
             .map(|i| {
                 let meta = &dag.entry(i).meta;
-                let labels = NodeLabels {
-                    stage: share(&mut strings, meta.stage()),
-                    layer: share(&mut strings, meta.tag(LAYER_TAG)),
-                    version: share(&mut strings, meta.version()),
-                    task_group: share(&mut strings, meta.task_group()),
-                    tracer: meta.tag(LAYER_TAG).map(|layer| {
-                        *layers.entry(layer).or_insert_with(|| {
-                            tracers.push(scopes.tracer(layer));
-                            (tracers.len() - 1) as u32
-                        })
-                    }),
-                };
+                let mut labels = NodeLabels::with(meta, |s| {
+                    StringValue::from(Arc::clone(strings.entry(s).or_insert_with(|| Arc::from(s))))
+                });
+                labels.tracer = meta.tag(LAYER_TAG).map(|layer| {
+                    *layers.entry(layer).or_insert_with(|| {
+                        tracers.push(scopes.tracer(layer));
+                        (tracers.len() - 1) as u32
+                    })
+                });
                 any |= !labels.is_empty();
                 labels
             })
