@@ -554,3 +554,71 @@ fn log_record_attribute_limits_are_applied() {
         .unwrap();
     assert_eq!(text(within).len(), 1);
 }
+
+/// `hooks_builder` keeps what the guard wires into `hooks()` (the parent process's trace and
+/// run, the configured link limit) and takes further options.
+#[test]
+fn the_hooks_builder_keeps_the_guards_wiring_and_takes_options() {
+    use dagtel::otel::conventions as conv;
+    use dagtel::{DagBuilder, Executor, Inputs, Request};
+
+    let mut s = settings("hooks-builder", &[ExporterKind::Memory]);
+    s.limits.span_link_count = 1;
+    let env = [
+        (
+            "TRACEPARENT",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ),
+        ("DAGTEL_RUN_ID", "parent-run"),
+    ];
+    let guard = install(&s, "svc", InstallOptions::new().local().parent_env(env)).unwrap();
+    let mut g = DagBuilder::new("wired");
+    let a = g.node("a").run((), |_, ()| Ok(1u32));
+    let b = g.node("b").run(a, |_, a| Ok(*a + 1));
+    let c = g.node("c").run((a, b), |_, (a, b)| Ok(*a + *b));
+    let plan = g.build().unwrap().plan(&Request::new().output(c)).unwrap();
+    let hooks = guard.hooks_builder().link_every_edge(true).build();
+    Executor::sequential()
+        .hook(hooks)
+        .run(&plan, Inputs::new())
+        .unwrap();
+    guard.force_flush();
+    let spans = memory_spans(&guard);
+    let span = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} in {spans:?}"))
+    };
+    let attribute = |s: &SpanData, key: &str| {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    let root = span("run wired");
+    assert_eq!(
+        root.span_context.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c",
+        "the run joins the parent process's trace"
+    );
+    assert_eq!(
+        attribute(root, conv::PARENT_RUN_ID),
+        Some(Value::from("parent-run"))
+    );
+    assert_eq!(
+        span("b").links.len(),
+        1,
+        "link_every_edge: a one-parent node links to its parent"
+    );
+    let fan_in = span("c");
+    assert_eq!(fan_in.links.len(), 1, "the configured link limit");
+    assert_eq!(
+        attribute(fan_in, conv::LINKS_TRUNCATED),
+        Some(Value::from(true))
+    );
+    assert_eq!(
+        attribute(fan_in, conv::NODE_PARENT_COUNT),
+        Some(Value::from(2i64))
+    );
+}

@@ -17,7 +17,7 @@ use super::exporters::{MemoryExporters, Tallies};
 use super::propagation::ParentContext;
 use super::report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 use super::runtime::TelemetryRuntime;
-use crate::otel::OtelHooks;
+use crate::otel::{OtelHooks, OtelHooksBuilder};
 
 /// Keeps telemetry running; flushes and shuts it down on [`shutdown`](Self::shutdown) or drop.
 ///
@@ -71,9 +71,26 @@ impl TelemetryGuard {
     /// Hooks that trace, log and measure runs with these providers: the link limit is the
     /// configured span link limit, and runs join the parent process's trace when one was
     /// passed in the environment. With tracing off (disabled, or no trace exporter) the hooks
-    /// record nothing and cost little.
+    /// record nothing and cost little. Same as `hooks_builder().build()`.
     pub fn hooks(&self) -> OtelHooks {
-        use opentelemetry_sdk::metrics::SdkMeterProvider;
+        self.hooks_builder().build()
+    }
+
+    /// The builder behind [`hooks`](Self::hooks), already wired to these providers, the
+    /// configured link limit and the parent process's trace, for hooks with more options:
+    ///
+    /// ```no_run
+    /// use dagtel::otel::TaskSpans;
+    /// let telemetry = dagtel::telemetry::init("etl")?;
+    /// let hooks = telemetry
+    ///     .hooks_builder()
+    ///     .link_every_edge(true)
+    ///     .task_spans(TaskSpans::All)
+    ///     .scope_for_layer("io", "etl.io")
+    ///     .build();
+    /// # Ok::<(), dagtel::telemetry::TelemetryError>(())
+    /// ```
+    pub fn hooks_builder(&self) -> OtelHooksBuilder {
         use opentelemetry_sdk::trace::Sampler;
         let tracer = match &self.providers.tracer {
             Some((tracer, _)) => tracer.clone(),
@@ -93,7 +110,7 @@ impl TelemetryGuard {
         if let Some(run_id) = &self.parent.run_id {
             hooks = hooks.parent_run(run_id.clone());
         }
-        hooks.build()
+        hooks
     }
 
     /// The tracer provider, when traces are exported somewhere.
