@@ -91,3 +91,98 @@ fn node_metrics_keep_one_series_per_node_and_status_across_runs_and_graphs() {
     assert_eq!(duration(&after), None, "a skipped node has no duration");
     assert_eq!(counter(conv::METRIC_NODE_SKIPPED, &[second]), Some(2.0));
 }
+
+/// `NodeSeries::Layer` and `NodeSeries::Stage` record node metrics per layer or per stage,
+/// with no node name, in sampled runs (from `after_node`) and sampled-out ones (from the run
+/// record) alike.
+#[test]
+fn node_series_by_layer_or_stage_carry_no_node_name() {
+    use dagtel::otel::NodeSeries;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+    let mut g = DagBuilder::new("grouped");
+    let x = g.input::<u32>("x");
+    let a = g.node("a").tag("layer", "io").run(x, |_, x| Ok(*x));
+    let b = g.node("b").tag("layer", "io").run(x, |_, x| Ok(*x + 1));
+    let c = g
+        .node("c")
+        .tag("layer", "compute")
+        .stage("s")
+        .run((a, b), |_, (a, b)| Ok(*a + *b));
+    let d = g.node("d").run(c, |_, c| Ok(*c * 2));
+    let bad = g
+        .node("bad")
+        .tag("layer", "io")
+        .retry(RetryPolicy::attempts(2))
+        .run(x, |_, _| -> NodeResult<u32> { Err(NodeError::msg("no")) });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(d).output(bad))
+        .unwrap();
+    let grouped = kv(conv::DAG_NAME, "grouped");
+    let ok = kv(conv::STATUS, "ok");
+    for sampled in [true, false] {
+        for series in [NodeSeries::Layer, NodeSeries::Stage] {
+            let telemetry = TestTelemetry::new();
+            let off = SdkTracerProvider::builder()
+                .with_sampler(Sampler::AlwaysOff)
+                .build();
+            let tracer = if sampled {
+                telemetry.tracer_provider()
+            } else {
+                &off
+            };
+            let hooks = OtelHooks::builder(tracer, telemetry.meter_provider())
+                .node_series(series)
+                .build();
+            let executor = Executor::parallel()
+                .threads(2)
+                .failure_policy(FailurePolicy::Continue)
+                .hook(hooks);
+            for _ in 0..3 {
+                assert!(executor.run(&plan, Inputs::new().set(x, 1)).is_err());
+            }
+            drop(executor);
+            let case = format!("{series:?}, sampled {sampled}");
+            let duration = |attrs: &[KeyValue]| {
+                telemetry
+                    .histogram(conv::METRIC_NODE_DURATION, attrs)
+                    .map(|h| h.count)
+            };
+            for node in ["a", "b", "c", "d", "bad"] {
+                let name = [kv(conv::NODE_NAME, node)];
+                assert_eq!(duration(&name), None, "{case}: no node name");
+                assert_eq!(
+                    telemetry.counter(conv::METRIC_NODE_ERRORS, &name),
+                    None,
+                    "{case}"
+                );
+            }
+            assert_eq!(
+                duration(&[grouped.clone(), ok.clone()]),
+                Some(12),
+                "{case}: 4 successful nodes x 3 runs, in whatever series"
+            );
+            let io = kv(conv::NODE_LAYER, "io");
+            let stage = kv(conv::STAGE_NAME, "s");
+            let errors = |attrs: &[KeyValue]| telemetry.counter(conv::METRIC_NODE_ERRORS, attrs);
+            match series {
+                NodeSeries::Layer => {
+                    assert_eq!(duration(&[io.clone(), ok.clone()]), Some(6), "{case}");
+                    assert_eq!(
+                        duration(&[kv(conv::NODE_LAYER, "compute"), stage, ok.clone()]),
+                        Some(3),
+                        "{case}"
+                    );
+                    assert_eq!(errors(&[grouped.clone(), io]), Some(6.0), "{case}");
+                }
+                _ => {
+                    assert_eq!(duration(&[stage, ok.clone()]), Some(3), "{case}");
+                    assert_eq!(duration(&[io]), None, "{case}: no layer");
+                    assert_eq!(errors(std::slice::from_ref(&grouped)), Some(6.0), "{case}");
+                }
+            }
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! The metric instruments runs record, and the views that keep their cardinality bounded.
 //!
-//! Every instrument is recorded with at most `dag.name`, `dag.node.name`, `dag.stage.name` and
-//! `dag.status`: values fixed by the graph's declaration, never by data or by the run (the run
-//! id is never a metric attribute), so the number of series is bounded by the graph's size.
+//! Every instrument is recorded with at most `dag.name`, `dag.node.name` (or `dag.node.layer`,
+//! see [`NodeSeries`](super::NodeSeries)), `dag.stage.name` and `dag.status`: values fixed by
+//! the graph's declaration, never by data or by the run (the run id is never a metric
+//! attribute), so the number of series is bounded by the graph's size.
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 use opentelemetry::{Key, KeyValue};
@@ -102,10 +103,11 @@ pub fn bounded_view(instrument: &Instrument, histograms: Option<Aggregation>) ->
 }
 
 /// The only attribute keys dagtel's metrics carry.
-pub fn bounded_keys() -> [Key; 4] {
+pub fn bounded_keys() -> [Key; 5] {
     [
         Key::from_static_str(conv::DAG_NAME),
         Key::from_static_str(conv::NODE_NAME),
+        Key::from_static_str(conv::NODE_LAYER),
         Key::from_static_str(conv::STAGE_NAME),
         Key::from_static_str(conv::STATUS),
     ]

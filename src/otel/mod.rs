@@ -12,7 +12,7 @@ pub mod testing;
 
 pub use context::{NodeScope, RunScope};
 pub use hooks::{
-    DEFAULT_MAX_LINKS, LAYER_TAG, NodeState, OtelHooks, OtelHooksBuilder, RunState, StageState,
-    TaskSpans, TaskState, default_scope_for_layer, root_span_link,
+    DEFAULT_MAX_LINKS, LAYER_TAG, NodeSeries, NodeState, OtelHooks, OtelHooksBuilder, RunState,
+    StageState, TaskSpans, TaskState, default_scope_for_layer, root_span_link,
 };
 pub use node_events::flatten;

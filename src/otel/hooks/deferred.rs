@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use opentelemetry::metrics::{Meter, ObservableGauge};
 
 use super::bound::GraphMetrics;
-use super::node_metrics::node_metric_attrs;
+use super::node_metrics::{NodeSeries, node_metric_attrs};
 use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
 use crate::plan::Plan;
@@ -66,6 +66,7 @@ pub(super) struct Deferred {
 
 struct Shared {
     instruments: Arc<Instruments>,
+    series: NodeSeries,
     /// [`MAX_PENDING`], except in tests.
     max_pending: usize,
     /// [`WAKE_AT`], except in tests.
@@ -102,18 +103,20 @@ impl std::fmt::Debug for Deferred {
 
 impl Deferred {
     /// Registers the collection callback on `meter` (weakly: it keeps nothing alive).
-    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>) -> Self {
-        Self::with_limits(meter, instruments, MAX_PENDING, WAKE_AT)
+    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>, series: NodeSeries) -> Self {
+        Self::with_limits(meter, instruments, series, MAX_PENDING, WAKE_AT)
     }
 
     fn with_limits(
         meter: &Meter,
         instruments: Arc<Instruments>,
+        series: NodeSeries,
         max_pending: usize,
         wake_at: usize,
     ) -> Self {
         let shared = Arc::new(Shared {
             instruments,
+            series,
             max_pending,
             wake_at,
             pending: Mutex::new(Pending::default()),
@@ -236,7 +239,7 @@ impl Shared {
             };
             let handle = slot.get_or_init(|| {
                 let meta = &dag.entry(index).meta;
-                let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok);
+                let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok, self.series);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
             for &seconds in values {
@@ -286,7 +289,8 @@ mod tests {
         let instruments = Arc::new(Instruments::new(&meter));
         // A limit of 3 and a background thread that is never told: only the limit and the
         // collection record.
-        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 3, 1);
+        let deferred =
+            Deferred::with_limits(&meter, Arc::clone(&instruments), NodeSeries::Node, 3, 1);
         deferred.shared.scheduled.store(true, Ordering::Release);
         let mut g = DagBuilder::new("pending");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
@@ -338,7 +342,13 @@ mod tests {
         let telemetry = TestTelemetry::new();
         let meter = opentelemetry::metrics::MeterProvider::meter(telemetry.meter_provider(), "t");
         let instruments = Arc::new(Instruments::new(&meter));
-        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 1 << 20, 1 << 20);
+        let deferred = Deferred::with_limits(
+            &meter,
+            Arc::clone(&instruments),
+            NodeSeries::Node,
+            1 << 20,
+            1 << 20,
+        );
         let mut g = DagBuilder::new("two");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
         let b = g.node("b").run(a, |_, a| Ok(*a + 1));

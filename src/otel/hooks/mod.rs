@@ -19,6 +19,7 @@ use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue,
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
+pub use node_metrics::NodeSeries;
 pub use scopes::{LAYER_TAG, default_scope_for_layer};
 
 use self::bound::{BoundCache, GraphMetrics};
@@ -75,6 +76,7 @@ pub struct OtelHooks {
     every_edge: bool,
     max_links: usize,
     task_spans: TaskSpans,
+    node_series: NodeSeries,
     parent: Option<Context>,
     parent_run: Option<RunId>,
     bound: BoundCache,
@@ -91,6 +93,7 @@ pub struct OtelHooksBuilder {
     every_edge: bool,
     max_links: usize,
     task_spans: TaskSpans,
+    node_series: NodeSeries,
     layers: HashMap<String, String>,
     parent: Option<Context>,
     parent_run: Option<RunId>,
@@ -127,6 +130,7 @@ impl OtelHooks {
             every_edge: false,
             max_links: DEFAULT_MAX_LINKS,
             task_spans: TaskSpans::default(),
+            node_series: NodeSeries::default(),
             layers: HashMap::new(),
             parent: None,
             parent_run: None,
@@ -182,6 +186,14 @@ impl OtelHooksBuilder {
         self
     }
 
+    /// Which series node durations, errors, retries and skips are recorded in: one per node
+    /// (the default), or one per layer or stage for graphs with more nodes than a metrics
+    /// backend should keep series for (a graph with a node per input block, say).
+    pub fn node_series(mut self, series: NodeSeries) -> Self {
+        self.node_series = series;
+        self
+    }
+
     /// Uses instrumentation scope `scope` for nodes whose `layer` tag is `layer` (instead of
     /// `dagtel.<layer>`).
     pub fn scope_for_layer(mut self, layer: impl Into<String>, scope: impl Into<String>) -> Self {
@@ -205,7 +217,7 @@ impl OtelHooksBuilder {
 
     /// The hooks.
     pub fn build(self) -> OtelHooks {
-        let deferred = Deferred::new(&self.meter, Arc::clone(&self.instruments));
+        let deferred = Deferred::new(&self.meter, Arc::clone(&self.instruments), self.node_series);
         OtelHooks {
             scopes: Scopes::new(self.tracer_provider, self.layers),
             instruments: self.instruments,
@@ -213,6 +225,7 @@ impl OtelHooksBuilder {
             every_edge: self.every_edge,
             max_links: self.max_links,
             task_spans: self.task_spans,
+            node_series: self.node_series,
             parent: self.parent,
             parent_run: self.parent_run,
             bound: BoundCache::default(),

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::{KeyValue, StringValue};
 
 use super::deferred::Batch;
+use super::scopes::LAYER_TAG;
 use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
 use crate::RunRecord;
 use crate::execution::Tally;
@@ -46,13 +47,13 @@ impl OtelHooks {
         if let Some(slot) = bound {
             // A success records its duration and nothing else.
             let handle = slot.get_or_init(|| {
-                let (attrs, len) = node_metric_attrs(dag, node, outcome);
+                let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
             handle.record(duration.as_secs_f64());
             return;
         }
-        let (attrs, len) = node_metric_attrs(dag, node, outcome);
+        let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
         let counted = &attrs[..len - 1];
         match outcome {
             NodeOutcome::Skipped(_) => self.instruments.node_skipped.add(1, counted),
@@ -106,7 +107,8 @@ impl OtelHooks {
                     let failed = NodeOutcome::Failed {
                         message: String::new(),
                     };
-                    let (attrs, len) = node_metric_attrs(run.dag.as_ref(), node.node, &failed);
+                    let (attrs, len) =
+                        node_metric_attrs(run.dag.as_ref(), node.node, &failed, self.node_series);
                     let counted = &attrs[..len - 1];
                     self.instruments.node_errors.add(earlier as u64, counted);
                     self.instruments.node_retries.add(earlier as u64, counted);
@@ -176,21 +178,55 @@ impl<'a> TaskTally<'a> {
     }
 }
 
+/// Which series node metrics are recorded in (see [`OtelHooksBuilder::node_series`]).
+///
+/// [`OtelHooksBuilder::node_series`]: super::OtelHooksBuilder::node_series
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeSeries {
+    /// One series per node: `dag.node.name` (and `dag.stage.name` for staged nodes).
+    #[default]
+    Node,
+    /// One series per value of the nodes' `layer` tag: `dag.node.layer` instead of the node's
+    /// name (and `dag.stage.name` for staged nodes); nodes without a layer share the series
+    /// without it. For graphs with more nodes than a metrics backend should keep series for.
+    Layer,
+    /// One series per stage: `dag.stage.name`, no node name; nodes without a stage share the
+    /// series without it.
+    Stage,
+}
+
 /// A node metric's attributes in a fixed-size array (no allocation), and how many are used:
-/// the status last, the stage only when there is one.
+/// the status last; the node's name, layer and stage as `series` asks and the node has them.
 pub(super) fn node_metric_attrs(
     dag: Option<&Arc<str>>,
     node: &NodeMeta,
     outcome: &NodeOutcome,
+    series: NodeSeries,
 ) -> ([KeyValue; 4], usize) {
-    let dag = dag_value(dag);
-    let name = KeyValue::new(conv::NODE_NAME, StringValue::from(node.shared_name()));
     let done = status(outcome.kind());
-    match node.stage() {
-        Some(stage) => {
-            let stage = KeyValue::new(conv::STAGE_NAME, stage.to_string());
-            ([dag, name, stage, done], 4)
+    let mut attrs: [KeyValue; 4] = std::array::from_fn(|_| done.clone());
+    let mut len = 0;
+    let mut push = |kv: KeyValue| {
+        attrs[len] = kv;
+        len += 1;
+    };
+    push(dag_value(dag));
+    match series {
+        NodeSeries::Node => push(KeyValue::new(
+            conv::NODE_NAME,
+            StringValue::from(node.shared_name()),
+        )),
+        NodeSeries::Layer => {
+            if let Some(layer) = node.tag(LAYER_TAG) {
+                push(KeyValue::new(conv::NODE_LAYER, layer.to_string()));
+            }
         }
-        None => ([dag, name, done.clone(), done], 3),
+        NodeSeries::Stage => {}
     }
+    if let Some(stage) = node.stage() {
+        push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+    }
+    push(done);
+    (attrs, len)
 }
