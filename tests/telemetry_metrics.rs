@@ -146,6 +146,54 @@ fn shutdown_exports_node_durations_while_the_hooks_are_alive() {
     drop(executor);
 }
 
+/// `DAGTEL_NODE_METRICS=layer` (here set in the settings) reaches the guard's hooks: node
+/// durations are exported per layer, through the bootstrap's view, with no node name.
+#[test]
+fn the_configured_node_series_reaches_the_exported_metrics() {
+    let mut s = settings("node-series", &[ExporterKind::File]);
+    s.metrics.node_series = dagtel::otel::NodeSeries::Layer;
+    let guard = install(&s, "svc", InstallOptions::new().local()).unwrap();
+    let mut g = DagBuilder::new("layers");
+    let n = g.input::<u32>("n");
+    let a = g.node("a").tag("layer", "io").run(n, |_, n| Ok(*n + 1));
+    let b = g.node("b").tag("layer", "io").run(a, |_, a| Ok(*a * 2));
+    let c = g.node("c").run(b, |_, b| Ok(*b + 3));
+    let plan = g.build().unwrap().plan(&Request::new().output(c)).unwrap();
+    let executor = Executor::sequential().hook(guard.hooks());
+    for i in 0..2 {
+        executor.run(&plan, Inputs::new().set(n, i)).unwrap();
+    }
+    drop(executor);
+
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    assert!(report.is_complete(), "{report}");
+    let mut by_layer: Vec<(Option<String>, u64)> = exported_metrics(&dir)
+        .into_iter()
+        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
+        .filter_map(|m| match m.data {
+            Some(Data::Histogram(h)) => Some(h.data_points),
+            _ => None,
+        })
+        .flatten()
+        .map(|p| {
+            assert!(
+                support::attr(&p.attributes, conv::NODE_NAME).is_none(),
+                "no node name: {:?}",
+                p.attributes
+            );
+            let layer = support::attr(&p.attributes, conv::NODE_LAYER).map(str::to_owned);
+            (layer, p.count)
+        })
+        .collect();
+    by_layer.sort();
+    assert_eq!(
+        by_layer,
+        [(None, 2), (Some("io".to_owned()), 4)],
+        "`c` alone without a layer; `a` and `b` share `io`; two runs"
+    );
+}
+
 /// Every metric the file exporter wrote under `dir`, from all its exports.
 fn exported_metrics(dir: &std::path::Path) -> Vec<opentelemetry_proto::tonic::metrics::v1::Metric> {
     support::metrics(dir)

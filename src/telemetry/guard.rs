@@ -69,7 +69,8 @@ impl TelemetryGuard {
     }
 
     /// Hooks that trace, log and measure runs with these providers: the link limit is the
-    /// configured span link limit, and runs join the parent process's trace when one was
+    /// configured span link limit, node metrics go to the configured series
+    /// (`DAGTEL_NODE_METRICS`), and runs join the parent process's trace when one was
     /// passed in the environment. With tracing off (disabled, or no trace exporter) the hooks
     /// record nothing and cost little. Same as `hooks_builder().build()`.
     pub fn hooks(&self) -> OtelHooks {
@@ -77,7 +78,8 @@ impl TelemetryGuard {
     }
 
     /// The builder behind [`hooks`](Self::hooks), already wired to these providers, the
-    /// configured link limit and the parent process's trace, for hooks with more options:
+    /// configured link limit and node series, and the parent process's trace, for hooks with
+    /// more options:
     ///
     /// ```no_run
     /// use dagtel::otel::TaskSpans;
@@ -103,7 +105,8 @@ impl TelemetryGuard {
             None => SdkMeterProvider::builder().build(),
         };
         let mut hooks = OtelHooks::builder(&tracer, &meter)
-            .max_links(self.settings.limits.span_link_count as usize);
+            .max_links(self.settings.limits.span_link_count as usize)
+            .node_series(self.settings.metrics.node_series);
         if self.parent.is_remote() {
             hooks = hooks.parent(self.parent.context.clone());
         }

@@ -443,6 +443,13 @@ fn cases() -> Vec<Case> {
             Some("exponential_bucket_histogram"),
         ),
         case(
+            "DAGTEL_NODE_METRICS",
+            "Layer",
+            "metrics.node_series",
+            |s| s.metrics.node_series == dagtel::otel::NodeSeries::Layer,
+            Some("per-node"),
+        ),
+        case(
             "OTEL_PROPAGATORS",
             "baggage",
             "propagators",

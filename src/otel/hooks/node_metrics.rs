@@ -181,7 +181,12 @@ impl<'a> TaskTally<'a> {
 /// Which series node metrics are recorded in (see [`OtelHooksBuilder::node_series`]).
 ///
 /// [`OtelHooksBuilder::node_series`]: super::OtelHooksBuilder::node_series
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// The bootstrap reads it from `DAGTEL_NODE_METRICS` (`node`, `layer`, `stage`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum NodeSeries {
     /// One series per node: `dag.node.name` (and `dag.stage.name` for staged nodes).

@@ -19,6 +19,7 @@ use super::settings::{
     Propagator, Protocol, SamplerKind, TemporalityPreference,
 };
 use super::source::Source;
+use crate::otel::NodeSeries;
 
 /// Where environment variables are read from.
 pub trait EnvSource {
@@ -192,6 +193,11 @@ pub(super) fn specs() -> Vec<Spec> {
             "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
             "metrics.histogram_aggregation",
             parse::choice::<HistogramAggregation>,
+        ),
+        spec(
+            "DAGTEL_NODE_METRICS",
+            "metrics.node_series",
+            parse::choice::<NodeSeries>,
         ),
     ]);
     // Attribute, event and link limits: every one a count that fits in `u32`.

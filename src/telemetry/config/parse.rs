@@ -6,6 +6,8 @@
 use figment::value::Value;
 use serde::Serialize;
 
+use crate::otel::NodeSeries;
+
 use super::settings::{
     Compression, Detector, ExemplarFilter, ExporterKind, HistogramAggregation, LogLevel, Profile,
     Propagator, Protocol, SamplerKind, TemporalityPreference,
@@ -448,6 +450,14 @@ impl Choice for HistogramAggregation {
     ];
 }
 
+impl Choice for NodeSeries {
+    const OPTIONS: &'static [(&'static str, Self)] = &[
+        ("node", NodeSeries::Node),
+        ("layer", NodeSeries::Layer),
+        ("stage", NodeSeries::Stage),
+    ];
+}
+
 impl Choice for Detector {
     const OPTIONS: &'static [(&'static str, Self)] = &[
         ("process", Detector::Process),
@@ -500,6 +510,7 @@ mod tests {
         serde_names_match::<ExemplarFilter>(&[]);
         serde_names_match::<TemporalityPreference>(&[]);
         serde_names_match::<HistogramAggregation>(&[]);
+        serde_names_match::<NodeSeries>(&[]);
         serde_names_match::<Detector>(&[]);
         serde_names_match::<Propagator>(&[]);
         serde_names_match::<LogLevel>(&["warning", "critical"]);

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::otel::NodeSeries;
+
 /// Everything the bootstrap needs to build the tracer, logger and meter providers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -233,6 +235,8 @@ pub struct MetricsSettings {
     pub temporality: TemporalityPreference,
     /// `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION`.
     pub histogram_aggregation: HistogramAggregation,
+    /// `DAGTEL_NODE_METRICS`: the series node metrics are recorded in (per node by default).
+    pub node_series: NodeSeries,
 }
 
 /// `OTEL_METRICS_EXEMPLAR_FILTER` values.
@@ -379,6 +383,7 @@ impl Default for Settings {
                 exemplar_filter: ExemplarFilter::TraceBased,
                 temporality: TemporalityPreference::Cumulative,
                 histogram_aggregation: HistogramAggregation::ExplicitBucketHistogram,
+                node_series: NodeSeries::Node,
             },
             limits: LimitSettings {
                 span_attribute_count: 128,
