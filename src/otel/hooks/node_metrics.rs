@@ -178,11 +178,38 @@ impl<'a> TaskTally<'a> {
     }
 }
 
-/// Which series node metrics are recorded in (see [`OtelHooksBuilder::node_series`]).
+/// Which series node metrics are recorded in (see [`OtelHooksBuilder::node_series`]). The
+/// bootstrap reads it from `DAGTEL_NODE_METRICS` (`node`, `layer`, `stage`).
+///
+/// A graph with a node per input block keeps one duration series per layer instead of one
+/// per block:
+///
+/// ```
+/// use dagtel::otel::testing::TestTelemetry;
+/// use dagtel::otel::{NodeSeries, OtelHooks, conventions as conv};
+/// use dagtel::{DagBuilder, Executor, Handle, Inputs, Request};
+/// use opentelemetry::KeyValue;
+///
+/// let mut g = DagBuilder::new("blocks");
+/// let blocks: Vec<Handle<u64>> = (0..100)
+///     .map(|i| g.node(format!("block_{i}")).tag("layer", "ingest").run((), move |_, ()| Ok(i)))
+///     .collect();
+/// let total = g.node("total").run(blocks, |_, b| Ok(b.iter().copied().sum::<u64>()));
+/// let plan = g.build()?.plan(&Request::new().output(total))?;
+///
+/// let telemetry = TestTelemetry::new();
+/// let hooks = OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+///     .node_series(NodeSeries::Layer)
+///     .build();
+/// Executor::parallel().hook(hooks).run(&plan, Inputs::new())?;
+///
+/// let ingest = [KeyValue::new(conv::NODE_LAYER, "ingest")];
+/// let series = telemetry.histogram(conv::METRIC_NODE_DURATION, &ingest).unwrap();
+/// assert_eq!(series.count, 100); // one series, a point per block
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// [`OtelHooksBuilder::node_series`]: super::OtelHooksBuilder::node_series
-///
-/// The bootstrap reads it from `DAGTEL_NODE_METRICS` (`node`, `layer`, `stage`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
