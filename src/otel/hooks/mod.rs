@@ -154,7 +154,7 @@ impl OtelHooks {
         };
         match graph.and_then(|g| g.tracer(labels)) {
             Some(tracer) => TracerRef::Borrowed(tracer),
-            None => TracerRef::Owned(self.scopes.tracer(layer.as_str())),
+            None => TracerRef::Owned(self.scopes.cached_tracer(layer.as_str())),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::trace::TracerProvider;
@@ -26,6 +26,9 @@ pub(crate) struct Scopes {
     provider: SdkTracerProvider,
     mapping: HashMap<String, String>,
     pub(crate) default: SdkTracer,
+    /// Tracers of layers met outside a built graph (nodes a caller describes), at most
+    /// [`STATIC_NAMES`] of them: making one costs more than the rest of a node span's start.
+    by_layer: RwLock<HashMap<String, SdkTracer>>,
 }
 
 impl Scopes {
@@ -35,6 +38,7 @@ impl Scopes {
             provider,
             mapping,
             default,
+            by_layer: RwLock::default(),
         }
     }
 
@@ -49,6 +53,21 @@ impl Scopes {
     /// A tracer for `layer`.
     pub(crate) fn tracer(&self, layer: &str) -> SdkTracer {
         tracer(&self.provider, static_name(self.scope_name(layer)))
+    }
+
+    /// A tracer for `layer`, kept for the next node of the same layer.
+    pub(crate) fn cached_tracer(&self, layer: &str) -> SdkTracer {
+        let read = self.by_layer.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(tracer) = read.get(layer) {
+            return tracer.clone();
+        }
+        drop(read);
+        let tracer = self.tracer(layer);
+        let mut write = self.by_layer.write().unwrap_or_else(|e| e.into_inner());
+        if write.len() < STATIC_NAMES {
+            write.insert(layer.to_owned(), tracer.clone());
+        }
+        tracer
     }
 }
 
@@ -84,6 +103,46 @@ fn tracer(provider: &SdkTracerProvider, name: impl Into<Cow<'static, str>>) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_tracers_have_their_layers_scope() {
+        use opentelemetry::trace::{Span as _, Tracer as _};
+        let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let scopes = Scopes::new(
+            provider,
+            HashMap::from([("io".to_string(), "etl.io".to_string())]),
+        );
+        for _ in 0..2 {
+            for layer in ["io", "ml"] {
+                scopes.cached_tracer(layer).start(layer).end();
+            }
+        }
+        assert_eq!(scopes.by_layer.read().unwrap().len(), 2, "one per layer");
+        let scopes: Vec<(String, String)> = exporter
+            .get_finished_spans()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    s.instrumentation_scope.name().to_string(),
+                )
+            })
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            scopes,
+            [
+                pair("io", "etl.io"),
+                pair("ml", "dagtel.ml"),
+                pair("io", "etl.io"),
+                pair("ml", "dagtel.ml")
+            ]
+        );
+    }
 
     #[test]
     fn scope_names_are_made_static_once_each_up_to_a_bound() {
