@@ -186,3 +186,29 @@ fn node_series_by_layer_or_stage_carry_no_node_name() {
         }
     }
 }
+
+/// Durations waiting to be recorded keep neither the plan nor the graph: a service that
+/// builds a graph per request frees each one (its bodies and their data) with the caller's
+/// last reference, not at the next metric collection, and its durations are still exported.
+#[test]
+fn waiting_durations_keep_no_graph_alive() {
+    let telemetry = TestTelemetry::new();
+    let executor = Executor::sequential().hook(hooks(&telemetry));
+    let data = std::sync::Arc::new(vec![7u8; 1 << 16]);
+    for _ in 0..3 {
+        let mut g = DagBuilder::new("per-request");
+        let held = std::sync::Arc::clone(&data);
+        let a = g.node("a").run((), move |_, ()| Ok(held.len()));
+        let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
+        executor.run(&plan, Inputs::new()).unwrap();
+    }
+    assert_eq!(
+        std::sync::Arc::strong_count(&data),
+        1,
+        "each graph's body and its data went with the graph"
+    );
+    let count = telemetry
+        .histogram(conv::METRIC_NODE_DURATION, &[kv(conv::NODE_NAME, "a")])
+        .map(|h| h.count);
+    assert_eq!(count, Some(3), "one duration per request, all exported");
+}

@@ -215,7 +215,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             dep_off,
             dep_slots,
             dag: dag.clone(),
-            nodes,
+            nodes: nodes.into(),
             plan_of,
             downstream,
             child_off,

@@ -350,8 +350,9 @@ pub(crate) struct PlanInner {
     pub(crate) dep_off: Vec<u32>,
     pub(crate) dep_slots: Vec<u32>,
     pub(crate) dag: Dag,
-    /// Plan index -> graph index, in topological order.
-    pub(crate) nodes: Vec<u32>,
+    /// Plan index -> graph index, in topological order. Shared: node metrics waiting to be
+    /// recorded keep it, not the plan (which keeps the graph's bodies and their data).
+    pub(crate) nodes: Arc<[u32]>,
     /// Graph index -> plan index, `u32::MAX` for nodes the plan does not run.
     pub(crate) plan_of: Vec<u32>,
     /// The distinct downstream tasks of each task (see `TaskEntry::down`) and how many edges
@@ -453,7 +454,7 @@ impl Plan {
     /// producers).
     pub fn edges(&self) -> Vec<(&str, &str)> {
         let mut edges = Vec::new();
-        for &d in &self.inner.nodes {
+        for &d in self.inner.nodes.iter() {
             let consumer = self.meta(d).name();
             for &dep in &self.inner.dag.entry(d).deps {
                 edges.push((self.meta(dep).name(), consumer));

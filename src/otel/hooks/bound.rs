@@ -24,6 +24,9 @@ use crate::graph::{Dag, DagInner, NodeMeta};
 #[derive(Debug)]
 pub(crate) struct GraphMetrics {
     durations: Box<[OnceLock<BoundHistogram<f64>>]>,
+    /// Each node's declaration, by graph index, to bind a series off the run's thread. Not
+    /// the graph itself: that keeps the bodies, and with them the caller's data.
+    pub(crate) metas: Box<[Arc<NodeMeta>]>,
     pub(crate) links: GraphLinks,
     /// The node spans' labels and layer tracers, built on the graph's first sampled run.
     pub(crate) labels: OnceLock<GraphLabels>,
@@ -70,6 +73,9 @@ impl BoundCache {
         graphs.retain(|_, entry| entry.dag.strong_count() > 0);
         let metrics = Arc::new(GraphMetrics {
             durations: (0..dag.len()).map(|_| OnceLock::new()).collect(),
+            metas: (0..dag.len() as u32)
+                .map(|i| Arc::clone(&dag.entry(i).meta))
+                .collect(),
             links: GraphLinks::new(dag.len()),
             labels: OnceLock::new(),
         });

@@ -33,7 +33,6 @@ use super::bound::GraphMetrics;
 use super::node_metrics::{NodeSeries, node_metric_attrs};
 use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
-use crate::plan::Plan;
 
 /// How many durations may wait (about 8 MB) before runs record them themselves.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
@@ -47,8 +46,11 @@ const SPARE: usize = 64;
 
 /// One run's durations.
 pub(super) struct Batch {
-    /// The run's plan, whose graph names the nodes when a series is bound.
-    pub(super) plan: Plan,
+    /// The graph index of each planned node, in plan order (the plan's own list, shared by
+    /// its runs). A batch keeps neither the plan nor the graph: they keep the node bodies,
+    /// and with them the caller's data, which must not outlive the caller's last reference
+    /// nor be dropped in a metric collection.
+    pub(super) nodes: Arc<[u32]>,
     pub(super) dag: Option<Arc<str>>,
     pub(super) metrics: Arc<GraphMetrics>,
     /// Seconds of each planned node, in plan order, for those that succeeded at their first
@@ -181,27 +183,37 @@ impl Shared {
         if self.scheduled.swap(true, Ordering::AcqRel) {
             return true; // asked already, and not started yet
         }
-        match recorder() {
+        let sent = match recorder() {
             Some(thread) => thread
                 .lock()
                 .map(|sender| sender.send(Arc::clone(self)).is_ok())
                 .unwrap_or(false),
             None => false,
+        };
+        if !sent {
+            // Nobody will clear it: the next wake-up must not take this ask for a pending one.
+            self.scheduled.store(false, Ordering::Release);
         }
+        sent
     }
 
     /// Records every pending point, after any being recorded elsewhere.
     fn record_pending(&self) {
-        let _recording = lock(&self.recording);
+        let recording = lock(&self.recording);
         let mut batches = std::mem::take(&mut *lock(&self.pending)).batches;
         // Runs of the same plan are recorded together, node by node.
-        batches.sort_by_key(|b| (Arc::as_ptr(&b.plan.inner) as usize, b.dag.is_none()));
+        batches.sort_by_key(|b| {
+            (
+                Arc::as_ptr(&b.nodes) as *const u32 as usize,
+                b.dag.is_none(),
+            )
+        });
         let mut rest = &batches[..];
         while let Some(first) = rest.first() {
             let same = rest
                 .iter()
                 .take_while(|b| {
-                    Arc::ptr_eq(&b.plan.inner, &first.plan.inner)
+                    Arc::ptr_eq(&b.nodes, &first.nodes)
                         && Arc::ptr_eq(&b.metrics, &first.metrics)
                         && b.dag == first.dag
                 })
@@ -209,12 +221,15 @@ impl Shared {
             self.record_runs(&rest[..same]);
             rest = &rest[same..];
         }
+        drop(recording);
         let mut spare = lock(&self.spare);
-        for batch in batches {
+        for batch in &mut batches {
             if spare.len() < SPARE {
-                spare.push(batch.durations);
+                spare.push(std::mem::take(&mut batch.durations));
             }
         }
+        drop(spare);
+        // The rest of the batches is dropped with no lock held.
     }
 
     /// Records the durations of runs of one plan, node by node.
@@ -223,9 +238,8 @@ impl Shared {
             return;
         };
         let ok = NodeOutcome::Succeeded;
-        let dag = first.plan.dag();
         let len = runs.iter().map(|b| b.durations.len()).max().unwrap_or(0);
-        for (i, &index) in first.plan.inner.nodes.iter().enumerate().take(len) {
+        for (i, &index) in first.nodes.iter().enumerate().take(len) {
             let mut values = runs
                 .iter()
                 .filter_map(|b| b.durations.get(i))
@@ -237,8 +251,10 @@ impl Shared {
             let Some(slot) = first.metrics.slot(index) else {
                 continue;
             };
+            let Some(meta) = first.metrics.metas.get(index as usize) else {
+                continue;
+            };
             let handle = slot.get_or_init(|| {
-                let meta = &dag.entry(index).meta;
                 let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok, self.series);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
@@ -261,7 +277,10 @@ fn recorder() -> Option<&'static Mutex<Sender<Arc<Shared>>>> {
                     for shared in receiver {
                         // Cleared first: a run that ends meanwhile schedules it again.
                         shared.scheduled.store(false, Ordering::Release);
-                        shared.record_pending();
+                        // One hook's failure (a panicking SDK aggregator, say) must not end
+                        // the thread every hook shares.
+                        let record = std::panic::AssertUnwindSafe(|| shared.record_pending());
+                        let _ = std::panic::catch_unwind(record);
                     }
                 })
                 .ok()
@@ -298,7 +317,7 @@ mod tests {
         let metrics = BoundCache::default().for_dag(plan.dag());
         let index = plan.dag().index_of("a").unwrap();
         let run = |seconds: f64| Batch {
-            plan: plan.clone(),
+            nodes: Arc::clone(&plan.inner.nodes),
             dag: Some(Arc::from("pending")),
             metrics: Arc::clone(&metrics),
             durations: vec![seconds],
@@ -356,8 +375,8 @@ mod tests {
         let both = dag.plan(&Request::new().output(b)).unwrap();
         let only_a = dag.plan(&Request::new().output(a)).unwrap();
         let metrics = BoundCache::default().for_dag(both.dag());
-        let batch = |plan: &Plan, durations: Vec<f64>| Batch {
-            plan: plan.clone(),
+        let batch = |plan: &crate::plan::Plan, durations: Vec<f64>| Batch {
+            nodes: Arc::clone(&plan.inner.nodes),
             dag: Some(Arc::from("two")),
             metrics: Arc::clone(&metrics),
             durations,

@@ -124,7 +124,7 @@ impl OtelHooks {
         }
         if let Some(metrics) = &run.metrics {
             self.deferred.push(Batch {
-                plan: plan.clone(),
+                nodes: Arc::clone(&plan.inner.nodes),
                 dag: run.dag.clone(),
                 metrics: Arc::clone(metrics),
                 durations,
