@@ -814,3 +814,68 @@ fn node_errors_keep_their_source_and_convert_to_std_errors() {
         "{debug}"
     );
 }
+
+/// A panic payload whose own drop panics (a custom payload type) stays contained: the node
+/// is reported as panicked, its descendant is skipped, the independent branch runs, an async
+/// node's body runs once, and no hook is blamed, with or without hooks.
+#[test]
+fn a_panic_payload_that_panics_when_dropped_stays_in_its_node() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's drop panicked too");
+        }
+    }
+    let async_calls = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("bomb");
+    let bad = g.node("bad").run((), |_, ()| -> NodeResult<u32> {
+        std::panic::panic_any(Bomb)
+    });
+    let after = g.node("after").run(bad, |_, b| Ok(*b + 1));
+    let good = g.node("good").run((), |_, ()| Ok(1u32));
+    let calls = Arc::clone(&async_calls);
+    let abad = g.node("async_bad").run_async((), move |_, ()| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async { std::panic::panic_any(Bomb) as NodeResult<u32> }
+    });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(after).output(good).output(abad))
+        .unwrap();
+    let telemetry = dagtel::otel::testing::TestTelemetry::new();
+    let check = |case: &str, result: Result<Run, RunError>| {
+        let err = result.unwrap_err();
+        let record = err.record().unwrap();
+        let panicked = NodeOutcome::Panicked {
+            message: "non-string panic payload".into(),
+        };
+        assert_eq!(outcome(record, "bad"), panicked, "{case}");
+        assert_eq!(outcome(record, "async_bad"), panicked, "{case}");
+        assert_eq!(status(record, "after"), NodeStatus::Skipped, "{case}");
+        assert_eq!(status(record, "good"), NodeStatus::Succeeded, "{case}");
+        assert_eq!(
+            async_calls.swap(0, Ordering::SeqCst),
+            1,
+            "{case}: one async call"
+        );
+        assert!(
+            record.hook_failures.is_empty(),
+            "{case}: {:?}",
+            record.hook_failures
+        );
+    };
+    for (mode, exec) in executors() {
+        let exec = exec.failure_policy(FailurePolicy::Continue);
+        check(mode, exec.run(&plan, Inputs::new()));
+    }
+    for (mode, exec) in executors() {
+        let exec = exec
+            .failure_policy(FailurePolicy::Continue)
+            .hook(telemetry.hooks());
+        check(
+            &format!("{mode} with hooks"),
+            exec.run(&plan, Inputs::new()),
+        );
+    }
+}

@@ -613,7 +613,7 @@ impl<H: HookSet> RunShared<H> {
                     self.complete_success(p, node.slot, value, first_start, end, thread);
                     return NodeOutcome::Succeeded;
                 }
-                other => first = Some(settle_result(other.map_err(|p| panic_message(&*p)))),
+                other => first = Some(settle_result(other.map_err(panic_message))),
             }
         }
         let mut attempt = 1;
@@ -756,7 +756,7 @@ impl<H: HookSet> RunShared<H> {
             .and_then(|args| {
                 catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|payload| {
                     NodeOutcome::Panicked {
-                        message: panic_message(&*payload),
+                        message: panic_message(payload),
                     }
                 })
             });
@@ -774,10 +774,7 @@ impl<H: HookSet> RunShared<H> {
                 },
                 None => guarded.await,
             };
-            put(
-                &slot,
-                settle_result(finished.map_err(|p| panic_message(&*p))),
-            );
+            put(&slot, settle_result(finished.map_err(panic_message)));
         }
         .boxed()
     }
@@ -1068,9 +1065,7 @@ impl<H: HookSet> RunShared<H> {
 
 #[inline]
 fn call_sync(body: &SyncFn, ctx: &NodeCtx<'_>, args: &Args<'_>, share: bool) -> Attempt {
-    settle_result(
-        catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(|p| panic_message(&*p)),
-    )
+    settle_result(catch_unwind(AssertUnwindSafe(|| body(ctx, args, share))).map_err(panic_message))
 }
 
 /// The attempt's result, or a failure saying why there is none.

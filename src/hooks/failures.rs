@@ -121,24 +121,28 @@ impl HookFailures {
                 None
             }
             Err(payload) => {
-                self.record(
-                    hook,
-                    phase,
-                    format!("panicked: {}", panic_message(&*payload)),
-                );
+                self.record(hook, phase, format!("panicked: {}", panic_message(payload)));
                 None
             }
         }
     }
 }
 
-/// The text of a panic payload (`&str` and `String` payloads; others are described).
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "non-string panic payload".to_string()
+/// The text of a panic payload (`&str` and `String` payloads; others are described), taking
+/// the payload. A payload whose own drop panics is forgotten instead: that second panic would
+/// otherwise unwind out of the code that caught the first (and out of the node it ran).
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let payload = match payload.downcast::<String>() {
+        Ok(text) => return *text,
+        Err(other) => other,
+    };
+    let message = match payload.downcast_ref::<&str>() {
+        Some(text) => (*text).to_string(),
+        None => "non-string panic payload".to_string(),
+    };
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    if let Err(again) = dropped {
+        std::mem::forget(again);
     }
+    message
 }

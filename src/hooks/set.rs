@@ -503,7 +503,7 @@ fn contained_around_async<H: Hooks>(
             sink.record(
                 name::<H>(),
                 HookPhase::AroundAsync,
-                format!("panicked: {}", panic_message(&*payload)),
+                format!("panicked: {}", panic_message(payload)),
             );
             return futures_util::future::ready(()).boxed();
         }
@@ -511,7 +511,7 @@ fn contained_around_async<H: Hooks>(
     let sink = Arc::clone(sink);
     async move {
         let message = match AssertUnwindSafe(wrapper).catch_unwind().await {
-            Err(payload) => format!("panicked while polled: {}", panic_message(&*payload)),
+            Err(payload) => format!("panicked while polled: {}", panic_message(payload)),
             Ok(()) if !finished.load(Ordering::Acquire) => {
                 "finished without running the node's future to its end; the node ran again \
                  without wrappers"
@@ -597,7 +597,7 @@ fn run_once_within(
         Ok(Ok(())) if ran => None,
         Ok(Ok(())) => Some("returned without running the work it wraps".to_string()),
         Ok(Err(error)) => Some(error.message().to_string()),
-        Err(payload) => Some(format!("panicked: {}", panic_message(&*payload))),
+        Err(payload) => Some(format!("panicked: {}", panic_message(payload))),
     };
     if let Some(message) = problem {
         sink.record(hook, phase, message);
