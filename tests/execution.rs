@@ -522,6 +522,63 @@ fn cancellation_stops_scheduling_and_lets_running_nodes_finish() {
     }
 }
 
+/// A cancel ends a retry backoff at once (sync and async nodes): the node keeps its last
+/// failure and the run returns without waiting out the backoff.
+#[test]
+fn cancellation_cuts_a_retry_backoff_short() {
+    let backoff = RetryPolicy::attempts(3).with_backoff(
+        Duration::from_secs(300),
+        1.0,
+        Duration::from_secs(300),
+    );
+    for async_node in [false, true] {
+        for (mode, exec) in executors() {
+            let case = format!("{mode}, async {async_node}");
+            let token = CancelToken::new();
+            let canceller = {
+                let token = token.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    token.cancel();
+                })
+            };
+            let mut g = DagBuilder::new("backoff");
+            let node = g.node("flaky").retry(backoff);
+            let flaky = if async_node {
+                node.run_async((), |_, ()| async {
+                    Err::<u32, _>(NodeError::msg("still down"))
+                })
+            } else {
+                node.run((), |_, ()| -> NodeResult<u32> {
+                    Err(NodeError::msg("still down"))
+                })
+            };
+            let plan = g
+                .build()
+                .unwrap()
+                .plan(&Request::new().output(flaky))
+                .unwrap();
+            let started = std::time::Instant::now();
+            let err = exec
+                .run_with(&plan, Inputs::new(), RunOptions::new().cancel(token))
+                .unwrap_err();
+            canceller.join().unwrap();
+            // The backoff is 300 s: finishing at all in a minute means the cancel ended it.
+            assert!(started.elapsed() < Duration::from_secs(60), "{case}");
+            let record = err.record().unwrap();
+            let flaky = record.node("flaky").unwrap();
+            assert_eq!(flaky.attempts, 1, "{case}: no attempt after the cancel");
+            assert_eq!(
+                flaky.outcome,
+                Some(NodeOutcome::Failed {
+                    message: "still down".into()
+                }),
+                "{case}"
+            );
+        }
+    }
+}
+
 #[test]
 fn nodes_can_poll_cancellation() {
     let token = CancelToken::new();

@@ -655,8 +655,8 @@ impl<H: HookSet> RunShared<H> {
                 attempt_start,
                 end,
             );
-            if will_retry {
-                std::thread::sleep(meta.retry().delay_before(attempt + 1));
+            // A cancel during the backoff ends the node with this attempt's failure.
+            if will_retry && !self.cancel.wait(meta.retry().delay_before(attempt + 1)) {
                 attempt += 1;
                 continue;
             }
@@ -708,8 +708,8 @@ impl<H: HookSet> RunShared<H> {
                 attempt_start,
                 end,
             );
-            if will_retry {
-                tokio::time::sleep(meta.retry().delay_before(attempt + 1)).await;
+            let backoff = meta.retry().delay_before(attempt + 1);
+            if will_retry && !self.cancel.wait_async(backoff).await {
                 attempt += 1;
                 continue;
             }
