@@ -11,6 +11,7 @@ pub(crate) mod node_events;
 pub mod testing;
 
 pub use context::{NodeScope, RunScope};
+pub(crate) use hooks::SharedMetrics;
 pub use hooks::{
     DEFAULT_MAX_LINKS, LAYER_TAG, NodeSeries, NodeState, OtelHooks, OtelHooksBuilder, RunState,
     StageState, TaskSpans, TaskState, default_scope_for_layer, root_span_link,

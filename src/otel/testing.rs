@@ -73,6 +73,8 @@ pub struct TestTelemetry {
     tracer_provider: SdkTracerProvider,
     logger_provider: SdkLoggerProvider,
     meter_provider: SdkMeterProvider,
+    /// What every [`hooks`](Self::hooks) shares (one collection callback for all).
+    hook_metrics: std::sync::OnceLock<crate::otel::SharedMetrics>,
 }
 
 /// Why [`TestTelemetry::global`] could not route `tracing` into the shared instance.
@@ -127,6 +129,7 @@ impl TestTelemetry {
             tracer_provider,
             logger_provider,
             meter_provider,
+            hook_metrics: std::sync::OnceLock::new(),
         }
     }
 
@@ -281,7 +284,10 @@ impl TestTelemetry {
     /// [`OtelHooks`](crate::otel::OtelHooks) recording into these providers, with the default
     /// options.
     pub fn hooks(&self) -> crate::otel::OtelHooks {
-        crate::otel::OtelHooks::new(&self.tracer_provider, &self.meter_provider)
+        let shared = self
+            .hook_metrics
+            .get_or_init(|| crate::otel::SharedMetrics::new(&self.meter_provider));
+        crate::otel::OtelHooks::builder_sharing(&self.tracer_provider, shared).build()
     }
 
     /// Forgets every span, log record and metric snapshot exported so far (instruments keep

@@ -2,6 +2,7 @@
 //! bounded time, and reports what could not be delivered.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use super::exporters::{MemoryExporters, Tallies};
 use super::propagation::ParentContext;
 use super::report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 use super::runtime::TelemetryRuntime;
-use crate::otel::{OtelHooks, OtelHooksBuilder};
+use crate::otel::{OtelHooks, OtelHooksBuilder, SharedMetrics};
 
 /// Keeps telemetry running; flushes and shuts it down on [`shutdown`](Self::shutdown) or drop.
 ///
@@ -38,6 +39,9 @@ pub struct TelemetryGuard {
     pub(crate) shut_down: bool,
     pub(crate) settings: Settings,
     pub(crate) resolved: Option<Resolved>,
+    /// What every hook built from this guard shares (one collection callback, not one per
+    /// `hooks()` call).
+    pub(crate) hook_metrics: OnceLock<SharedMetrics>,
 }
 
 /// The providers of the signals that export somewhere.
@@ -100,11 +104,14 @@ impl TelemetryGuard {
                 .with_sampler(Sampler::AlwaysOff)
                 .build(),
         };
-        let meter = match &self.providers.meter {
-            Some((meter, _)) => meter.clone(),
-            None => SdkMeterProvider::builder().build(),
+        let mut hooks = match &self.providers.meter {
+            Some((meter, _)) => {
+                let shared = self.hook_metrics.get_or_init(|| SharedMetrics::new(meter));
+                OtelHooks::builder_sharing(&tracer, shared)
+            }
+            None => OtelHooks::builder(&tracer, &SdkMeterProvider::builder().build()),
         };
-        let mut hooks = OtelHooks::builder(&tracer, &meter)
+        hooks = hooks
             .max_links(self.settings.limits.span_link_count as usize)
             .node_series(self.settings.metrics.node_series);
         if self.parent.is_remote() {

@@ -172,6 +172,7 @@ pub fn install(
         shut_down: false,
         settings: settings.clone(),
         resolved: None,
+        hook_metrics: std::sync::OnceLock::new(),
     };
     if settings.disabled {
         return Ok(guard);

@@ -53,6 +53,8 @@ pub(super) struct Batch {
     pub(super) nodes: Arc<[u32]>,
     pub(super) dag: Option<Arc<str>>,
     pub(super) metrics: Arc<GraphMetrics>,
+    /// The series the hook that ran it records node metrics in.
+    pub(super) series: NodeSeries,
     /// Seconds of each planned node, in plan order, for those that succeeded at their first
     /// attempt; NaN for the others.
     pub(super) durations: Vec<f64>,
@@ -68,7 +70,6 @@ pub(super) struct Deferred {
 
 struct Shared {
     instruments: Arc<Instruments>,
-    series: NodeSeries,
     /// [`MAX_PENDING`], except in tests.
     max_pending: usize,
     /// [`WAKE_AT`], except in tests.
@@ -105,20 +106,18 @@ impl std::fmt::Debug for Deferred {
 
 impl Deferred {
     /// Registers the collection callback on `meter` (weakly: it keeps nothing alive).
-    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>, series: NodeSeries) -> Self {
-        Self::with_limits(meter, instruments, series, MAX_PENDING, WAKE_AT)
+    pub(super) fn new(meter: &Meter, instruments: Arc<Instruments>) -> Self {
+        Self::with_limits(meter, instruments, MAX_PENDING, WAKE_AT)
     }
 
     fn with_limits(
         meter: &Meter,
         instruments: Arc<Instruments>,
-        series: NodeSeries,
         max_pending: usize,
         wake_at: usize,
     ) -> Self {
         let shared = Arc::new(Shared {
             instruments,
-            series,
             max_pending,
             wake_at,
             pending: Mutex::new(Pending::default()),
@@ -216,6 +215,7 @@ impl Shared {
                     Arc::ptr_eq(&b.nodes, &first.nodes)
                         && Arc::ptr_eq(&b.metrics, &first.metrics)
                         && b.dag == first.dag
+                        && b.series == first.series
                 })
                 .count();
             self.record_runs(&rest[..same]);
@@ -255,7 +255,7 @@ impl Shared {
                 continue;
             };
             let handle = slot.get_or_init(|| {
-                let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok, self.series);
+                let (attrs, len) = node_metric_attrs(first.dag.as_ref(), meta, &ok, first.series);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
             for &seconds in values {
@@ -308,8 +308,7 @@ mod tests {
         let instruments = Arc::new(Instruments::new(&meter));
         // A limit of 3 and a background thread that is never told: only the limit and the
         // collection record.
-        let deferred =
-            Deferred::with_limits(&meter, Arc::clone(&instruments), NodeSeries::Node, 3, 1);
+        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 3, 1);
         deferred.shared.scheduled.store(true, Ordering::Release);
         let mut g = DagBuilder::new("pending");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
@@ -320,6 +319,7 @@ mod tests {
             nodes: Arc::clone(&plan.inner.nodes),
             dag: Some(Arc::from("pending")),
             metrics: Arc::clone(&metrics),
+            series: NodeSeries::Node,
             durations: vec![seconds],
         };
         let count = || {
@@ -361,13 +361,7 @@ mod tests {
         let telemetry = TestTelemetry::new();
         let meter = opentelemetry::metrics::MeterProvider::meter(telemetry.meter_provider(), "t");
         let instruments = Arc::new(Instruments::new(&meter));
-        let deferred = Deferred::with_limits(
-            &meter,
-            Arc::clone(&instruments),
-            NodeSeries::Node,
-            1 << 20,
-            1 << 20,
-        );
+        let deferred = Deferred::with_limits(&meter, Arc::clone(&instruments), 1 << 20, 1 << 20);
         let mut g = DagBuilder::new("two");
         let a = g.node("a").run((), |_, ()| Ok(1u8));
         let b = g.node("b").run(a, |_, a| Ok(*a + 1));
@@ -379,6 +373,7 @@ mod tests {
             nodes: Arc::clone(&plan.inner.nodes),
             dag: Some(Arc::from("two")),
             metrics: Arc::clone(&metrics),
+            series: NodeSeries::Node,
             durations,
         };
         deferred.push(batch(&both, vec![1.0, 2.0]));

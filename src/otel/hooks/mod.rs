@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::metrics::{Meter, MeterProvider};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::trace::{Link, Span as _, SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -80,15 +80,14 @@ pub struct OtelHooks {
     parent: Option<Context>,
     parent_run: Option<RunId>,
     bound: BoundCache,
-    deferred: Deferred,
+    deferred: Arc<Deferred>,
 }
 
 /// Options for [`OtelHooks`].
 #[derive(Debug)]
 pub struct OtelHooksBuilder {
     tracer_provider: SdkTracerProvider,
-    meter: Meter,
-    instruments: Arc<Instruments>,
+    metrics: SharedMetrics,
     root_span_name: Option<String>,
     every_edge: bool,
     max_links: usize,
@@ -109,6 +108,8 @@ impl OtelHooks {
     /// Build the hooks once per pair of providers and share them (an `Arc<OtelHooks>` is a
     /// hook too): each instance registers a collection callback with the meter provider, and
     /// the SDK keeps it, doing nothing once the hooks are dropped, until the provider goes.
+    /// (Hooks from [`TelemetryGuard::hooks`](crate::telemetry::TelemetryGuard::hooks) and
+    /// [`TestTelemetry::hooks`](crate::otel::testing::TestTelemetry::hooks) share one.)
     pub fn new(tracer_provider: &SdkTracerProvider, meter_provider: &SdkMeterProvider) -> Self {
         Self::builder(tracer_provider, meter_provider).build()
     }
@@ -118,14 +119,18 @@ impl OtelHooks {
         tracer_provider: &SdkTracerProvider,
         meter_provider: &SdkMeterProvider,
     ) -> OtelHooksBuilder {
-        let scope = InstrumentationScope::builder(conv::SCOPE)
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .build();
-        let meter = meter_provider.meter_with_scope(scope);
+        Self::builder_sharing(tracer_provider, &SharedMetrics::new(meter_provider))
+    }
+
+    /// [`builder`](Self::builder) for hooks that share `metrics` with others built from the
+    /// same meter provider.
+    pub(crate) fn builder_sharing(
+        tracer_provider: &SdkTracerProvider,
+        metrics: &SharedMetrics,
+    ) -> OtelHooksBuilder {
         OtelHooksBuilder {
             tracer_provider: tracer_provider.clone(),
-            instruments: Arc::new(Instruments::new(&meter)),
-            meter,
+            metrics: metrics.clone(),
             root_span_name: None,
             every_edge: false,
             max_links: DEFAULT_MAX_LINKS,
@@ -217,10 +222,9 @@ impl OtelHooksBuilder {
 
     /// The hooks.
     pub fn build(self) -> OtelHooks {
-        let deferred = Deferred::new(&self.meter, Arc::clone(&self.instruments), self.node_series);
         OtelHooks {
             scopes: Scopes::new(self.tracer_provider, self.layers),
-            instruments: self.instruments,
+            instruments: self.metrics.instruments,
             root_span_name: self.root_span_name,
             every_edge: self.every_edge,
             max_links: self.max_links,
@@ -229,6 +233,32 @@ impl OtelHooksBuilder {
             parent: self.parent,
             parent_run: self.parent_run,
             bound: BoundCache::default(),
+            deferred: self.metrics.deferred,
+        }
+    }
+}
+
+/// What hooks built from one meter provider can share: the instruments, and the node
+/// durations waiting to be recorded with the collection callback that records them. The
+/// SDK keeps every callback registered until the provider goes, so hooks built again and
+/// again (one executor per request, say) must not register one each.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedMetrics {
+    instruments: Arc<Instruments>,
+    deferred: Arc<Deferred>,
+}
+
+impl SharedMetrics {
+    /// Creates the instruments on `meter_provider` and registers the collection callback.
+    pub(crate) fn new(meter_provider: &SdkMeterProvider) -> Self {
+        let scope = InstrumentationScope::builder(conv::SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build();
+        let meter = meter_provider.meter_with_scope(scope);
+        let instruments = Arc::new(Instruments::new(&meter));
+        let deferred = Arc::new(Deferred::new(&meter, Arc::clone(&instruments)));
+        Self {
+            instruments,
             deferred,
         }
     }
@@ -752,4 +782,43 @@ pub fn root_span_link() -> Option<Link> {
     RunScope::current()
         .and_then(|scope| scope.root().cloned())
         .map(|root| Link::new(root, vec![KeyValue::new(conv::LINK_PARENT, "run")], 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otel::testing::TestTelemetry;
+    use crate::telemetry::config::{ExporterKind, PerSignal, Settings};
+    use crate::telemetry::{InstallOptions, install};
+
+    #[test]
+    fn hooks_from_one_owner_of_the_providers_share_one_collection_callback() {
+        let telemetry = TestTelemetry::new();
+        let (a, b) = (telemetry.hooks(), telemetry.hooks());
+        assert!(Arc::ptr_eq(&a.deferred, &b.deferred));
+        let own = OtelHooks::new(telemetry.tracer_provider(), telemetry.meter_provider());
+        assert!(
+            !Arc::ptr_eq(&a.deferred, &own.deferred),
+            "built apart: its own"
+        );
+
+        let settings = Settings {
+            exporters: PerSignal {
+                traces: vec![ExporterKind::Memory],
+                logs: vec![ExporterKind::Memory],
+                metrics: vec![ExporterKind::Memory],
+            },
+            detectors: Vec::new(),
+            ..Settings::default()
+        };
+        let options = InstallOptions::new()
+            .local()
+            .parent_env(Vec::<(String, String)>::new());
+        let guard = install(&settings, "svc", options).unwrap();
+        let (c, d) = (
+            guard.hooks(),
+            guard.hooks_builder().link_every_edge(true).build(),
+        );
+        assert!(Arc::ptr_eq(&c.deferred, &d.deferred));
+    }
 }

@@ -127,6 +127,7 @@ impl OtelHooks {
                 nodes: Arc::clone(&plan.inner.nodes),
                 dag: run.dag.clone(),
                 metrics: Arc::clone(metrics),
+                series: self.node_series,
                 durations,
             });
         }
