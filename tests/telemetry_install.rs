@@ -622,3 +622,42 @@ fn the_hooks_builder_keeps_the_guards_wiring_and_takes_options() {
         Some(Value::from(2i64))
     );
 }
+
+/// A collector that accepts connections and never answers must not cost the local file its
+/// last batch: local sinks flush and shut down before OTLP, whatever order they are listed in.
+#[test]
+fn a_hanging_collector_does_not_keep_the_file_from_its_last_batch() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream); // accepted, never answered
+        }
+    });
+    let mut s = settings(
+        "hanging-collector",
+        &[ExporterKind::Otlp, ExporterKind::File],
+    );
+    for otlp in [&mut s.otlp.traces, &mut s.otlp.logs, &mut s.otlp.metrics] {
+        otlp.protocol = Protocol::HttpProtobuf;
+        otlp.endpoint = format!("http://127.0.0.1:{port}/v1/x");
+        otlp.timeout = Duration::from_secs(30);
+    }
+    let guard = install(&s, "svc", local().shutdown_timeout(Duration::from_secs(2))).unwrap();
+    let tracer = guard.tracer_provider().unwrap().tracer("test");
+    tracer.start("kept locally").end();
+    let dir = guard.telemetry_dir().unwrap().to_owned();
+    let report = guard.shutdown();
+    // Read at once: a program may exit right after `shutdown` returns.
+    let spans: usize = support::traces(&dir)
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    assert_eq!(
+        spans, 1,
+        "the file has the span when shutdown returns: {report}"
+    );
+}

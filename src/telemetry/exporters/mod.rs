@@ -25,7 +25,10 @@ use super::config::{ExporterKind, Settings};
 use super::runtime::TelemetryRuntime;
 use super::tally::Tally;
 
-/// The kinds to build for one signal: `none` dropped, each kind once, in the listed order.
+/// The kinds to build for one signal: `none` dropped, each kind once, in the listed order,
+/// except that OTLP comes last. The SDK flushes and shuts exporters down one after another,
+/// so a collector that does not answer would otherwise spend the whole shutdown deadline
+/// before the local file (the sink to read when the collector is down) gets its last batch.
 pub(crate) fn kinds(list: &[ExporterKind]) -> Vec<ExporterKind> {
     let mut kinds = Vec::with_capacity(list.len());
     for kind in list {
@@ -33,6 +36,7 @@ pub(crate) fn kinds(list: &[ExporterKind]) -> Vec<ExporterKind> {
             kinds.push(*kind);
         }
     }
+    kinds.sort_by_key(|kind| *kind == ExporterKind::Otlp);
     kinds
 }
 
@@ -68,6 +72,11 @@ mod tests {
     fn kinds_drop_none_and_repeats() {
         use ExporterKind::*;
         assert_eq!(kinds(&[File, None, Otlp, File]), vec![File, Otlp]);
+        assert_eq!(
+            kinds(&[Otlp, Console, File]),
+            vec![Console, File, Otlp],
+            "local sinks first"
+        );
         assert!(kinds(&[None]).is_empty());
     }
 }
