@@ -40,7 +40,12 @@ const PROCESS_COMMAND_ARGS: &str = "process.command_args";
 
 /// The resource for `settings`; `service_name` names the service when nothing configured does.
 pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
-    let mut builder = Resource::builder();
+    // Not `Resource::builder()`: its detectors read `OTEL_SERVICE_NAME` and
+    // `OTEL_RESOURCE_ATTRIBUTES` from the process raw, past the configuration's decoding,
+    // warnings and `ConfigBuilder::env` isolation. Only the SDK's own attributes are kept.
+    let mut builder = Resource::builder_empty().with_detector(Box::new(
+        opentelemetry_sdk::resource::TelemetryResourceDetector,
+    ));
     for detector in &settings.detectors {
         builder = builder.with_attributes(detect(*detector));
     }
@@ -65,9 +70,12 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
         .clone()
         .or_else(|| attribute(SERVICE_NAME))
         .unwrap_or_else(|| service_name.to_owned());
-    if !name.is_empty() {
-        builder = builder.with_service_name(name);
-    }
+    let name = if name.is_empty() {
+        unknown_service()
+    } else {
+        name
+    };
+    builder = builder.with_service_name(name);
     let instance_id = service
         .instance_id
         .clone()
@@ -87,6 +95,19 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
 }
 
 /// What one detector finds, as attributes.
+/// The specification's name for a service nobody named: `unknown_service:<executable>`.
+fn unknown_service() -> String {
+    let exe = std::env::current_exe().ok();
+    match exe
+        .as_deref()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+    {
+        Some(exe) => format!("unknown_service:{exe}"),
+        None => "unknown_service".to_string(),
+    }
+}
+
 fn detect(detector: Detector) -> Vec<KeyValue> {
     let found = match detector {
         Detector::Process => ProcessResourceDetector.detect(),
