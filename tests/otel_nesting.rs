@@ -310,3 +310,55 @@ fn a_stage_hook_between_two_nodes_is_not_counted_in_the_second() {
         "the staged node started at the first one's end ({first_end:?}), before its stage hook"
     );
 }
+
+/// Hooks given a parent process's context start a run under it only when the caller has no
+/// span of its own: a run started inside a node stays under that node, and a run started
+/// from nothing joins the parent process's trace.
+#[test]
+fn a_given_parent_is_used_only_outside_any_span() {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    let telemetry = TestTelemetry::new();
+    let remote = SpanContext::new(
+        TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let parent = opentelemetry::Context::new().with_remote_span_context(remote.clone());
+    let hooks = Arc::new(
+        OtelHooks::builder(telemetry.tracer_provider(), telemetry.meter_provider())
+            .parent(parent)
+            .build(),
+    );
+    let mut inner_g = DagBuilder::new("inner-dag");
+    let inner_out = inner_g.node("inner").run((), |_, ()| Ok(2u8));
+    let inner_plan = plan_of(inner_g, inner_out);
+    let inner = Executor::sequential().hook(Arc::clone(&hooks));
+    let mut g = DagBuilder::new("outer-dag");
+    let out = g.node("outer").run((), move |_, ()| {
+        inner.run(&inner_plan, Inputs::new()).unwrap();
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .hook(hooks)
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let outer_root = telemetry.span("run outer-dag").unwrap();
+    assert_eq!(
+        outer_root.parent_span_id,
+        remote.span_id(),
+        "joins the parent process"
+    );
+    assert_eq!(outer_root.span_context.trace_id(), remote.trace_id());
+    let node = telemetry.span("outer").unwrap();
+    let inner_root = telemetry.span("run inner-dag").unwrap();
+    assert_eq!(
+        inner_root.parent_span_id,
+        node.span_context.span_id(),
+        "the inner run stays under the node that started it"
+    );
+}

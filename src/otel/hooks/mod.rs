@@ -206,8 +206,9 @@ impl OtelHooksBuilder {
         self
     }
 
-    /// Starts every run's root span under `parent` (e.g. a context extracted from a parent
-    /// process) instead of the caller's current context.
+    /// Starts runs' root spans under `parent` (e.g. a context extracted from a parent
+    /// process) when the caller's current context has no span and no run; a run started
+    /// inside a node or inside the caller's own span stays under it.
     pub fn parent(mut self, parent: Context) -> Self {
         self.parent = Some(parent);
         self
@@ -352,9 +353,15 @@ impl Hooks for OtelHooks {
     type Node = NodeState;
 
     fn before_run(&self, run: &RunStart<'_>) -> HookResult<RunState> {
+        // The given parent (a parent process's span) stands in for the caller's context only
+        // when that has no span and no run: a run started inside a node, or in the caller's
+        // own span, stays under it.
+        let current = Context::current();
         let base = match &self.parent {
-            Some(parent) => parent.clone(),
-            None => Context::current(),
+            Some(parent) if !current.has_active_span() && current.get::<RunScope>().is_none() => {
+                parent.clone()
+            }
+            _ => current,
         };
         // A run started from work carried out of a node is not that node's: mask its scope.
         let base = match base.get::<Arc<NodeScope>>() {
