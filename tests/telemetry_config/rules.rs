@@ -322,3 +322,22 @@ fn any_env_source_can_stand_in_for_the_process_environment() {
         Some(&Source::Env("OTEL_TRACES_SAMPLER".into()))
     );
 }
+
+/// A later general endpoint replaces an earlier one (configuration composed in steps), with
+/// its `/v1/<signal>` path; an endpoint set for one signal still beats the general one,
+/// whichever came first, as with the variables.
+#[test]
+fn a_later_general_endpoint_replaces_an_earlier_one() {
+    let r = ConfigBuilder::new()
+        .env(Vec::<(String, String)>::new())
+        .otlp_signal_endpoint(Signal::Metrics, "http://metrics:4318/m")
+        .otlp_endpoint("http://first:4318")
+        .otlp_endpoint("http://second:4318")
+        .otlp_protocol(Protocol::HttpProtobuf)
+        .resolve()
+        .unwrap();
+    let otlp = &r.settings.otlp;
+    assert_eq!(otlp.traces.endpoint, "http://second:4318/v1/traces");
+    assert_eq!(otlp.logs.endpoint, "http://second:4318/v1/logs");
+    assert_eq!(otlp.metrics.endpoint, "http://metrics:4318/m");
+}

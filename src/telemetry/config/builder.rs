@@ -154,6 +154,7 @@ impl ConfigBuilder {
     /// The OTLP endpoint of every signal, like `OTEL_EXPORTER_OTLP_ENDPOINT`: HTTP protocols
     /// get `/v1/<signal>` appended.
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.overrides.forget_general_endpoints();
         self.overrides.set("otlp.endpoint", url.into());
         self.overrides.normalize();
         self

@@ -129,6 +129,23 @@ impl Layer {
         }
     }
 
+    /// Forgets the per-signal endpoints that an earlier general endpoint of this layer set,
+    /// so that a new general one replaces them; per-signal endpoints set as such stay.
+    pub(super) fn forget_general_endpoints(&mut self) {
+        for signal in Signal::ALL {
+            let append = format!("otlp.{signal}.{APPEND_PATH}");
+            if self.get(&append) == Some(&Value::from(true)) {
+                for key in [
+                    format!("otlp.{signal}.endpoint"),
+                    format!("otlp.{signal}.endpoint_set"),
+                    append,
+                ] {
+                    self.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Replaces the general keys by per-signal (or per-model) keys; see the module doc.
     pub(super) fn normalize(&mut self) {
         let general_endpoint = self.remove_keeping_origin("otlp.endpoint");
