@@ -130,3 +130,32 @@ fn warnings_say_what_was_used_instead() {
          using 1000 ms (profile:dev)"
     );
 }
+
+/// Warnings about ignored values hide what `explain()` hides: URL credentials and query
+/// strings, and values of credential-named entries.
+#[test]
+fn warnings_hide_secrets_too() {
+    let r = ConfigBuilder::new()
+        .env([
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://user:pa^ss@collector:4318",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "htp:/x?token=s3cr3t"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "api.token=s3cr3t%,team=%zz"),
+        ])
+        .resolve()
+        .unwrap();
+    let text: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+    assert!(text.len() >= 3, "each bad value is warned about: {text:?}");
+    for line in &text {
+        assert!(
+            !line.contains("pa^ss") && !line.contains("s3cr3t"),
+            "a secret in {line}"
+        );
+    }
+    assert!(
+        text.iter().any(|l| l.contains("team=%zz")),
+        "other values are shown as they were: {text:?}"
+    );
+}

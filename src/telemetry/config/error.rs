@@ -31,7 +31,7 @@ impl ConfigWarning {
     ) -> Self {
         Self {
             variable: variable.into(),
-            value: value.into(),
+            value: redact(&value.into()),
             problem: problem.into(),
             used: String::new(),
             keys,
@@ -41,6 +41,18 @@ impl ConfigWarning {
     /// `VARIABLE="value": problem`, without what was used instead.
     pub fn problem_line(&self) -> String {
         format!("{}={:?}: {}", self.variable, self.value, self.problem)
+    }
+}
+
+/// An ignored value as a warning may show it: no URL credentials or query string, and no
+/// value of a credential-named `key=value` entry (what `explain()` hides too).
+fn redact(value: &str) -> String {
+    if value.contains("://") {
+        return super::explain::mask_url(value);
+    }
+    match value.split_once('=') {
+        Some((key, _)) if super::explain::is_secret_name(key) => format!("{}=<hidden>", key.trim()),
+        _ => value.to_owned(),
     }
 }
 
