@@ -661,3 +661,29 @@ fn a_hanging_collector_does_not_keep_the_file_from_its_last_batch() {
         "the file has the span when shutdown returns: {report}"
     );
 }
+
+/// Under the log attribute count limit, a record keeps the attributes that tie it to its run
+/// (added after its own by `RunIdLogProcessor`), and its own fill the rest.
+#[test]
+fn the_log_count_limit_keeps_the_run_id() {
+    let mut s = settings("log-limit-run", &[ExporterKind::Memory]);
+    s.limits.log_attribute_count = 2;
+    let guard = install(&s, "svc", local()).unwrap();
+    let logger = guard.logger_provider().unwrap().logger("test");
+    let scope = dagtel::otel::RunScope::new(RunId::from("run-7"), "dag");
+    let _in_run = Context::new().with_value(scope).attach();
+    let mut record = logger.create_log_record();
+    record.set_body("in a run".into());
+    record.add_attribute("a", 1);
+    record.add_attribute("b", 2);
+    logger.emit(record);
+    guard.force_flush();
+    let logs = guard.memory().logs.clone().unwrap();
+    let records = logs.get_emitted_logs().unwrap();
+    let keys: Vec<String> = records[0]
+        .record
+        .attributes_iter()
+        .map(|(k, _)| k.to_string())
+        .collect();
+    assert_eq!(keys, ["dag.run.id", "a"]);
+}

@@ -6,13 +6,17 @@
 
 use std::time::Duration;
 
-use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::{InstrumentationScope, Key};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord, SdkLogger, SdkLoggerProvider};
 
 use super::truncate::truncate_value;
+use crate::otel::conventions as conv;
+
+/// The attributes that tie a record to its run and node, kept first under the count limit.
+const CORRELATION: [&str; 3] = [conv::RUN_ID, conv::NODE_NAME, conv::ENTITY_ID];
 
 /// Wraps a log processor so that every record it receives respects the limits.
 #[derive(Debug)]
@@ -75,7 +79,15 @@ impl<P> LogRecordLimits<P> {
         if let Some(tc) = record.trace_context() {
             copy.set_trace_context(tc.trace_id, tc.span_id, tc.trace_flags);
         }
-        for (key, value) in record.attributes_iter().take(self.max_count) {
+        // dagtel's correlation attributes (run, node, entity) come first, whatever their
+        // place: `RunIdLogProcessor` appends them after the record's own, and a record that
+        // loses them belongs to no run.
+        let correlation = |key: &Key| CORRELATION.contains(&key.as_str());
+        let first = record.attributes_iter().filter(|(key, _)| correlation(key));
+        let rest = record
+            .attributes_iter()
+            .filter(|(key, _)| !correlation(key));
+        for (key, value) in first.chain(rest).take(self.max_count) {
             let mut value = value.clone();
             if let Some(max) = self.max_chars {
                 shorten(&mut value, max);
