@@ -282,3 +282,51 @@ fn logs_from_carried_work_name_the_run_and_the_node() {
         }
     }
 }
+
+/// A task spawned through `carry::spawn_on` by one node and polled inside another node's body
+/// (a `block_on` on a current-thread runtime) reports as the node that spawned it.
+#[test]
+fn a_spawned_task_polled_inside_another_node_stays_its_spawners() {
+    use dagtel::{DagBuilder, Executor, Inputs, Request};
+    use std::sync::Mutex;
+    let telemetry = TestTelemetry::new();
+    let logger = telemetry.logger_provider().logger("carry");
+    let rt = Arc::new(
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    );
+    type Task = tokio::task::JoinHandle<Option<String>>;
+    let task: Arc<Mutex<Option<Task>>> = Arc::default();
+    let mut g = DagBuilder::new("spawned");
+    let (handle, slot) = (rt.handle().clone(), Arc::clone(&task));
+    let a = g.node("A").run((), move |_, ()| {
+        let logger = logger.clone();
+        let spawned = carry::spawn_on(&handle, async move {
+            let mut record = logger.create_log_record();
+            record.set_body("from the task".into());
+            logger.emit(record);
+            NodeScope::current().map(|scope| scope.name().to_owned())
+        });
+        *slot.lock().unwrap() = Some(spawned);
+        Ok(1u8)
+    });
+    let (rt_b, slot) = (Arc::clone(&rt), Arc::clone(&task));
+    let b = g.node("B").run(a, move |_, _| {
+        let spawned = slot.lock().unwrap().take().expect("A spawned it");
+        Ok(rt_b.block_on(spawned).unwrap()) // the task runs here, inside B
+    });
+    let plan = g.build().unwrap().plan(&Request::new().output(b)).unwrap();
+    let run = Executor::sequential()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new())
+        .unwrap();
+    assert_eq!(run.outputs().get(b).unwrap().as_deref(), Some("A"));
+    let logs = telemetry.logs();
+    let record = logs
+        .iter()
+        .find(|r| format!("{:?}", r.body()).contains("from the task"))
+        .expect("the task logged");
+    assert_eq!(record.attribute_str("dag.node.name"), Some("A"));
+}

@@ -54,7 +54,6 @@
 use std::future::Future;
 
 use opentelemetry::Context;
-use opentelemetry::context::FutureExt as _;
 use rayon::iter::{Map, ParallelIterator};
 
 use super::NodeScope;
@@ -143,7 +142,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(fut.with_context(captured()))
+    tokio::spawn(Carried::new(fut))
 }
 
 /// [`tokio::runtime::Handle::spawn`] with the current context attached to every poll of `fut`;
@@ -153,7 +152,36 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    handle.spawn(fut.with_context(captured()))
+    handle.spawn(Carried::new(fut))
+}
+
+/// A future polled with the context captured when it was made attached and the polling
+/// thread's running node hidden: polled inside another node's body (a `block_on` there, a
+/// current-thread runtime), it still reports as the node that spawned it.
+struct Carried<F> {
+    cx: Context,
+    inner: std::pin::Pin<Box<F>>,
+}
+
+impl<F: Future> Carried<F> {
+    fn new(inner: F) -> Self {
+        Self {
+            cx: captured(),
+            inner: Box::pin(inner),
+        }
+    }
+}
+
+impl<F: Future> Future for Carried<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        task: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        within(this.cx.clone(), || this.inner.as_mut().poll(task))
+    }
 }
 
 /// [`tokio::task::spawn_blocking`] with the current context attached while `f` runs.
