@@ -616,6 +616,7 @@ fn lifecycle_drives_the_same_hooks_from_an_external_loop() {
                     node.retry(NodeOutcome::Failed {
                         message: "transient".into(),
                     });
+                    assert_eq!(node.run(|| 42), 42, "the second attempt");
                 }
                 node.finish(NodeOutcome::Succeeded);
             });
@@ -771,13 +772,61 @@ fn lifecycle_ends_a_node_whose_body_panicked_and_reports_cancellation() {
     assert!(caught.is_err(), "the body's panic reaches the caller");
     assert_eq!(run.finish(), Outcome::Failed);
     let events = recorder.events();
-    assert!(events.contains(&Ev::AfterNode("explodes".into(), 1, "error".into(), false)));
+    assert!(
+        events.contains(&Ev::AfterNode("explodes".into(), 1, "panic".into(), false)),
+        "a panic, as under dagtel's executor: {events:?}"
+    );
     assert!(events.contains(&Ev::AfterTask("explodes".into(), Outcome::Failed)));
 
+    // Skipped without running: attempt 0; a stage and a run of cancelled nodes: cancelled.
     let run = lifecycle.start_run(RunInfo::new("external"));
+    let stage = run.stage("late", 1);
     let skipped = NodeMeta::new("never");
     let task = TaskMeta::single(&skipped);
-    run.node(None, &skipped, &task)
+    run.node(Some(&stage), &skipped, &task)
         .finish(NodeOutcome::Skipped(SkipReason::Cancelled));
+    stage.finish();
     assert_eq!(run.finish(), Outcome::Cancelled);
+    let events = recorder.events();
+    assert!(events.contains(&Ev::AfterNode("never".into(), 0, "skipped".into(), false)));
+    assert!(events.contains(&Ev::AfterStage("late".into(), Outcome::Cancelled)));
+}
+
+/// `retry` then `finish` with no `run` in between (the budget is spent, or the run was
+/// cancelled during the backoff) ends the node with no attempt that never ran; a run or stage
+/// dropped without `finish` (the caller's scheduler failed) still ends, as failed.
+#[test]
+fn lifecycle_invents_no_attempt_and_ends_what_is_dropped() {
+    let recorder = Arc::new(Recorder::default());
+    let lifecycle = Lifecycle::new().hook(recorder.clone());
+    let meta = NodeMeta::new("flaky");
+    let task = TaskMeta::single(&meta);
+    {
+        let run = lifecycle.start_run(RunInfo::new("external"));
+        let stage = run.stage("s", 1);
+        let mut node = run.node(Some(&stage), &meta, &task);
+        node.run(|| ());
+        let failure = NodeOutcome::Failed {
+            message: "down".into(),
+        };
+        node.retry(failure.clone());
+        node.finish(failure);
+        // The caller's scheduler gives up here: neither the stage nor the run is finished.
+    }
+    let events = recorder.events();
+    let attempts: Vec<&Ev> = events
+        .iter()
+        .filter(|e| matches!(e, Ev::AfterNode(name, ..) if name == "flaky"))
+        .collect();
+    assert_eq!(
+        attempts,
+        [&Ev::AfterNode("flaky".into(), 1, "error".into(), true)],
+        "one attempt, the one that ran"
+    );
+    assert!(events.contains(&Ev::AfterTask("flaky".into(), Outcome::Failed)));
+    assert!(events.contains(&Ev::AfterStage("s".into(), Outcome::Failed)));
+    assert_eq!(
+        events.last(),
+        Some(&Ev::AfterRun(Outcome::Failed, vec!["flaky".into()]))
+    );
 }

@@ -136,13 +136,21 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         Ok(text) => return *text,
         Err(other) => other,
     };
-    let message = match payload.downcast_ref::<&str>() {
-        Some(text) => (*text).to_string(),
-        None => "non-string panic payload".to_string(),
-    };
+    let message = panic_text(&*payload);
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
     if let Err(again) = dropped {
         std::mem::forget(again);
     }
     message
+}
+
+/// The text of a panic payload the caller keeps (to resume the panic with it).
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
 }

@@ -21,16 +21,17 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use super::Hooks;
 use super::events::*;
-use super::failures::HookFailures;
+use super::failures::{HookFailures, panic_text};
 use super::set::{HookSet, NoHooks, Stack};
+use crate::execution::Tally;
 use crate::graph::NodeMeta;
 use crate::ids::RunId;
-use crate::outcome::{NodeOutcome, Outcome, SkipReason};
+use crate::outcome::{NodeOutcome, Outcome};
 use crate::plan::TaskMeta;
 
 /// A set of hooks for a caller-driven executor. Build it once, start many runs.
@@ -92,12 +93,12 @@ impl<H: HookSet> Lifecycle<H> {
         ActiveRun {
             lifecycle: self,
             info,
-            state,
+            state: Some(state),
             started: Instant::now(),
             failed: Mutex::new(Vec::new()),
             succeeded: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
-            cancelled: AtomicBool::new(false),
+            tally: Mutex::default(),
         }
     }
 }
@@ -143,18 +144,27 @@ impl RunInfo {
 
 /// A run in progress. Shareable between threads (`&ActiveRun` is `Send` when the hooks'
 /// states are), so worker threads can start nodes concurrently.
+///
+/// Dropped without [`finish`](Self::finish) (the caller's scheduler panicked, or returned
+/// early), it still ends the run, as failed, so the trace does not look like a success.
 pub struct ActiveRun<'l, H: HookSet> {
     lifecycle: &'l Lifecycle<H>,
     info: RunInfo,
-    state: H::Run,
+    /// `None` once the run has ended.
+    state: Option<H::Run>,
     started: Instant,
     failed: Mutex<Vec<String>>,
     succeeded: AtomicUsize,
     skipped: AtomicUsize,
-    cancelled: AtomicBool,
+    tally: Mutex<Tally>,
 }
 
 impl<'l, H: HookSet> ActiveRun<'l, H> {
+    fn state(&self) -> &H::Run {
+        self.state
+            .as_ref()
+            .expect("a run's state is only taken when the run ends")
+    }
     /// The run's id.
     pub fn run_id(&self) -> &RunId {
         &self.info.run_id
@@ -164,7 +174,7 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
     pub fn stage(&self, name: impl Into<String>, task_count: usize) -> ActiveStage<'_, 'l, H> {
         let name = name.into();
         let state = self.lifecycle.hooks.before_stage(
-            &self.state,
+            self.state(),
             &StageStart {
                 run_id: &self.info.run_id,
                 stage: &name,
@@ -177,7 +187,8 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
             name,
             state,
             started: Instant::now(),
-            failed: AtomicBool::new(false),
+            tally: Mutex::default(),
+            ended: false,
         }
     }
 
@@ -191,7 +202,7 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
         let hooks = &self.lifecycle.hooks;
         let stage_state = stage.map(|s| &s.state);
         let task_state = hooks.before_task(
-            &self.state,
+            self.state(),
             stage_state,
             &TaskStart {
                 run_id: &self.info.run_id,
@@ -199,7 +210,9 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
             },
             &self.lifecycle.failures,
         );
-        let mut active = ActiveNode {
+        // The first attempt begins at the first `run`: a node finished without running (a
+        // skip) reports attempt 0, as under dagtel's executor.
+        ActiveNode {
             run: self,
             stage,
             node,
@@ -209,31 +222,38 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
             attempt: 0,
             task_started: Instant::now(),
             attempt_started: Instant::now(),
-        };
-        active.begin_attempt();
-        active
+            panicked: None,
+        }
     }
 
-    /// Calls `after_run` with the outcome made of the nodes' outcomes.
-    pub fn finish(self) -> Outcome {
-        let failed = self.failed.into_inner().unwrap_or_default();
-        let outcome = if !failed.is_empty() {
-            Outcome::Failed
-        } else if self.cancelled.load(Ordering::Relaxed) {
-            Outcome::Cancelled
-        } else {
-            Outcome::Succeeded
+    /// Calls `after_run` with the outcome made of the nodes' outcomes: failed if one failed,
+    /// else cancelled if one was skipped by cancellation, else skipped if none ran.
+    pub fn finish(mut self) -> Outcome {
+        self.end(false)
+    }
+
+    fn end(&mut self, dropped: bool) -> Outcome {
+        let Some(state) = self.state.take() else {
+            return Outcome::Failed;
+        };
+        let failed = std::mem::take(&mut *lock(&self.failed));
+        let tally = *lock(&self.tally);
+        let outcome = match tally.outcome() {
+            _ if dropped => Outcome::Failed,
+            // No node at all: nothing went wrong.
+            Outcome::Skipped if self.skipped.load(Ordering::Relaxed) == 0 => Outcome::Succeeded,
+            outcome => outcome,
         };
         self.lifecycle.hooks.after_run(
-            self.state,
+            state,
             &RunEnd {
                 run_id: &self.info.run_id,
                 dag: &self.info.dag,
                 outcome,
                 duration: self.started.elapsed(),
                 failed: failed.iter().map(String::as_str).collect(),
-                succeeded: self.succeeded.into_inner(),
-                skipped: self.skipped.into_inner(),
+                succeeded: self.succeeded.load(Ordering::Relaxed),
+                skipped: self.skipped.load(Ordering::Relaxed),
                 node_events: true,
                 record: None,
             },
@@ -243,25 +263,43 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
     }
 }
 
-/// A stage in progress.
+impl<H: HookSet> Drop for ActiveRun<'_, H> {
+    fn drop(&mut self) {
+        self.end(true);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A stage in progress; dropped without [`finish`](Self::finish), it ends as failed.
 pub struct ActiveStage<'r, 'l, H: HookSet> {
     run: &'r ActiveRun<'l, H>,
     name: String,
     state: H::Stage,
     started: Instant,
-    failed: AtomicBool,
+    tally: Mutex<Tally>,
+    ended: bool,
 }
 
 impl<H: HookSet> ActiveStage<'_, '_, H> {
-    /// Calls `after_stage`.
-    pub fn finish(self) {
-        let outcome = if self.failed.load(Ordering::Relaxed) {
+    /// Calls `after_stage` with the outcome made of its nodes' outcomes (as the run's).
+    pub fn finish(mut self) {
+        self.end(false);
+    }
+
+    fn end(&mut self, dropped: bool) {
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
+        let outcome = if dropped {
             Outcome::Failed
         } else {
-            Outcome::Succeeded
+            lock(&self.tally).outcome()
         };
         self.run.lifecycle.hooks.after_stage(
-            &self.run.state,
+            self.run.state(),
             &self.state,
             &StageEnd {
                 run_id: &self.run.info.run_id,
@@ -271,6 +309,12 @@ impl<H: HookSet> ActiveStage<'_, '_, H> {
             },
             &self.run.lifecycle.failures,
         );
+    }
+}
+
+impl<H: HookSet> Drop for ActiveStage<'_, '_, H> {
+    fn drop(&mut self) {
+        self.end(true);
     }
 }
 
@@ -286,6 +330,8 @@ pub struct ActiveNode<'r, 'l, H: HookSet> {
     attempt: u32,
     task_started: Instant,
     attempt_started: Instant,
+    /// The message of a panic in [`run`](ActiveNode::run)'s body, for the drop that follows.
+    panicked: Option<String>,
 }
 
 impl<H: HookSet> ActiveNode<'_, '_, H> {
@@ -311,10 +357,14 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
     }
 
     fn begin_attempt_with(&mut self, task: &H::Task) {
-        self.attempt += 1;
+        self.begin_attempt_numbered(task, self.attempt + 1);
+    }
+
+    fn begin_attempt_numbered(&mut self, task: &H::Task, attempt: u32) {
+        self.attempt = attempt;
         self.attempt_started = Instant::now();
         let state = self.hooks().before_node(
-            &self.run.state,
+            self.run.state(),
             self.stage.map(|s| &s.state),
             task,
             &self.start_event(),
@@ -337,7 +387,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
             will_retry,
         };
         self.hooks().after_node(
-            &self.run.state,
+            self.run.state(),
             self.stage.map(|s| &s.state),
             task,
             state,
@@ -381,7 +431,10 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         }
         match result {
             Some(Ok(value)) => value,
-            Some(Err(payload)) => resume_unwind(payload),
+            Some(Err(payload)) => {
+                self.panicked = Some(panic_text(&*payload));
+                resume_unwind(payload)
+            }
             None => unreachable!("the body is taken exactly once above"),
         }
     }
@@ -405,35 +458,36 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         let Some(task_state) = self.task_state.take() else {
             return; // already ended
         };
-        if self.node_state.is_none() {
-            self.begin_attempt_with(&task_state);
+        match (self.node_state.is_some(), self.attempt) {
+            (true, _) => self.end_attempt_with(&task_state, &outcome, false),
+            // Never run: a skipped node reports attempt 0, as under dagtel's executor.
+            (false, 0) => {
+                if !matches!(outcome, NodeOutcome::Skipped(_)) {
+                    self.attempt = 1;
+                }
+                self.begin_attempt_numbered(&task_state, self.attempt);
+                self.end_attempt_with(&task_state, &outcome, false);
+            }
+            // After `retry`, with no attempt since: the node ends with no further attempt.
+            (false, _) => {}
         }
-        self.end_attempt_with(&task_state, &outcome, false);
         let run = self.run;
-        let task_outcome = match &outcome {
+        let mut tally = Tally::default();
+        tally.add(&outcome);
+        let task_outcome = tally.outcome();
+        lock(&run.tally).add(&outcome);
+        if let Some(stage) = self.stage {
+            lock(&stage.tally).add(&outcome);
+        }
+        match &outcome {
             NodeOutcome::Succeeded => {
                 run.succeeded.fetch_add(1, Ordering::Relaxed);
-                Outcome::Succeeded
             }
-            NodeOutcome::Skipped(reason) => {
+            NodeOutcome::Skipped(_) => {
                 run.skipped.fetch_add(1, Ordering::Relaxed);
-                if *reason == SkipReason::Cancelled {
-                    run.cancelled.store(true, Ordering::Relaxed);
-                    Outcome::Cancelled
-                } else {
-                    Outcome::Skipped
-                }
             }
-            _ => {
-                if let Ok(mut failed) = run.failed.lock() {
-                    failed.push(self.node.name().to_string());
-                }
-                if let Some(stage) = self.stage {
-                    stage.failed.store(true, Ordering::Relaxed);
-                }
-                Outcome::Failed
-            }
-        };
+            _ => lock(&run.failed).push(self.node.name().to_string()),
+        }
         let ev = TaskEnd {
             run_id: &run.info.run_id,
             task: self.task,
@@ -441,7 +495,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
             duration: self.task_started.elapsed(),
         };
         run.lifecycle.hooks.after_task(
-            &run.state,
+            run.state(),
             self.stage.map(|s| &s.state),
             task_state,
             &ev,
@@ -455,12 +509,16 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
 impl<H: HookSet> Drop for ActiveNode<'_, '_, H> {
     fn drop(&mut self) {
         if self.task_state.is_some() {
-            let message = if std::thread::panicking() {
-                "the node panicked".to_string()
-            } else {
-                "the node was dropped without `finish`".to_string()
+            let outcome = match self.panicked.take() {
+                Some(message) => NodeOutcome::Panicked { message },
+                None if std::thread::panicking() => NodeOutcome::Failed {
+                    message: "the node's driver panicked".to_string(),
+                },
+                None => NodeOutcome::Failed {
+                    message: "the node was dropped without `finish`".to_string(),
+                },
             };
-            self.end(NodeOutcome::Failed { message });
+            self.end(outcome);
         }
     }
 }
