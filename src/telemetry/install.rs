@@ -182,7 +182,7 @@ pub fn install(
         .run_id
         .map(|id| id.to_string())
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let dir = settings.telemetry_dir.join(dir_id);
+    let dir = settings.telemetry_dir.join(dir_name(&dir_id));
     let resource = build_resource(settings, service_name);
     let mut cx = BuildContext {
         settings,
@@ -275,5 +275,42 @@ impl<'a> DirsCreated<'a> {
                 break;
             }
         }
+    }
+}
+
+/// A run id as one directory name under the telemetry directory: characters other than
+/// letters, digits, `.`, `_` and `-` become `_`, so an id from outside (a job id, a parent
+/// process's run id) can never name a path elsewhere (`../x`, `/etc`).
+fn dir_name(run_id: &str) -> String {
+    let name: String = run_id
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect();
+    if name.is_empty() || name.chars().all(|c| c == '.') {
+        format!("run_{}", name.len())
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dir_name;
+
+    #[test]
+    fn run_ids_name_one_directory_under_the_telemetry_directory() {
+        assert_eq!(
+            dir_name("01a23510-82db-733e-b5fa-a13251e83fd7"),
+            "01a23510-82db-733e-b5fa-a13251e83fd7"
+        );
+        assert_eq!(dir_name("job 7/part"), "job_7_part");
+        assert_eq!(dir_name("../x"), ".._x");
+        assert_eq!(dir_name("/etc"), "_etc");
+        assert_eq!(dir_name(".."), "run_2");
+        assert_eq!(dir_name(""), "run_0");
+        assert_eq!(dir_name("C:\\tmp"), "C__tmp");
     }
 }
