@@ -13,7 +13,7 @@ pub enum TelemetryError {
     OtlpExporter {
         /// The signal whose exporter failed.
         signal: Signal,
-        /// The endpoint it was meant to send to.
+        /// The endpoint it was meant to send to (credentials and query string masked).
         endpoint: String,
         /// The exporter's own error.
         #[source]

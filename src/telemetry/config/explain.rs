@@ -206,7 +206,7 @@ pub(super) fn is_secret_name(name: &str) -> bool {
 
 /// Hides the user-info part of a URL (`https://user:pass@host` becomes `https://***@host`)
 /// and the query string (it often carries tokens).
-pub(super) fn mask_url(url: &str) -> String {
+pub(crate) fn mask_url(url: &str) -> String {
     let url = match url.split_once('?') {
         Some((base, _)) => return format!("{}?***", mask_url(base)),
         None => url,

@@ -66,6 +66,7 @@ mod source;
 pub use builder::ConfigBuilder;
 pub use env::{EnvSource, ProcessEnv, variables};
 pub use error::{ConfigError, ConfigWarning};
+pub(crate) use explain::mask_url;
 pub use explain::{ExplainRow, Explanation};
 pub(crate) use parse::is_token_byte;
 pub use parse::{PercentDecodeError, percent_decode, percent_encode};

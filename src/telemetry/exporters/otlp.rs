@@ -87,7 +87,7 @@ fn build_error(
 ) -> TelemetryError {
     TelemetryError::OtlpExporter {
         signal,
-        endpoint: settings.endpoint.clone(),
+        endpoint: crate::telemetry::config::mask_url(&settings.endpoint),
         source,
     }
 }
@@ -331,6 +331,22 @@ mod tls {
 mod tests {
     use super::*;
     use crate::telemetry::config::Settings;
+
+    #[test]
+    fn a_build_error_names_the_endpoint_without_its_credentials() {
+        let mut s = Settings::default().otlp.traces;
+        s.endpoint = "https://user:s3cr3t@collector:4318/v1/traces?token=t0k3n".into();
+        let source = opentelemetry_otlp::ExporterBuildError::InvalidConfiguration("x".into());
+        let text = build_error(Signal::Traces, &s, source).to_string();
+        assert!(
+            text.contains("https://***@collector:4318/v1/traces?***"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("t0k3n"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_zero_timeout_means_no_limit_and_the_export_timeout_bounds_it() {
