@@ -114,6 +114,10 @@ impl InstallOptions {
     }
 
     /// The longest [`TelemetryGuard::shutdown`] (and drop) waits for all providers together.
+    ///
+    /// Metrics get at most 5 s of it whatever it is: the SDK's periodic reader (0.33) waits a
+    /// fixed 5 s for its final export, and reports a timeout after that even if the export
+    /// completes later.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
