@@ -260,3 +260,33 @@ fn unknown_keys_and_invalid_values_in_the_file_are_warnings() {
         .unwrap_err();
     assert!(err.to_string().contains("sampeler"), "{err}");
 }
+
+/// `service.name` (and the other service keys) among a file's `resource_attributes` names the
+/// service with the file's rank: above the name a program passes to `init`, below the
+/// environment's.
+#[test]
+fn service_keys_among_a_files_resource_attributes_rank_with_the_file() {
+    let f = TempToml::new(
+        "[resource_attributes]\n\"service.name\" = \"from-file\"\n\"service.version\" = \"2.1\"\nteam = \"data\"\n",
+    );
+    let (k, v) = f.var();
+    let r = ConfigBuilder::new()
+        .env([(k, v.as_str())])
+        .default_service_name("etl")
+        .resolve()
+        .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let s = &r.settings;
+    assert_eq!(s.service.name.as_deref(), Some("from-file"));
+    assert_eq!(s.service.version.as_deref(), Some("2.1"));
+    assert_eq!(
+        s.resource_attributes,
+        [("team".to_owned(), "data".to_owned())]
+    );
+    let r = ConfigBuilder::new()
+        .env([(k, v.as_str()), ("OTEL_SERVICE_NAME", "from-env")])
+        .default_service_name("etl")
+        .resolve()
+        .unwrap();
+    assert_eq!(r.settings.service.name.as_deref(), Some("from-env"));
+}

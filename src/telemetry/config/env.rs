@@ -293,7 +293,7 @@ pub(super) fn layer(env: &dyn EnvSource) -> (Layer, Vec<ConfigWarning>) {
             layer.set_from(&spec.key, value, &spec.var);
         }
     }
-    lift_service_attributes(&mut layer);
+    lift_service_attributes(&mut layer, Some("OTEL_RESOURCE_ATTRIBUTES"));
     layer.normalize();
     (layer, warnings)
 }
@@ -301,8 +301,10 @@ pub(super) fn layer(env: &dyn EnvSource) -> (Layer, Vec<ConfigWarning>) {
 /// Resource attributes that have a dedicated setting move to it, unless the dedicated variable
 /// is set too (the specification: `OTEL_SERVICE_NAME` beats `service.name` from
 /// `OTEL_RESOURCE_ATTRIBUTES`; dagtel applies the same rule to the other service keys), so
-/// each attribute has exactly one place in the settings.
-fn lift_service_attributes(layer: &mut Layer) {
+/// each attribute has exactly one place in the settings, ranked with the layer that set it
+/// (the environment's or a file's). `origin` names the variable they came from (none for a
+/// file).
+pub(super) fn lift_service_attributes(layer: &mut Layer, origin: Option<&str>) {
     const DEDICATED: [(&str, &str); 5] = [
         ("service.name", "service.name"),
         ("service.version", "service.version"),
@@ -319,7 +321,10 @@ fn lift_service_attributes(layer: &mut Layer) {
         match pair.and_then(|(k, v)| DEDICATED.iter().find(|(a, _)| *a == k).map(|d| (d.1, v))) {
             Some((key, value)) => {
                 if layer.get(key).is_none() {
-                    layer.set_from(key, Value::from(value), "OTEL_RESOURCE_ATTRIBUTES");
+                    match origin {
+                        Some(var) => layer.set_from(key, Value::from(value), var),
+                        None => layer.set_value(key, Value::from(value)),
+                    }
                 }
             }
             None => kept.push(item),
@@ -329,10 +334,9 @@ fn lift_service_attributes(layer: &mut Layer) {
         // Only service keys: leave the attributes of lower layers alone.
         layer.remove("resource_attributes");
     } else {
-        layer.set_from(
-            "resource_attributes",
-            Value::from(kept),
-            "OTEL_RESOURCE_ATTRIBUTES",
-        );
+        match origin {
+            Some(var) => layer.set_from("resource_attributes", Value::from(kept), var),
+            None => layer.set_value("resource_attributes", Value::from(kept)),
+        }
     }
 }

@@ -65,6 +65,7 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
             layer.set_value(&key, Value::from(pairs));
         }
     }
+    super::env::lift_service_attributes(&mut layer, None);
     layer.normalize();
     Ok((layer, warnings))
 }
