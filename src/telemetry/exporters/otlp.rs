@@ -159,7 +159,12 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         Protocol::HttpProtobuf | Protocol::Grpc => opentelemetry_otlp::Protocol::HttpBinary,
     };
     for (name, value) in &settings.headers {
-        let valid = http_header_name_ok(name) && value.bytes().all(|b| b >= 0x20 && b != 0x7f);
+        // Visible characters, spaces and tabs (RFC 9110 field values; the configuration
+        // accepts the same).
+        let value_ok = value
+            .bytes()
+            .all(|b| (b >= 0x20 || b == b'\t') && b != 0x7f);
+        let valid = http_header_name_ok(name) && value_ok;
         if !valid {
             return Err(TelemetryError::InvalidHeader {
                 signal,
@@ -423,5 +428,8 @@ mod tests {
         s.headers = vec![("bad header".into(), "v".into())];
         let err = log_exporter(&s, &runtime).unwrap_err();
         assert!(err.to_string().contains("bad header"), "{err}");
+        // A tab is a valid field-value character, which the configuration accepts too.
+        s.headers = vec![("x-note".into(), "a\tb".into())];
+        assert!(log_exporter(&s, &runtime).is_ok());
     }
 }
