@@ -362,3 +362,53 @@ fn a_given_parent_is_used_only_outside_any_span() {
         "the inner run stays under the node that started it"
     );
 }
+
+/// A hand-driven node, traced, inside a node's body of a sampled-out run: the entity the
+/// inner node declares is the inner node's, and the outer node's later records do not carry it.
+#[test]
+fn an_inner_hand_driven_nodes_entity_stays_its_own() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let logger = telemetry.logger_provider().logger("entity");
+    // The inner run samples on its own (not after its parent, which is sampled out).
+    let spans = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let traced = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOn)
+        .with_simple_exporter(spans.clone())
+        .build();
+    let inner_hooks = OtelHooks::new(&traced, telemetry.meter_provider());
+    let lifecycle = Arc::new(Lifecycle::new().hook(inner_hooks));
+    let mut g = DagBuilder::new("outer-dag");
+    let out = g.node("outer").run((), move |ctx, ()| {
+        let run = lifecycle.start_run(RunInfo::new("inner-dag"));
+        let meta = NodeMeta::new("inner");
+        let task = TaskMeta::single(&meta);
+        let mut node = run.node(None, &meta, &task);
+        node.run(|| ctx.entity("inner-entity"));
+        node.finish(NodeOutcome::Succeeded);
+        run.finish();
+        emit(&logger, "outer after inner");
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    let off = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    Executor::sequential()
+        .hook(OtelHooks::new(&off, telemetry.meter_provider()))
+        .run(&plan, Inputs::new())
+        .unwrap();
+    let finished = spans.get_finished_spans().unwrap();
+    let inner = finished.iter().find(|s| s.name == "inner").expect("traced");
+    assert_eq!(
+        inner.attribute_str(conv::ENTITY_ID).as_deref(),
+        Some("inner-entity")
+    );
+    let logs = telemetry.logs();
+    let record = log(&logs, "outer after inner");
+    assert_eq!(record.attribute_str(conv::NODE_NAME), Some("outer"));
+    assert_eq!(
+        record.attribute_str(conv::ENTITY_ID),
+        None,
+        "not the inner node's"
+    );
+}

@@ -209,6 +209,11 @@ impl NodeScope {
         })
     }
 
+    /// Whether this is the scope of `node`'s running attempt.
+    pub(crate) fn is_for(&self, node: &Arc<NodeMeta>) -> bool {
+        self.owner == Arc::as_ptr(node) as usize
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
         &self.name

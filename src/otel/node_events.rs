@@ -36,9 +36,10 @@ pub(crate) fn entity(id: &str) {
     running(|node| match node {
         Running::Hooked(scope) => {
             declare(scope);
-            // The executor's record of the same node, for its log records.
+            // The executor's record of the same node, for its log records; not the node a
+            // newer scope runs inside (a hand-driven node in its body).
             crate::execution::current::with(|node| {
-                if let Some(node) = node {
+                if let Some(node) = node.filter(|node| scope.is_for(node.node())) {
                     node.set_entity(id);
                 }
             });
