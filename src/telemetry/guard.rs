@@ -75,8 +75,9 @@ impl TelemetryGuard {
     /// Hooks that trace, log and measure runs with these providers: the link limit is the
     /// configured span link limit, node metrics go to the configured series
     /// (`DAGTEL_NODE_METRICS`), and runs join the parent process's trace when one was
-    /// passed in the environment. With tracing off (disabled, or no trace exporter) the hooks
-    /// record nothing and cost little. Same as `hooks_builder().build()`.
+    /// passed in the environment. With tracing off (disabled, or no trace exporter) runs are
+    /// sampled out: no spans, and metrics (if exported) from each run's record. Same as
+    /// `hooks_builder().build()`.
     pub fn hooks(&self) -> OtelHooks {
         self.hooks_builder().build()
     }

@@ -2,8 +2,9 @@
 //! exporter, and base-2 exponential histograms through a view when asked for.
 //!
 //! `OTEL_METRICS_EXEMPLAR_FILTER` is not applied: opentelemetry_sdk 0.33 records no
-//! exemplars. `OTEL_METRIC_EXPORT_TIMEOUT` is not applied either: the SDK's thread-based reader
-//! has no export timeout; each export is bounded by the exporter's own timeout.
+//! exemplars. The SDK's thread-based reader has no export timeout of its own, so
+//! `OTEL_METRIC_EXPORT_TIMEOUT` bounds the OTLP exporter's timeout instead (the smaller of the
+//! two applies to each export).
 
 use std::sync::Arc;
 use std::time::Duration;
