@@ -684,6 +684,64 @@ fn a_stage_hook_that_uses_rayon_does_not_deadlock() {
 /// Polls the node's future once, then drops it (like a `select!` against a deadline).
 struct DropsBody;
 
+/// Hands the node's future to another task and returns at once, without awaiting it.
+struct DetachesBody;
+
+impl Hooks for DetachesBody {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+    fn around_async(
+        &self,
+        _: &(),
+        _: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        tokio::spawn(body);
+        Box::pin(async {})
+    }
+}
+
+/// A wrapper that detaches the node's future never makes the node run twice at once: the
+/// body runs exactly once, and the wrapper is blamed.
+#[test]
+fn an_async_wrapper_that_detaches_the_body_does_not_run_the_node_twice() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("detaches");
+    let seen = starts.clone();
+    let value = g.node("value").run_async((), move |_, ()| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Ok(9u8)
+        }
+    });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(value))
+        .unwrap();
+    for _ in 0..20 {
+        starts.store(0, Ordering::SeqCst);
+        let run = Executor::parallel()
+            .threads(2)
+            .hook(DetachesBody)
+            .run(&plan, Inputs::new())
+            .unwrap();
+        assert_eq!(run.outputs().get(value), Some(&9));
+        // The detached task may still poll its (now empty) handle: give it a moment.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        assert_eq!(starts.load(Ordering::SeqCst), 1, "the body ran once");
+        let failures = &run.record().hook_failures;
+        assert!(
+            failures.iter().any(|f| f.hook.contains("DetachesBody")),
+            "{failures:?}"
+        );
+    }
+}
+
 impl Hooks for DropsBody {
     type Run = ();
     type Stage = ();
@@ -727,8 +785,8 @@ fn an_async_wrapper_that_drops_the_body_is_recorded_and_the_node_still_completes
     assert_eq!(run.outputs().get(value), Some(&7));
     assert_eq!(
         starts.load(Ordering::SeqCst),
-        2,
-        "started under the wrapper, then again without"
+        1,
+        "started under the wrapper, then run on to its end from where it was: once"
     );
     let failures = &run.record().hook_failures;
     assert_eq!(failures.len(), 1, "{failures:?}");

@@ -6,8 +6,8 @@
 //! matching `after` and its calls below that level).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -480,9 +480,11 @@ fn contained_work<H: Hooks>(hook: &H, state: &H::Run, work: &mut dyn FnMut(), si
 
 /// Wraps `body` with `hook`'s wrapper so that whatever the wrapper does is contained and
 /// attributed to it: a panic when called or polled, or finishing without having run the body
-/// to its end. The executor notices an unfinished body and runs the node again without
-/// wrappers. A wrapper that is itself dropped (an outer wrapper dropped it, or the runtime shut
-/// down) is not blamed.
+/// to its end. The body stays in a slot the wrapper only borrows: when the wrapper is done
+/// and the body is not, dagtel takes it back and drives it to its end itself, from where it
+/// was. So a body the wrapper dropped, forgot or handed to another task (and did not await)
+/// runs exactly once, never twice at once. A wrapper that is itself dropped (an outer wrapper
+/// dropped it, or the runtime shut down) is not blamed.
 fn contained_around_async<H: Hooks>(
     hook: &H,
     state: &H::Node,
@@ -490,55 +492,76 @@ fn contained_around_async<H: Hooks>(
     body: BoxFuture<'static, ()>,
     sink: &Arc<HookFailures>,
 ) -> BoxFuture<'static, ()> {
-    let finished = Arc::new(AtomicBool::new(false));
+    let slot = Arc::new(BodySlot {
+        body: Mutex::new(Some(body)),
+        finished: AtomicBool::new(false),
+    });
     let tracked = TrackedBody {
-        body,
-        finished: Arc::clone(&finished),
+        slot: Arc::clone(&slot),
     };
-    let wrapper = match catch_unwind(AssertUnwindSafe(|| {
+    let wrapper = catch_unwind(AssertUnwindSafe(|| {
         hook.around_async(state, ev, Box::pin(tracked))
-    })) {
-        Ok(wrapper) => wrapper,
-        Err(payload) => {
-            sink.record(
-                name::<H>(),
-                HookPhase::AroundAsync,
-                format!("panicked: {}", panic_message(payload)),
-            );
-            return futures_util::future::ready(()).boxed();
-        }
-    };
+    }));
     let sink = Arc::clone(sink);
     async move {
-        let message = match AssertUnwindSafe(wrapper).catch_unwind().await {
-            Err(payload) => format!("panicked while polled: {}", panic_message(payload)),
-            Ok(()) if !finished.load(Ordering::Acquire) => {
-                "finished without running the node's future to its end; the node ran again \
-                 without wrappers"
-                    .to_string()
-            }
-            Ok(()) => return,
+        let problem = match wrapper {
+            Err(payload) => Some(format!("panicked: {}", panic_message(payload))),
+            Ok(wrapper) => match AssertUnwindSafe(wrapper).catch_unwind().await {
+                Err(payload) => Some(format!("panicked while polled: {}", panic_message(payload))),
+                Ok(()) => None,
+            },
         };
-        sink.record(name::<H>(), HookPhase::AroundAsync, message);
+        let unfinished = !slot.finished.load(Ordering::Acquire);
+        let problem = match problem {
+            Some(problem) => Some(problem),
+            None if unfinished => Some(
+                "finished without running the node's future to its end; dagtel ran it on \
+                 without wrappers"
+                    .to_string(),
+            ),
+            None => None,
+        };
+        if let Some(problem) = problem {
+            sink.record(name::<H>(), HookPhase::AroundAsync, problem);
+        }
+        if unfinished {
+            // Taken back (waiting, if another task is polling it right now): whoever holds
+            // the wrapper's handle on it finds it gone and ends at once.
+            let body = slot.body.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(body) = body {
+                body.await;
+            }
+        }
     }
     .boxed()
 }
 
-/// The body as one hook's wrapper sees it; tells whether it ran to its end.
+/// The body as one hook's wrapper sees it: a handle on the slot that holds it.
 struct TrackedBody {
-    body: BoxFuture<'static, ()>,
-    finished: Arc<AtomicBool>,
+    slot: Arc<BodySlot>,
+}
+
+/// A node's future, lent to a wrapper.
+struct BodySlot {
+    /// Locked only while the wrapper polls it; `None` once it ended or was taken back.
+    body: Mutex<Option<BoxFuture<'static, ()>>>,
+    finished: AtomicBool,
 }
 
 impl std::future::Future for TrackedBody {
     type Output = ();
     fn poll(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        let done = self.body.as_mut().poll(cx);
+        let mut body = self.slot.body.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(future) = body.as_mut() else {
+            return std::task::Poll::Ready(()); // taken back: dagtel runs it
+        };
+        let done = future.as_mut().poll(cx);
         if done.is_ready() {
-            self.finished.store(true, Ordering::Release);
+            *body = None;
+            self.slot.finished.store(true, Ordering::Release);
         }
         done
     }
