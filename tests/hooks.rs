@@ -684,6 +684,63 @@ fn a_stage_hook_that_uses_rayon_does_not_deadlock() {
 /// Polls the node's future once, then drops it (like a `select!` against a deadline).
 struct DropsBody;
 
+impl Hooks for DropsBody {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+    fn around_async(
+        &self,
+        _: &(),
+        _: &NodeStart<'_>,
+        body: BoxFuture<'static, ()>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut body = body;
+            let _ = futures_util::poll!(&mut body);
+        })
+    }
+}
+
+#[test]
+fn an_async_wrapper_that_drops_the_body_is_recorded_and_the_node_still_completes() {
+    let starts = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("drops");
+    let seen = starts.clone();
+    let value = g.node("value").run_async((), move |_, ()| {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(7u8)
+        }
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&Request::new().output(value)).unwrap();
+    // `DropsBody` is outermost; the innocent `CurrentNode` wrapper inside it gets dropped too
+    // and must not be blamed.
+    let run = Executor::sequential()
+        .hook(DropsBody)
+        .hook(CurrentNode)
+        .run(&plan, Inputs::new())
+        .unwrap();
+    assert_eq!(run.outputs().get(value), Some(&7));
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        1,
+        "started under the wrapper, then run on to its end from where it was: once"
+    );
+    let failures = &run.record().hook_failures;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].hook.contains("DropsBody"));
+    assert_eq!(failures[0].phase, HookPhase::AroundAsync);
+    assert!(
+        failures[0]
+            .message
+            .contains("without running the node's future to its end")
+    );
+}
+
 /// Hands the node's future to another task and returns at once, without awaiting it.
 struct DetachesBody;
 
@@ -740,63 +797,6 @@ fn an_async_wrapper_that_detaches_the_body_does_not_run_the_node_twice() {
             "{failures:?}"
         );
     }
-}
-
-impl Hooks for DropsBody {
-    type Run = ();
-    type Stage = ();
-    type Task = ();
-    type Node = ();
-    fn around_async(
-        &self,
-        _: &(),
-        _: &NodeStart<'_>,
-        body: BoxFuture<'static, ()>,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut body = body;
-            let _ = futures_util::poll!(&mut body);
-        })
-    }
-}
-
-#[test]
-fn an_async_wrapper_that_drops_the_body_is_recorded_and_the_node_still_completes() {
-    let starts = Arc::new(AtomicUsize::new(0));
-    let mut g = DagBuilder::new("drops");
-    let seen = starts.clone();
-    let value = g.node("value").run_async((), move |_, ()| {
-        let seen = seen.clone();
-        async move {
-            seen.fetch_add(1, Ordering::SeqCst);
-            tokio::task::yield_now().await;
-            Ok(7u8)
-        }
-    });
-    let dag = g.build().unwrap();
-    let plan = dag.plan(&Request::new().output(value)).unwrap();
-    // `DropsBody` is outermost; the innocent `CurrentNode` wrapper inside it gets dropped too
-    // and must not be blamed.
-    let run = Executor::sequential()
-        .hook(DropsBody)
-        .hook(CurrentNode)
-        .run(&plan, Inputs::new())
-        .unwrap();
-    assert_eq!(run.outputs().get(value), Some(&7));
-    assert_eq!(
-        starts.load(Ordering::SeqCst),
-        1,
-        "started under the wrapper, then run on to its end from where it was: once"
-    );
-    let failures = &run.record().hook_failures;
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert!(failures[0].hook.contains("DropsBody"));
-    assert_eq!(failures[0].phase, HookPhase::AroundAsync);
-    assert!(
-        failures[0]
-            .message
-            .contains("without running the node's future to its end")
-    );
 }
 
 #[test]

@@ -132,16 +132,7 @@ fn shutdown_exports_node_durations_while_the_hooks_are_alive() {
     let dir = guard.telemetry_dir().unwrap().to_owned();
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
-    let points: u64 = exported_metrics(&dir)
-        .into_iter()
-        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
-        .filter_map(|m| match m.data {
-            Some(Data::Histogram(h)) => Some(h.data_points),
-            _ => None,
-        })
-        .flatten()
-        .map(|p| p.count)
-        .sum();
+    let points: u64 = node_duration_points(&dir).iter().map(|p| p.count).sum();
     assert_eq!(points, 6, "two nodes, three runs, one point each");
     drop(executor);
 }
@@ -168,14 +159,8 @@ fn the_configured_node_series_reaches_the_exported_metrics() {
     let dir = guard.telemetry_dir().unwrap().to_owned();
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
-    let mut by_layer: Vec<(Option<String>, u64)> = exported_metrics(&dir)
+    let mut by_layer: Vec<(Option<String>, u64)> = node_duration_points(&dir)
         .into_iter()
-        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
-        .filter_map(|m| match m.data {
-            Some(Data::Histogram(h)) => Some(h.data_points),
-            _ => None,
-        })
-        .flatten()
         .map(|p| {
             assert!(
                 support::attr(&p.attributes, conv::NODE_NAME).is_none(),
@@ -192,6 +177,21 @@ fn the_configured_node_series_reaches_the_exported_metrics() {
         [(None, 2), (Some("io".to_owned()), 4)],
         "`c` alone without a layer; `a` and `b` share `io`; two runs"
     );
+}
+
+/// Every `dag.node.duration` point the file exporter wrote under `dir`.
+fn node_duration_points(
+    dir: &std::path::Path,
+) -> Vec<opentelemetry_proto::tonic::metrics::v1::HistogramDataPoint> {
+    exported_metrics(dir)
+        .into_iter()
+        .filter(|m| m.name == conv::METRIC_NODE_DURATION)
+        .filter_map(|m| match m.data {
+            Some(Data::Histogram(h)) => Some(h.data_points),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// Every metric the file exporter wrote under `dir`, from all its exports.
