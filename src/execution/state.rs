@@ -1,7 +1,6 @@
 //! One run's shared state: value slots, dependency counters, records, stage bookkeeping.
 //! Built by [`prepare`] (which validates the supplied values), consumed by [`finish`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
@@ -338,16 +337,15 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let mut words = shared.words;
     // Word outputs stay in their word cells (a copy is the caller's value); others are in
     // their slots, shared.
-    let values: HashMap<u32, Value> = inner
-        .outputs
-        .iter()
-        .filter_map(|&d| {
-            let value = slots[d as usize]
-                .take()
-                .or_else(|| words[d as usize].take().map(Value::Word));
-            value.map(|v| (d, v))
-        })
-        .collect();
+    let mut values = Vec::with_capacity(inner.output_slots.len());
+    for &d in &inner.output_slots {
+        let value = slots[d as usize]
+            .take()
+            .or_else(|| words[d as usize].take().map(Value::Word));
+        if value.is_some() {
+            values.push((d, value));
+        }
+    }
     // Only these can hold a value (the others' values are words, kept in word cells): a
     // pass over every slot cost ~5 ns a node on a 100k-node graph of word values.
     for &slot in &inner.boxed_slots {
