@@ -175,7 +175,17 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
         now: &mut Option<u64>,
     ) {
-        let outcome = match self.skip_reason(node.p) {
+        // Nothing to skip for unless a marker, a cancellation or a fail-fast halt exists
+        // (checked here, so the common case makes no call).
+        let reason = if self.marked.load(Ordering::Relaxed)
+            || self.cancel.is_cancelled()
+            || self.halted_by.load(Ordering::Relaxed) != NONE
+        {
+            self.skip_reason(node.p)
+        } else {
+            None
+        };
+        let outcome = match reason {
             Some(reason) => self.skip_node::<E>(node.p, reason, scope, now.take()),
             None => self.run_sync_node::<E>(node, scope, thread, now),
         };
@@ -914,7 +924,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// [`complete`](Self::complete) for a success at the first attempt.
-    #[inline]
+    #[inline(always)]
     fn complete_success(
         &self,
         p: u32,
@@ -943,7 +953,17 @@ impl<H: HookSet> RunShared<H> {
 
     /// Adds the node to its task's tally and marks its children when it failed (or was
     /// skipped because of a failure), so they are skipped naming the failed ancestor.
+    #[inline(always)]
     fn mark(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
+        if let NodeOutcome::Succeeded = outcome {
+            tally.ran = true; // as `Tally::add`; no children to mark
+            return;
+        }
+        self.mark_other(p, outcome, tally);
+    }
+
+    /// [`mark`](Self::mark) for anything but a success.
+    fn mark_other(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
         tally.add(outcome);
         let marker = match outcome {
             NodeOutcome::Succeeded => return,
