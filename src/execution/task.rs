@@ -580,7 +580,9 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Runs `p`'s attempts. Starts at `now` if given (see [`run_task`](Self::run_task)) and
-    /// leaves its end reading there.
+    /// leaves its end reading there. Inlined into the task loop: without node events a
+    /// first-try success runs here, anything else in [`run_attempts`](Self::run_attempts).
+    #[inline(always)]
     fn run_sync_node<const E: bool>(
         &self,
         node: NodeRef<'_>,
@@ -626,6 +628,25 @@ impl<H: HookSet> RunShared<H> {
                 other => first = Some(settle_result(other.map_err(|p| panic_message(&*p)))),
             }
         }
+        self.run_attempts::<E>(node, body, scope, thread, now, first_start, first)
+    }
+
+    /// The attempts of [`run_sync_node`](Self::run_sync_node) with their hook calls, retries
+    /// and outcomes other than a first-try success without node events (then `first` holds
+    /// the first attempt's result, which it ran already).
+    #[allow(clippy::too_many_arguments)]
+    fn run_attempts<const E: bool>(
+        &self,
+        node: NodeRef<'_>,
+        body: &SyncFn,
+        scope: &TaskScope<'_, H>,
+        thread: ThreadLabel,
+        now: &mut Option<u64>,
+        first_start: u64,
+        mut first: Option<Attempt>,
+    ) -> NodeOutcome {
+        let p = node.p;
+        let meta = &**node.meta;
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) =
