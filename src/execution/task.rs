@@ -164,7 +164,7 @@ impl<H: HookSet> RunShared<H> {
             self.run_or_skip::<E>(self.entry_node(entry), &mut scope, thread, now);
         }
         self.end_task::<E>(scope);
-        self.release(task, ready);
+        self.release_inline(task, ready);
     }
 
     #[inline(always)]
@@ -1009,6 +1009,12 @@ impl<H: HookSet> RunShared<H> {
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
+        self.release_inline(task, ready);
+    }
+
+    /// [`release`](Self::release), inlined into the task loop.
+    #[inline(always)]
+    fn release_inline(&self, task: u32, ready: &mut Ready) {
         // Prefetch hints only in parallel runs: the sequential executor walks the plan in
         // order, which the hardware prefetcher follows by itself, and the hints only cost it
         // time (a separate copy of the loop, so they cost it no code either).
