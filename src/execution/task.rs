@@ -278,6 +278,10 @@ impl<H: HookSet> RunShared<H> {
             },
             &self.failures,
         );
+        if work.is_some() {
+            // Not run: its nodes have no record, which `finish` must look for.
+            self.irregular.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether hooks get this run's task and node events (a constant `false` without hooks).
@@ -530,6 +534,7 @@ impl<H: HookSet> RunShared<H> {
         scope: &TaskScope<'_, H>,
         now: Option<u64>,
     ) -> NodeOutcome {
+        self.irregular.store(true, Ordering::Relaxed);
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
         let now = now.unwrap_or_else(|| self.clock.raw());
@@ -908,6 +913,8 @@ impl<H: HookSet> RunShared<H> {
         attempts: u32,
         thread: ThreadLabel,
     ) -> NodeOutcome {
+        // Not a first-try success without node events (that is `complete_success`).
+        self.irregular.store(true, Ordering::Relaxed);
         if let Some(value) = value {
             // SAFETY (both): a computed node's slot and word cell are empty when the run
             // checks its arrays out (`prepare` writes only those of inputs and overrides,
