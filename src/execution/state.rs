@@ -361,12 +361,15 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let mut slots = shared.slots;
     let mut words = shared.words;
     // Word outputs stay in their word cells (a copy is the caller's value); others are in
-    // their slots, shared.
+    // their slots, shared. A node's value is in one of the two, never both: the word cell
+    // first, since the workers just wrote it, while the slot line of a word output is
+    // usually cold (and empty).
     let mut values = Vec::with_capacity(inner.output_slots.len());
     for &d in &inner.output_slots {
-        let value = slots[d as usize]
+        let value = words[d as usize]
             .take()
-            .or_else(|| words[d as usize].take().map(Value::Word));
+            .map(Value::Word)
+            .or_else(|| slots[d as usize].take());
         if value.is_some() {
             values.push((d, value));
         }
