@@ -1,5 +1,4 @@
 use std::any::Any;
-use std::collections::HashMap;
 
 use crate::graph::{Dag, Handle};
 use crate::plan::Target;
@@ -8,17 +7,35 @@ use crate::value::Value;
 /// The requested outputs of a run, typed through their handles.
 pub struct Outputs {
     dag: Dag,
-    values: HashMap<u32, Value>,
+    /// By graph index, sorted, each index once; `None` once taken. A sorted list rather than
+    /// a hash map: a run builds it in one pass, in index order, with one allocation.
+    values: Vec<(u32, Option<Value>)>,
+    /// How many are still present.
+    present: usize,
 }
 
 impl Outputs {
-    pub(crate) fn new(dag: Dag, values: HashMap<u32, Value>) -> Self {
-        Self { dag, values }
+    /// `values` sorted by graph index, each index at most once.
+    pub(crate) fn new(dag: Dag, values: Vec<(u32, Option<Value>)>) -> Self {
+        debug_assert!(
+            values.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted, distinct"
+        );
+        let present = values.iter().filter(|(_, v)| v.is_some()).count();
+        Self {
+            dag,
+            values,
+            present,
+        }
+    }
+
+    fn position(&self, index: u32) -> Option<usize> {
+        self.values.binary_search_by_key(&index, |&(i, _)| i).ok()
     }
 
     fn lookup(&self, target: Target) -> Option<&Value> {
         let index = target.resolve(&self.dag).ok()?;
-        self.values.get(&index)
+        self.values[self.position(index)?].1.as_ref()
     }
 
     /// The output behind `handle`; `None` if it was not requested or its node did not succeed.
@@ -30,11 +47,15 @@ impl Outputs {
     /// an input value the caller still shares).
     pub fn take<T: Any + Send + Sync>(&mut self, handle: Handle<T>) -> Option<T> {
         let index = Target::of(handle).resolve(&self.dag).ok()?;
-        let value = self.values.remove(&index)?;
-        match value.take::<T>() {
-            Ok(owned) => Some(owned),
+        let at = self.position(index)?;
+        let cell = &mut self.values[at].1;
+        match cell.take()?.take::<T>() {
+            Ok(owned) => {
+                self.present -= 1;
+                Some(owned)
+            }
             Err(value) => {
-                self.values.insert(index, value);
+                *cell = Some(value);
                 None
             }
         }
@@ -49,8 +70,9 @@ impl Outputs {
     pub fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self
             .values
-            .keys()
-            .map(|&i| self.dag.entry(i).meta.name())
+            .iter()
+            .filter(|(_, v)| v.is_some())
+            .map(|&(i, _)| self.dag.entry(i).meta.name())
             .collect();
         names.sort_unstable();
         names
@@ -58,12 +80,12 @@ impl Outputs {
 
     /// How many outputs are present.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.present
     }
 
     /// Whether none are.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.present == 0
     }
 }
 

@@ -125,7 +125,10 @@ fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
         let shared = guard.shared();
         // Node bodies and hooks are contained already; this only keeps an executor bug from
         // aborting the process (rayon aborts on a panicking job).
-        let _ = catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks)));
+        if catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks))).is_err() {
+            // Some of its tasks may not have run: `finish` looks for nodes without a record.
+            shared.irregular.store(true, Ordering::Relaxed);
+        }
         drop(guard);
     });
 }

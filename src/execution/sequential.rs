@@ -14,7 +14,7 @@ use crate::hooks::HookSet;
 pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
     // Node bodies and hooks are contained already; this keeps an executor bug from escaping
     // `run` (the record then shows the nodes that did not run).
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let ran = catch_unwind(AssertUnwindSafe(|| {
         shared.at_work(|| {
             let mut ready = Ready::new();
             // One node's end reading is the next one's start, except after an async task.
@@ -30,6 +30,12 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
             }
         })
     }));
+    if ran.is_err() {
+        // `finish` looks for the nodes left without a record.
+        shared
+            .irregular
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn run_on_tokio<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32, ready: &mut Ready) {

@@ -1,7 +1,6 @@
 //! One run's shared state: value slots, dependency counters, records, stage bookkeeping.
 //! Built by [`prepare`] (which validates the supplied values), consumed by [`finish`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
@@ -103,6 +102,11 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) poison: Box<[AtomicU32]>,
     /// Set once any failure marker is written (the markers are then cleared for reuse).
     pub(crate) marked: AtomicBool,
+    /// Set when anything but a first-try success was recorded (a failure, a retry, a skip,
+    /// an abandoned task) or when work may have been left undone (a job that panicked, work
+    /// a hook did not run). While unset, every node has a first-try success record, and
+    /// `finish` does not scan the records to count outcomes.
+    pub(crate) irregular: AtomicBool,
     pub(crate) records: RecordCells,
     pub(crate) stages: Box<[StageRun<H::Stage>]>,
     pub(crate) halted_by: AtomicU32,
@@ -244,6 +248,7 @@ pub(crate) fn prepare<H: HookSet>(
         counters: arrays.counters,
         poison: arrays.poison,
         marked: AtomicBool::new(false),
+        irregular: AtomicBool::new(false),
         records: arrays.records,
         stages,
         halted_by: AtomicU32::new(NONE),
@@ -254,6 +259,25 @@ pub(crate) fn prepare<H: HookSet>(
         mode: setup.mode,
         sched: setup.sched,
     }))
+}
+
+/// Counts the records: succeeded, skipped, whether any was cancelled, and the nodes without
+/// a record.
+fn count_outcomes(records: &RecordCells) -> (usize, usize, bool, Vec<u32>) {
+    let (mut succeeded, mut skipped, mut cancelled) = (0, 0, false);
+    let mut unfinished = Vec::new();
+    for (p, raw) in records.iter().enumerate() {
+        match raw.get().map(|r| (r.status(), r.other.as_deref())) {
+            Some((NodeStatus::Succeeded, _)) => succeeded += 1,
+            Some((NodeStatus::Skipped, outcome)) => {
+                skipped += 1;
+                cancelled |= outcome == Some(&NodeOutcome::Skipped(SkipReason::Cancelled));
+            }
+            Some(_) => {}
+            None => unfinished.push(p as u32),
+        }
+    }
+    (succeeded, skipped, cancelled, unfinished)
 }
 
 /// Ends the run's hooks and turns the shared state into the caller's result.
@@ -272,20 +296,20 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let end = shared.clock.raw();
     let inner = &*shared.plan.inner;
     let dag = &inner.dag;
-    // One pass over the raw records; no per-node allocation (the record is a lazy view).
-    let (mut succeeded, mut skipped, mut cancelled) = (0, 0, false);
-    let mut unfinished = Vec::new();
-    for (p, raw) in shared.records.iter().enumerate() {
-        match raw.get().map(|r| (r.status(), r.other.as_deref())) {
-            Some((NodeStatus::Succeeded, _)) => succeeded += 1,
-            Some((NodeStatus::Skipped, outcome)) => {
-                skipped += 1;
-                cancelled |= outcome == Some(&NodeOutcome::Skipped(SkipReason::Cancelled));
-            }
-            Some(_) => {}
-            None => unfinished.push(p as u32),
-        }
-    }
+    // Without irregularities every node succeeded at its first try (see `irregular`);
+    // otherwise one pass over the raw records counts them, without per-node allocation (the
+    // record is a lazy view). Debug builds always count and check the shortcut.
+    let regular = !shared.irregular.load(Ordering::Relaxed);
+    let (succeeded, skipped, cancelled, unfinished) = if regular && !cfg!(debug_assertions) {
+        (shared.records.len(), 0, false, Vec::new())
+    } else {
+        let counted = count_outcomes(&shared.records);
+        debug_assert!(
+            !regular || (counted.0 == shared.records.len() && counted.3.is_empty()),
+            "a run without irregularities left a node without a first-try success"
+        );
+        counted
+    };
     let mut failed_order = shared
         .failure_order
         .lock()
@@ -337,17 +361,19 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     let mut slots = shared.slots;
     let mut words = shared.words;
     // Word outputs stay in their word cells (a copy is the caller's value); others are in
-    // their slots, shared.
-    let values: HashMap<u32, Value> = inner
-        .outputs
-        .iter()
-        .filter_map(|&d| {
-            let value = slots[d as usize]
-                .take()
-                .or_else(|| words[d as usize].take().map(Value::Word));
-            value.map(|v| (d, v))
-        })
-        .collect();
+    // their slots, shared. A node's value is in one of the two, never both: the word cell
+    // first, since the workers just wrote it, while the slot line of a word output is
+    // usually cold (and empty).
+    let mut values = Vec::with_capacity(inner.output_slots.len());
+    for &d in &inner.output_slots {
+        let value = words[d as usize]
+            .take()
+            .map(Value::Word)
+            .or_else(|| slots[d as usize].take());
+        if value.is_some() {
+            values.push((d, value));
+        }
+    }
     // Only these can hold a value (the others' values are words, kept in word cells): a
     // pass over every slot cost ~5 ns a node on a 100k-node graph of word values.
     for &slot in &inner.boxed_slots {

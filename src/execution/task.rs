@@ -164,7 +164,7 @@ impl<H: HookSet> RunShared<H> {
             self.run_or_skip::<E>(self.entry_node(entry), &mut scope, thread, now);
         }
         self.end_task::<E>(scope);
-        self.release(task, ready);
+        self.release_inline(task, ready);
     }
 
     #[inline(always)]
@@ -175,7 +175,17 @@ impl<H: HookSet> RunShared<H> {
         thread: ThreadLabel,
         now: &mut Option<u64>,
     ) {
-        let outcome = match self.skip_reason(node.p) {
+        // Nothing to skip for unless a marker, a cancellation or a fail-fast halt exists
+        // (checked here, so the common case makes no call).
+        let reason = if self.marked.load(Ordering::Relaxed)
+            || self.cancel.is_cancelled()
+            || self.halted_by.load(Ordering::Relaxed) != NONE
+        {
+            self.skip_reason(node.p)
+        } else {
+            None
+        };
+        let outcome = match reason {
             Some(reason) => self.skip_node::<E>(node.p, reason, scope, now.take()),
             None => self.run_sync_node::<E>(node, scope, thread, now),
         };
@@ -268,6 +278,10 @@ impl<H: HookSet> RunShared<H> {
             },
             &self.failures,
         );
+        if work.is_some() {
+            // Not run: its nodes have no record, which `finish` must look for.
+            self.irregular.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether hooks get this run's task and node events (a constant `false` without hooks).
@@ -520,6 +534,7 @@ impl<H: HookSet> RunShared<H> {
         scope: &TaskScope<'_, H>,
         now: Option<u64>,
     ) -> NodeOutcome {
+        self.irregular.store(true, Ordering::Relaxed);
         let entry = self.hot(p);
         let outcome = NodeOutcome::Skipped(reason);
         let now = now.unwrap_or_else(|| self.clock.raw());
@@ -570,7 +585,9 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Runs `p`'s attempts. Starts at `now` if given (see [`run_task`](Self::run_task)) and
-    /// leaves its end reading there.
+    /// leaves its end reading there. Inlined into the task loop: without node events a
+    /// first-try success runs here, anything else in [`run_attempts`](Self::run_attempts).
+    #[inline(always)]
     fn run_sync_node<const E: bool>(
         &self,
         node: NodeRef<'_>,
@@ -616,6 +633,25 @@ impl<H: HookSet> RunShared<H> {
                 other => first = Some(settle_result(other.map_err(panic_message))),
             }
         }
+        self.run_attempts::<E>(node, body, scope, thread, now, first_start, first)
+    }
+
+    /// The attempts of [`run_sync_node`](Self::run_sync_node) with their hook calls, retries
+    /// and outcomes other than a first-try success without node events (then `first` holds
+    /// the first attempt's result, which it ran already).
+    #[allow(clippy::too_many_arguments)]
+    fn run_attempts<const E: bool>(
+        &self,
+        node: NodeRef<'_>,
+        body: &SyncFn,
+        scope: &TaskScope<'_, H>,
+        thread: ThreadLabel,
+        now: &mut Option<u64>,
+        first_start: u64,
+        mut first: Option<Attempt>,
+    ) -> NodeOutcome {
+        let p = node.p;
+        let meta = &**node.meta;
         let mut attempt = 1;
         loop {
             let (ev, state, attempt_start) =
@@ -874,6 +910,8 @@ impl<H: HookSet> RunShared<H> {
         attempts: u32,
         thread: ThreadLabel,
     ) -> NodeOutcome {
+        // Not a first-try success without node events (that is `complete_success`).
+        self.irregular.store(true, Ordering::Relaxed);
         if let Some(value) = value {
             // SAFETY (both): a computed node's slot and word cell are empty when the run
             // checks its arrays out (`prepare` writes only those of inputs and overrides,
@@ -911,7 +949,7 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// [`complete`](Self::complete) for a success at the first attempt.
-    #[inline]
+    #[inline(always)]
     fn complete_success(
         &self,
         p: u32,
@@ -940,7 +978,17 @@ impl<H: HookSet> RunShared<H> {
 
     /// Adds the node to its task's tally and marks its children when it failed (or was
     /// skipped because of a failure), so they are skipped naming the failed ancestor.
+    #[inline(always)]
     fn mark(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
+        if let NodeOutcome::Succeeded = outcome {
+            tally.ran = true; // as `Tally::add`; no children to mark
+            return;
+        }
+        self.mark_other(p, outcome, tally);
+    }
+
+    /// [`mark`](Self::mark) for anything but a success.
+    fn mark_other(&self, p: u32, outcome: &NodeOutcome, tally: &mut Tally) {
         tally.add(outcome);
         let marker = match outcome {
             NodeOutcome::Succeeded => return,
@@ -965,6 +1013,12 @@ impl<H: HookSet> RunShared<H> {
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
     /// written before it.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
+        self.release_inline(task, ready);
+    }
+
+    /// [`release`](Self::release), inlined into the task loop.
+    #[inline(always)]
+    fn release_inline(&self, task: u32, ready: &mut Ready) {
         // Prefetch hints only in parallel runs: the sequential executor walks the plan in
         // order, which the hardware prefetcher follows by itself, and the hints only cost it
         // time (a separate copy of the loop, so they cost it no code either).

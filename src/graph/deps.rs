@@ -73,6 +73,7 @@ impl<T: Any + Send + Sync> DepItem for Handle<T> {
     fn push_specs(&self, out: &mut Vec<DepSpec>) {
         out.push(self.spec());
     }
+    #[inline]
     fn fetch<'a>(args: &Args<'a>, start: usize, _len: usize) -> Result<&'a T, NodeError> {
         args.get::<T>(start)
     }
@@ -87,6 +88,7 @@ impl<T: Any + Send + Sync> DepItem for Vec<Handle<T>> {
     fn push_specs(&self, out: &mut Vec<DepSpec>) {
         out.extend(self.iter().map(Handle::spec));
     }
+    #[inline]
     fn fetch<'a>(args: &Args<'a>, start: usize, len: usize) -> Result<Many<'a, T>, NodeError> {
         // A plain loop: collecting through `Result` cost ~10% of a no-op fan-in node.
         let mut refs = SmallVec::with_capacity(len);
@@ -113,6 +115,7 @@ macro_rules! single_item_deps {
             fn specs(&self) -> (Vec<DepSpec>, Layout) {
                 single_layout(self)
             }
+            #[inline]
             fn fetch<'a>(_: &Layout, args: &Args<'a>) -> Result<Self::Refs<'a>, NodeError> {
                 // The only item takes every value: its length is the argument count, read
                 // from the executor's list rather than from the layout kept with the body,
@@ -158,6 +161,7 @@ macro_rules! tuple_deps {
                 (specs, layout)
             }
             #[allow(unused_assignments)]
+            #[inline]
             fn fetch<'a>(layout: &Layout, args: &Args<'a>) -> Result<Self::Refs<'a>, NodeError> {
                 let mut start = 0usize;
                 Ok(($({

@@ -227,6 +227,12 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             stages,
             inputs,
             overrides,
+            output_slots: {
+                let mut sorted = outputs.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                sorted
+            },
             outputs,
             boxed_slots,
             has_async,

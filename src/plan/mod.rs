@@ -368,6 +368,8 @@ pub(crate) struct PlanInner {
     pub(crate) inputs: Vec<u32>,
     pub(crate) overrides: Vec<u32>,
     pub(crate) outputs: Vec<u32>,
+    /// `outputs` sorted, each once (the order a run's [`Outputs`](crate::Outputs) keeps).
+    pub(crate) output_slots: Vec<u32>,
     /// The value slots a run may leave a value in: those of inputs, overrides and of nodes
     /// whose values are not words (or are stored shared). The others stay empty (their
     /// values go to word cells), so the end of a run empties only these.
