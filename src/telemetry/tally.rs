@@ -122,10 +122,12 @@ impl<E: PushMetricExporter> PushMetricExporter for Counted<E> {
             .scope_metrics()
             .map(|scope| scope.metrics().count())
             .sum::<usize>();
-        let result = self.inner.export(metrics).await;
+        // Counted before the export: one still in flight when shutdown gives up shows as
+        // dropped (submitted, neither exported nor failed), not as nothing.
         self.tally
             .submitted
             .fetch_add(count as u64, Ordering::Relaxed);
+        let result = self.inner.export(metrics).await;
         self.tally.record(count, &result);
         result
     }
@@ -199,5 +201,55 @@ impl<P: LogProcessor> LogProcessor for Submitted<P> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{
+        InMemoryMetricExporter, PeriodicReader, SdkMeterProvider, Temporality,
+    };
+
+    /// An exporter whose exports never end (a collector that does not answer).
+    struct Stuck;
+
+    impl PushMetricExporter for Stuck {
+        async fn export(&self, _: &ResourceMetrics) -> OTelSdkResult {
+            std::future::pending().await
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: std::time::Duration) -> OTelSdkResult {
+            Ok(())
+        }
+        fn temporality(&self) -> Temporality {
+            Temporality::Cumulative
+        }
+    }
+
+    #[test]
+    fn a_metric_export_in_flight_counts_as_submitted() {
+        let memory = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(memory.clone()).build())
+            .build();
+        provider.meter("t").u64_counter("c").build().add(1, &[]);
+        provider.force_flush().unwrap();
+        let metrics = memory.get_finished_metrics().unwrap().remove(0);
+
+        let tally = Arc::new(Tally::default());
+        let counted = Counted::new(Stuck, Arc::clone(&tally));
+        let export = std::pin::pin!(counted.export(&metrics));
+        let waker = std::task::Waker::noop();
+        let polled = export.poll(&mut std::task::Context::from_waker(waker));
+        assert!(polled.is_pending());
+        assert_eq!(
+            (tally.submitted(), tally.exported(), tally.failed()),
+            (1, 0, 0),
+            "in flight: the report counts it as dropped"
+        );
     }
 }
