@@ -133,7 +133,9 @@ impl<H: HookSet> RunShared<H> {
             self.run_task_as::<true>(task, ready, now)
         } else {
             // Stage hooks may run before and after the task: no clock reading crosses them.
-            let staged = H::ACTIVE && self.plan.inner.task_hot[task as usize].stage().is_some();
+            // The entry's flag, not `task_hot`: the task loop reads the entry's line next
+            // anyway, where `task_hot` would be one more random line per task.
+            let staged = H::ACTIVE && self.plan.inner.entries[task as usize].staged();
             if staged {
                 *now = None;
             }
