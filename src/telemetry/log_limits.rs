@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::{InstrumentationScope, Key};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -131,7 +131,40 @@ impl<P: LogProcessor> LogProcessor for LogRecordLimits<P> {
         self.inner.shutdown_with_timeout(timeout)
     }
 
+    fn event_enabled(&self, level: Severity, target: &str, name: Option<&str>) -> bool {
+        self.inner.event_enabled(level, target, name)
+    }
+
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exporter's processor that wants no debug records.
+    #[derive(Debug)]
+    struct InfoAndUp;
+
+    impl LogProcessor for InfoAndUp {
+        fn emit(&self, _: &mut SdkLogRecord, _: &InstrumentationScope) {}
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+        fn event_enabled(&self, level: Severity, _: &str, _: Option<&str>) -> bool {
+            level >= Severity::Info
+        }
+    }
+
+    #[test]
+    fn the_limits_pass_on_what_the_processor_wants() {
+        let limits = LogRecordLimits::new(InfoAndUp, 8, None);
+        assert!(!limits.event_enabled(Severity::Debug, "t", None));
+        assert!(limits.event_enabled(Severity::Warn, "t", None));
     }
 }
