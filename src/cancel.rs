@@ -37,7 +37,7 @@ impl CancelToken {
         let inner = &self.0;
         {
             // Set under the lock: a waiter checks the flag under it before it sleeps.
-            let _guard = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _guard = crate::sync::lock(&inner.lock);
             inner.cancelled.store(true, Ordering::Release);
         }
         inner.woken.notify_all();
@@ -54,7 +54,7 @@ impl CancelToken {
     pub(crate) fn wait(&self, duration: Duration) -> bool {
         let inner = &self.0;
         let deadline = Instant::now() + duration;
-        let mut guard = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = crate::sync::lock(&inner.lock);
         loop {
             if self.is_cancelled() {
                 return true;

@@ -46,6 +46,7 @@ pub mod otel;
 mod outcome;
 pub mod plan;
 pub mod processors;
+mod sync;
 pub mod telemetry;
 mod value;
 mod write_once;

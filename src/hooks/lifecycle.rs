@@ -33,6 +33,7 @@ use crate::graph::NodeMeta;
 use crate::ids::RunId;
 use crate::outcome::{NodeOutcome, Outcome};
 use crate::plan::TaskMeta;
+use crate::sync::lock;
 
 /// A set of hooks for a caller-driven executor. Build it once, start many runs.
 pub struct Lifecycle<H: HookSet = NoHooks> {
@@ -267,10 +268,6 @@ impl<H: HookSet> Drop for ActiveRun<'_, H> {
     fn drop(&mut self) {
         self.end(true);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A stage in progress; dropped without [`finish`](Self::finish), it ends as failed.

@@ -527,7 +527,7 @@ fn contained_around_async<H: Hooks>(
         if unfinished {
             // Taken back (waiting, if another task is polling it right now): whoever holds
             // the wrapper's handle on it finds it gone and ends at once.
-            let body = slot.body.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let body = crate::sync::lock(&slot.body).take();
             if let Some(body) = body {
                 body.await;
             }
@@ -554,7 +554,7 @@ impl std::future::Future for TrackedBody {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
-        let mut body = self.slot.body.lock().unwrap_or_else(|e| e.into_inner());
+        let mut body = crate::sync::lock(&self.slot.body);
         let Some(future) = body.as_mut() else {
             return std::task::Poll::Ready(()); // taken back: dagtel runs it
         };

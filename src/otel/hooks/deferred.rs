@@ -33,6 +33,7 @@ use super::bound::GraphMetrics;
 use super::node_metrics::{NodeSeries, node_metric_attrs};
 use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
+use crate::sync::lock;
 
 /// How many durations may wait (about 8 MB) before runs record them themselves.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
@@ -287,10 +288,6 @@ fn recorder() -> Option<&'static Mutex<Sender<Arc<Shared>>>> {
                 .map(|_| Mutex::new(sender))
         })
         .as_ref()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

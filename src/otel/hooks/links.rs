@@ -23,6 +23,7 @@ use opentelemetry::{KeyValue, StringValue};
 use super::bound::GraphMetrics;
 use crate::graph::{Dag, NodeMeta};
 use crate::otel::conventions as conv;
+use crate::sync::lock;
 
 /// How many span arrays a graph keeps for later runs (more only while runs overlap).
 const POOLED: usize = 2;
@@ -302,10 +303,6 @@ impl Registry {
         }
         Links { links, parents }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
