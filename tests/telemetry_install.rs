@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dagtel::RunId;
 use dagtel::telemetry::config::{
-    ExporterKind, HistogramAggregation, Protocol, SamplerKind, Settings,
+    ExemplarFilter, ExporterKind, HistogramAggregation, Protocol, SamplerKind, Settings,
 };
 use dagtel::telemetry::{
     InstallOptions, ShutdownOutcome, Signal, TelemetryGuard, build_resource, install,
@@ -414,6 +414,66 @@ fn caller_processors_run_before_the_exporters() {
     let file_spans = support::traces(&dir);
     let span = &file_spans[0].resource_spans[0].scope_spans[0].spans[0];
     assert!(span.attributes.iter().any(|kv| kv.key == "stamped"));
+}
+
+#[test]
+fn the_file_exporter_attaches_exemplars_of_node_spans_unless_they_are_off() {
+    use ExemplarFilter::*;
+    use HistogramAggregation::*;
+    let cases = [
+        (TraceBased, ExplicitBucketHistogram, true),
+        (TraceBased, Base2ExponentialBucketHistogram, true),
+        (AlwaysOff, ExplicitBucketHistogram, false),
+    ];
+    for (filter, aggregation, kept) in cases {
+        let case = format!("{filter:?} {aggregation:?}");
+        let mut s = settings(
+            &format!("exemplars-{filter:?}-{aggregation:?}"),
+            &[ExporterKind::File],
+        );
+        s.metrics.exemplar_filter = filter;
+        s.metrics.histogram_aggregation = aggregation;
+        let guard = install(&s, "svc", local()).unwrap();
+        assert_eq!(guard.exemplars().is_some(), kept, "{case}");
+        let mut g = dagtel::DagBuilder::new("files");
+        let step = g.node("step").run((), |_, ()| Ok(1u8));
+        let plan = g.build().unwrap();
+        let plan = plan.plan(&dagtel::Request::new().output(step)).unwrap();
+        dagtel::Executor::parallel()
+            .hook(guard.hooks())
+            .run(&plan, dagtel::Inputs::new())
+            .unwrap();
+        let dir = guard.telemetry_dir().unwrap().to_owned();
+        let report = guard.shutdown();
+        assert!(report.is_complete(), "{case}: {report}");
+
+        let span = support::traces(&dir)
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .find(|s| s.name == "step")
+            .expect("the node span was written");
+        let metric = support::metrics(&dir)
+            .into_iter()
+            .flat_map(|r| r.resource_metrics)
+            .flat_map(|rm| rm.scope_metrics)
+            .flat_map(|sm| sm.metrics)
+            .find(|m| m.name == "dag.node.duration")
+            .expect("the node duration was written");
+        let exemplars = match metric.data {
+            Some(Data::Histogram(h)) => h.data_points[0].exemplars.clone(),
+            Some(Data::ExponentialHistogram(h)) => h.data_points[0].exemplars.clone(),
+            other => panic!("{case}: {other:?}"),
+        };
+        if kept {
+            assert_eq!(exemplars.len(), 1, "{case}");
+            assert_eq!(exemplars[0].span_id, span.span_id, "{case}");
+            assert_eq!(exemplars[0].trace_id, span.trace_id, "{case}");
+        } else {
+            assert!(exemplars.is_empty(), "{case}");
+        }
+    }
 }
 
 #[test]

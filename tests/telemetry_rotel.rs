@@ -20,7 +20,7 @@ use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Seve
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use opentelemetry_proto::tonic::common::v1::any_value;
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{Exemplar, metric::Data, number_data_point};
 use otlp_receiver::{Received, Receiver};
 use rotel::Rotel;
 use support::attr;
@@ -73,6 +73,15 @@ fn round_trip(protocol: Protocol) {
         .u64_counter("e2e.count")
         .build();
     counter.add(5, &[KeyValue::new("dag.node.name", "load")]);
+    // A run through the guard's hooks: its node duration carries an exemplar of its span.
+    let mut g = dagtel::DagBuilder::new("e2e");
+    let step = g.node("step").run((), |_, ()| Ok(1u8));
+    let plan = g.build().unwrap();
+    let plan = plan.plan(&dagtel::Request::new().output(step)).unwrap();
+    dagtel::Executor::parallel()
+        .hook(guard.hooks())
+        .run(&plan, dagtel::Inputs::new())
+        .unwrap();
 
     let report = guard.shutdown();
     assert!(
@@ -81,8 +90,12 @@ fn round_trip(protocol: Protocol) {
         rotel.output()
     );
 
-    let received = receiver
-        .wait_for(|r| !r.traces.is_empty() && !r.logs.is_empty() && metric_value(r).is_some());
+    let received = receiver.wait_for(|r| {
+        !r.traces.is_empty()
+            && !r.logs.is_empty()
+            && metric_value(r).is_some()
+            && node_exemplar(r).is_some()
+    });
     let context = || format!("{name}: received {received:?}\nrotel: {}", rotel.output());
 
     let resource_spans = received.traces.iter().flat_map(|r| &r.resource_spans);
@@ -123,6 +136,37 @@ fn round_trip(protocol: Protocol) {
     assert_eq!(log.time_unix_nano, log.observed_time_unix_nano);
 
     assert_eq!(metric_value(&received), Some(5), "{}", context());
+
+    let step_span = received
+        .traces
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .find(|s| s.name == "step")
+        .unwrap_or_else(|| panic!("no node span arrived: {}", context()));
+    let exemplar = node_exemplar(&received).unwrap();
+    assert_eq!(exemplar.span_id, step_span.span_id, "{}", context());
+    assert_eq!(exemplar.trace_id, step_span.trace_id, "{}", context());
+}
+
+/// The exemplar of node `step`'s duration, when one arrived.
+fn node_exemplar(received: &Received) -> Option<Exemplar> {
+    received
+        .metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .filter(|m| m.name == "dag.node.duration")
+        .filter_map(|m| match &m.data {
+            Some(Data::Histogram(h)) => Some(&h.data_points),
+            _ => None,
+        })
+        .flatten()
+        .filter(|p| attr(&p.attributes, "dag.node.name") == Some("step"))
+        .flat_map(|p| p.exemplars.clone())
+        .next_back()
 }
 
 /// The last value of the `e2e.count` counter received, with its attribute checked.

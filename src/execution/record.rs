@@ -191,6 +191,12 @@ impl RunRecord {
         })
     }
 
+    /// When item `i` ended, if it ran.
+    pub(crate) fn ended_at(&self, i: usize) -> Option<SystemTime> {
+        let raw = self.raw.get(i)?.get()?;
+        (raw.attempts > 0).then(|| self.clock.wall(raw.end))
+    }
+
     /// Item `i` of [`nodes`](Self::nodes).
     pub(crate) fn view(&self, i: usize) -> NodeRecord<'_> {
         let inner = &*self.plan.inner;

@@ -4,6 +4,7 @@
 pub mod carry;
 pub mod context;
 pub mod conventions;
+pub mod exemplars;
 mod hooks;
 pub mod logs;
 pub mod metrics;

@@ -75,6 +75,8 @@ pub struct TestTelemetry {
     meter_provider: SdkMeterProvider,
     /// What every [`hooks`](Self::hooks) shares (one collection callback for all).
     hook_metrics: std::sync::OnceLock<crate::otel::SharedMetrics>,
+    /// The exemplars hooks from [`hooks`](Self::hooks) keep (`trace_based`).
+    exemplars: std::sync::Arc<crate::otel::exemplars::Exemplars>,
 }
 
 /// Why [`TestTelemetry::global`] could not route `tracing` into the shared instance.
@@ -130,6 +132,9 @@ impl TestTelemetry {
             logger_provider,
             meter_provider,
             hook_metrics: std::sync::OnceLock::new(),
+            exemplars: std::sync::Arc::new(crate::otel::exemplars::Exemplars::new(
+                crate::otel::exemplars::ExemplarFilter::TraceBased,
+            )),
         }
     }
 
@@ -284,10 +289,36 @@ impl TestTelemetry {
     /// [`OtelHooks`](crate::otel::OtelHooks) recording into these providers, with the default
     /// options.
     pub fn hooks(&self) -> crate::otel::OtelHooks {
-        let shared = self
-            .hook_metrics
-            .get_or_init(|| crate::otel::SharedMetrics::new(&self.meter_provider));
-        crate::otel::OtelHooks::builder_sharing(&self.tracer_provider, shared).build()
+        self.hooks_builder().build()
+    }
+
+    /// The builder behind [`hooks`](Self::hooks), for hooks with more options that record
+    /// into these providers and exemplars.
+    pub fn hooks_builder(&self) -> crate::otel::OtelHooksBuilder {
+        let shared = self.hook_metrics.get_or_init(|| {
+            crate::otel::SharedMetrics::new(&self.meter_provider)
+                .with_exemplars(Some(std::sync::Arc::clone(&self.exemplars)))
+        });
+        crate::otel::OtelHooks::builder_sharing(&self.tracer_provider, shared)
+    }
+
+    /// The exemplars of histogram `name`'s series whose attributes are exactly `attributes`
+    /// (what the OTLP and file exporters would attach to its data point), as recorded by
+    /// hooks from [`hooks`](Self::hooks) with the `trace_based` filter. Node durations of
+    /// runs from dagtel's executor reach the reservoir when metrics are collected
+    /// ([`metrics`](Self::metrics) or any method that reads them).
+    pub fn exemplars(
+        &self,
+        name: &str,
+        attributes: &[opentelemetry::KeyValue],
+    ) -> Vec<crate::otel::exemplars::Exemplar> {
+        self.exemplars.get(name, attributes)
+    }
+
+    /// The reservoir behind [`exemplars`](Self::exemplars), for an exporter of the caller's
+    /// to [`attach`](crate::otel::exemplars::Exemplars::attach).
+    pub fn exemplar_reservoir(&self) -> &std::sync::Arc<crate::otel::exemplars::Exemplars> {
+        &self.exemplars
     }
 
     /// Forgets every span, log record and metric snapshot exported so far (instruments keep

@@ -2,8 +2,8 @@
 //! bounded time, and reports what could not be delivered.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use super::exporters::{MemoryExporters, Tallies};
 use super::propagation::ParentContext;
 use super::report::{ExporterReport, ShutdownOutcome, ShutdownReport, SignalReport};
 use super::runtime::TelemetryRuntime;
+use crate::otel::exemplars::Exemplars;
 use crate::otel::{OtelHooks, OtelHooksBuilder, SharedMetrics};
 
 /// Keeps telemetry running; flushes and shuts it down on [`shutdown`](Self::shutdown) or drop.
@@ -42,6 +43,8 @@ pub struct TelemetryGuard {
     /// What every hook built from this guard shares (one collection callback, not one per
     /// `hooks()` call).
     pub(crate) hook_metrics: OnceLock<SharedMetrics>,
+    /// The exemplar reservoir the metric exporters attach, unless exemplars are off.
+    pub(crate) exemplars: Option<Arc<Exemplars>>,
 }
 
 /// The providers of the signals that export somewhere.
@@ -107,7 +110,9 @@ impl TelemetryGuard {
         };
         let mut hooks = match &self.providers.meter {
             Some((meter, _)) => {
-                let shared = self.hook_metrics.get_or_init(|| SharedMetrics::new(meter));
+                let shared = self.hook_metrics.get_or_init(|| {
+                    SharedMetrics::new(meter).with_exemplars(self.exemplars.clone())
+                });
                 OtelHooks::builder_sharing(&tracer, shared)
             }
             None => OtelHooks::builder(&tracer, &SdkMeterProvider::builder().build()),
@@ -122,6 +127,14 @@ impl TelemetryGuard {
             hooks = hooks.parent_run(run_id.clone());
         }
         hooks
+    }
+
+    /// The exemplar reservoir that the OTLP and file metric exporters attach to dagtel's
+    /// duration histograms, and that hooks from this guard feed; `None` when exemplars are
+    /// off (`OTEL_METRICS_EXEMPLAR_FILTER=always_off`) or metrics go nowhere. See
+    /// [`exemplars`](crate::otel::exemplars).
+    pub fn exemplars(&self) -> Option<&Arc<Exemplars>> {
+        self.exemplars.as_ref()
     }
 
     /// The tracer provider, when traces are exported somewhere.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::global;
@@ -9,14 +10,15 @@ use opentelemetry_sdk::logs::LogProcessor;
 use opentelemetry_sdk::trace::SpanProcessor;
 
 use super::boxed::{BoxedLogProcessor, BoxedSpanProcessor};
-use super::config::{ExporterKind, Settings};
-use super::exporters::{BuildContext, MemoryExporters};
+use super::config::{ExemplarFilter, ExporterKind, Settings};
+use super::exporters::{self, BuildContext, MemoryExporters};
 use super::guard::{Providers, TelemetryGuard};
 use super::propagation;
 use super::resource::build_resource;
 use super::runtime::TelemetryRuntime;
 use super::{TelemetryError, logs, metrics, subscriber, traces};
 use crate::RunId;
+use crate::otel::exemplars::Exemplars;
 use crate::processors::RunIdLogProcessor;
 
 /// How [`install`] installs: globally or not, extra processors, the run id, the shutdown
@@ -177,9 +179,16 @@ pub fn install(
         settings: settings.clone(),
         resolved: None,
         hook_metrics: std::sync::OnceLock::new(),
+        exemplars: None,
     };
     if settings.disabled {
         return Ok(guard);
+    }
+    let filter = settings.metrics.exemplar_filter;
+    if filter != ExemplarFilter::AlwaysOff
+        && !exporters::kinds(&settings.exporters.metrics).is_empty()
+    {
+        guard.exemplars = Some(Arc::new(Exemplars::new(filter)));
     }
 
     let dir_id = options
@@ -194,6 +203,7 @@ pub fn install(
         dir: &dir,
         runtime: &guard.runtime,
         memory: &mut guard.memory,
+        exemplars: guard.exemplars.clone(),
     };
     let span_processors = options
         .span_processors

@@ -1,8 +1,9 @@
 //! The meter provider: one periodic reader per exporter, the temporality preference on every
 //! exporter, and base-2 exponential histograms through a view when asked for.
 //!
-//! `OTEL_METRICS_EXEMPLAR_FILTER` is not applied: opentelemetry_sdk 0.33 records no
-//! exemplars. The SDK's thread-based reader has no export timeout of its own, so
+//! Exemplars (unless `OTEL_METRICS_EXEMPLAR_FILTER` is `always_off`) come from dagtel's own
+//! reservoir, which the OTLP and file exporters attach (see [`crate::otel::exemplars`]); the
+//! OTLP exporter is then dagtel's own ([`OtlpMetricExporter`]). The SDK's thread-based reader has no export timeout of its own, so
 //! `OTEL_METRIC_EXPORT_TIMEOUT` bounds the OTLP exporter's timeout instead (the smaller of the
 //! two applies to each export).
 
@@ -18,6 +19,7 @@ use opentelemetry_sdk::metrics::{
 use super::TelemetryError;
 use super::config::{ExporterKind, HistogramAggregation, TemporalityPreference};
 use super::exporters::file::FileMetricExporter;
+use super::exporters::otlp_metrics::OtlpMetricExporter;
 use super::exporters::{BuildContext, Retained, Tallies, kinds, otlp};
 use super::tally::{Counted, Tally};
 
@@ -54,12 +56,24 @@ pub(crate) fn build(
         let tally = Arc::new(Tally::default());
         builder = match kind {
             ExporterKind::Otlp => {
-                let exporter = otlp::metric_exporter(
-                    &otlp::effective(&settings.otlp.metrics, settings.metrics.export_timeout),
-                    temporality,
-                    cx.runtime,
-                )?;
-                reading(builder, exporter, &tally, interval)
+                let otlp_settings =
+                    otlp::effective(&settings.otlp.metrics, settings.metrics.export_timeout);
+                match &cx.exemplars {
+                    Some(exemplars) => {
+                        let exporter = OtlpMetricExporter::new(
+                            &otlp_settings,
+                            temporality,
+                            cx.runtime,
+                            Arc::clone(exemplars),
+                        )?;
+                        reading(builder, exporter, &tally, interval)
+                    }
+                    None => {
+                        let exporter =
+                            otlp::metric_exporter(&otlp_settings, temporality, cx.runtime)?;
+                        reading(builder, exporter, &tally, interval)
+                    }
+                }
             }
             ExporterKind::Console => {
                 let exporter = opentelemetry_stdout::MetricExporter::builder()
@@ -68,7 +82,8 @@ pub(crate) fn build(
                 reading(builder, exporter, &tally, interval)
             }
             ExporterKind::File => {
-                let exporter = FileMetricExporter::open(cx.file_dir()?, temporality)?;
+                let exporter =
+                    FileMetricExporter::open(cx.file_dir()?, temporality, cx.exemplars.clone())?;
                 reading(builder, exporter, &tally, interval)
             }
             ExporterKind::Memory => {

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use tokio::runtime::{EnterGuard, Runtime};
+use tokio::runtime::{EnterGuard, Handle, Runtime};
 
 use super::TelemetryError;
 
@@ -20,6 +20,16 @@ impl TelemetryRuntime {
     /// Enters the runtime (starting it on first use), so that exporters built while the guard
     /// lives attach their background tasks to it.
     pub(crate) fn enter(&self) -> Result<EnterGuard<'_>, TelemetryError> {
+        Ok(self.runtime()?.enter())
+    }
+
+    /// A handle to the runtime (starting it on first use), for exporters that run their
+    /// exports on it.
+    pub(crate) fn handle(&self) -> Result<Handle, TelemetryError> {
+        Ok(self.runtime()?.handle().clone())
+    }
+
+    fn runtime(&self) -> Result<&Runtime, TelemetryError> {
         let runtime = match self.runtime.get() {
             Some(runtime) => runtime,
             None => {
@@ -32,7 +42,7 @@ impl TelemetryRuntime {
                 self.runtime.get_or_init(|| runtime)
             }
         };
-        Ok(runtime.enter())
+        Ok(runtime)
     }
 
     /// Stops the runtime without waiting for its tasks; safe from any thread, including one

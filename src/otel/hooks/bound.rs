@@ -18,6 +18,7 @@ use opentelemetry::metrics::BoundHistogram;
 use super::labels::GraphLabels;
 use super::links::GraphLinks;
 use crate::graph::{Dag, DagInner, NodeMeta};
+use crate::otel::exemplars::SeriesExemplars;
 
 /// One graph's bound handles, indexed by node position; bound on a node's first success.
 /// Also what the graph's fan-in links reuse across runs.
@@ -30,12 +31,28 @@ pub(crate) struct GraphMetrics {
     pub(crate) links: GraphLinks,
     /// The node spans' labels and layer tracers, built on the graph's first sampled run.
     pub(crate) labels: OnceLock<GraphLabels>,
+    /// Each node's exemplar buckets (of its first-try successes' series), by graph index;
+    /// allocated on the first exemplar.
+    exemplars: OnceLock<Box<[OnceLock<Arc<SeriesExemplars>>]>>,
 }
 
 impl GraphMetrics {
     /// The handle slot of `node`, if it belongs to this graph.
     pub(crate) fn duration_slot(&self, node: &NodeMeta) -> Option<&OnceLock<BoundHistogram<f64>>> {
         self.slot(node.position()?.index)
+    }
+
+    /// The exemplar buckets of the node at graph index `index`, found with `series` on first
+    /// use.
+    pub(crate) fn exemplar_series(
+        &self,
+        index: u32,
+        series: impl FnOnce() -> Arc<SeriesExemplars>,
+    ) -> Option<&Arc<SeriesExemplars>> {
+        let slots = self
+            .exemplars
+            .get_or_init(|| (0..self.metas.len()).map(|_| OnceLock::new()).collect());
+        Some(slots.get(index as usize)?.get_or_init(series))
     }
 
     /// The handle slot of the node at graph index `index`.
@@ -78,6 +95,7 @@ impl BoundCache {
                 .collect(),
             links: GraphLinks::new(dag.len()),
             labels: OnceLock::new(),
+            exemplars: OnceLock::new(),
         });
         let entry = Entry {
             dag: Arc::downgrade(&dag.inner),

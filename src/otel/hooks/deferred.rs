@@ -29,8 +29,16 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use opentelemetry::metrics::{Meter, ObservableGauge};
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use opentelemetry::StringValue;
+use opentelemetry::trace::{SpanId, TraceId};
+
 use super::bound::GraphMetrics;
 use super::node_metrics::{NodeSeries, node_metric_attrs};
+use crate::graph::NodeMeta;
+use crate::otel::conventions::METRIC_NODE_DURATION;
+use crate::otel::exemplars::{Exemplars, Origin, SeriesExemplars};
 use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
 use crate::sync::lock;
@@ -59,6 +67,39 @@ pub(super) struct Batch {
     /// Seconds of each planned node, in plan order, for those that succeeded at their first
     /// attempt; NaN for the others.
     pub(super) durations: Vec<f64>,
+    /// What the durations' exemplars need, when exemplars are kept.
+    pub(super) exemplars: Option<BatchExemplars>,
+}
+
+/// The spans a run's durations were measured in.
+pub(super) struct BatchExemplars {
+    pub(super) reservoir: Arc<Exemplars>,
+    /// The run's trace; invalid for a sampled-out run (whose nodes have no span).
+    pub(super) trace_id: TraceId,
+    /// Each planned node's span id (0: none) and end (Unix nanoseconds), in plan order.
+    pub(super) nodes: Vec<(u64, u64)>,
+}
+
+impl BatchExemplars {
+    /// Offers node `i`'s duration to `series`.
+    fn offer(&self, i: usize, seconds: f64, series: &SeriesExemplars, node: Option<StringValue>) {
+        let Some(&(span, end)) = self.nodes.get(i) else {
+            return;
+        };
+        let origin = if span == 0 || self.trace_id == TraceId::INVALID {
+            Origin::NONE
+        } else {
+            Origin {
+                trace_id: self.trace_id,
+                span_id: SpanId::from_bytes(span.to_be_bytes()),
+                sampled: true,
+            }
+        };
+        if self.reservoir.admits(&origin) {
+            let time = UNIX_EPOCH + Duration::from_nanos(end);
+            series.offer(seconds, time, origin, node);
+        }
+    }
 }
 
 /// One hook's durations waiting to be recorded.
@@ -262,6 +303,33 @@ impl Shared {
             for &seconds in values {
                 handle.record(seconds);
             }
+            self.offer_exemplars(runs, i, index, meta);
+        }
+    }
+
+    /// Offers node `i`'s durations (graph index `index`) of `runs` as exemplars, for the runs
+    /// that keep them.
+    fn offer_exemplars(&self, runs: &[Batch], i: usize, index: u32, meta: &NodeMeta) {
+        let Some(first) = runs.iter().find_map(|b| b.exemplars.as_ref()) else {
+            return;
+        };
+        let Some(batch) = runs.first() else {
+            return;
+        };
+        let series = batch.metrics.exemplar_series(index, || {
+            let ok = NodeOutcome::Succeeded;
+            let (attrs, len) = node_metric_attrs(batch.dag.as_ref(), meta, &ok, batch.series);
+            first.reservoir.series(METRIC_NODE_DURATION, &attrs[..len])
+        });
+        let Some(series) = series else {
+            return;
+        };
+        let node =
+            (batch.series != NodeSeries::Node).then(|| StringValue::from(meta.shared_name()));
+        for run in runs {
+            if let (Some(exemplars), Some(&seconds)) = (&run.exemplars, run.durations.get(i)) {
+                exemplars.offer(i, seconds, series, node.clone());
+            }
         }
     }
 }
@@ -318,6 +386,7 @@ mod tests {
             metrics: Arc::clone(&metrics),
             series: NodeSeries::Node,
             durations: vec![seconds],
+            exemplars: None,
         };
         let count = || {
             telemetry
@@ -372,6 +441,7 @@ mod tests {
             metrics: Arc::clone(&metrics),
             series: NodeSeries::Node,
             durations,
+            exemplars: None,
         };
         deferred.push(batch(&both, vec![1.0, 2.0]));
         deferred.push(batch(&only_a, vec![4.0]));

@@ -244,6 +244,22 @@ impl Registry {
         }
     }
 
+    /// The span id of the node at graph index `index` in this run, when it has one that
+    /// shares the root span's trace, flags and trace state; 0 otherwise.
+    pub(crate) fn span_id(&self, index: u32) -> u64 {
+        let Some(indexed) = &self.indexed else {
+            return 0;
+        };
+        let id = indexed
+            .spans
+            .get(index as usize)
+            .map_or(0, |s| s.load(Ordering::Acquire));
+        let other = id != 0
+            && indexed.any_other.load(Ordering::Acquire)
+            && lock(&indexed.others).contains_key(&index);
+        if other { 0 } else { id }
+    }
+
     /// Records `node`'s final span.
     pub(crate) fn record(&self, node: &NodeMeta, context: &SpanContext, entity: Option<&Arc<str>>) {
         if let (Some(indexed), Some(p)) = (&self.indexed, node.position())

@@ -29,6 +29,7 @@ use self::links::Registry;
 use self::scopes::Scopes;
 use super::context::{NodeScope, RunScope};
 use super::conventions as conv;
+use super::exemplars::{ExemplarFilter, Exemplars, Origin};
 use super::metrics::{Instruments, status};
 use crate::graph::NodeKind;
 use crate::hooks::{
@@ -81,6 +82,7 @@ pub struct OtelHooks {
     parent_run: Option<RunId>,
     bound: BoundCache,
     deferred: Arc<Deferred>,
+    exemplars: Option<Arc<Exemplars>>,
 }
 
 /// Options for [`OtelHooks`].
@@ -96,6 +98,7 @@ pub struct OtelHooksBuilder {
     layers: HashMap<String, String>,
     parent: Option<Context>,
     parent_run: Option<RunId>,
+    exemplars: Option<Arc<Exemplars>>,
 }
 
 impl OtelHooks {
@@ -139,7 +142,27 @@ impl OtelHooks {
             layers: HashMap::new(),
             parent: None,
             parent_run: None,
+            exemplars: metrics.exemplars.clone(),
         }
+    }
+
+    /// Offers a duration to the exemplar reservoir, if there is one.
+    fn offer(
+        &self,
+        metric: &str,
+        attrs: &[KeyValue],
+        seconds: f64,
+        origin: Origin,
+        node: Option<StringValue>,
+    ) {
+        if let Some(exemplars) = &self.exemplars {
+            exemplars.offer(metric, attrs, seconds, origin, node);
+        }
+    }
+
+    /// The node name an exemplar of `node` carries: only when its series does not.
+    fn exemplar_node(&self, node: &crate::graph::NodeMeta) -> Option<StringValue> {
+        (self.node_series != NodeSeries::Node).then(|| StringValue::from(node.shared_name()))
     }
 
     fn root_name(&self, dag: &str) -> String {
@@ -221,6 +244,21 @@ impl OtelHooksBuilder {
         self
     }
 
+    /// Offers every duration these hooks record, with the span it was measured in, to
+    /// `reservoir`, for exporters to attach as exemplars (see [`exemplars`](crate::otel::exemplars)).
+    /// Hooks from [`TelemetryGuard`](crate::telemetry::TelemetryGuard) and
+    /// [`TestTelemetry`](crate::otel::testing::TestTelemetry) come with theirs.
+    pub fn exemplars(mut self, reservoir: Arc<Exemplars>) -> Self {
+        self.exemplars = Some(reservoir);
+        self
+    }
+
+    /// Records no exemplars.
+    pub fn without_exemplars(mut self) -> Self {
+        self.exemplars = None;
+        self
+    }
+
     /// The hooks.
     pub fn build(self) -> OtelHooks {
         OtelHooks {
@@ -235,6 +273,9 @@ impl OtelHooksBuilder {
             parent_run: self.parent_run,
             bound: BoundCache::default(),
             deferred: self.metrics.deferred,
+            exemplars: self
+                .exemplars
+                .filter(|e| e.filter() != ExemplarFilter::AlwaysOff),
         }
     }
 }
@@ -247,6 +288,8 @@ impl OtelHooksBuilder {
 pub(crate) struct SharedMetrics {
     instruments: Arc<Instruments>,
     deferred: Arc<Deferred>,
+    /// The exemplar reservoir of the exporters these providers feed, if they attach any.
+    exemplars: Option<Arc<Exemplars>>,
 }
 
 impl SharedMetrics {
@@ -261,7 +304,14 @@ impl SharedMetrics {
         Self {
             instruments,
             deferred,
+            exemplars: None,
         }
+    }
+
+    /// The same, offering durations to `exemplars`.
+    pub(crate) fn with_exemplars(mut self, exemplars: Option<Arc<Exemplars>>) -> Self {
+        self.exemplars = exemplars;
+        self
     }
 }
 
@@ -447,9 +497,15 @@ impl Hooks for OtelHooks {
             self.record_from(&state, record, run.node_events);
         }
         let attrs = [dag_attr(&state), status(run.outcome.as_str())];
-        self.instruments
-            .run_duration
-            .record(run.duration.as_secs_f64(), &attrs);
+        let seconds = run.duration.as_secs_f64();
+        self.instruments.run_duration.record(seconds, &attrs);
+        self.offer(
+            conv::METRIC_RUN_DURATION,
+            &attrs,
+            seconds,
+            origin(&state.cx),
+            None,
+        );
         Ok(())
     }
 
@@ -484,9 +540,15 @@ impl Hooks for OtelHooks {
         if let Some(name) = &state.name {
             attrs.push(KeyValue::new(conv::STAGE_NAME, name.clone()));
         }
-        self.instruments
-            .stage_duration
-            .record(stage.duration.as_secs_f64(), &attrs);
+        let seconds = stage.duration.as_secs_f64();
+        self.instruments.stage_duration.record(seconds, &attrs);
+        self.offer(
+            conv::METRIC_STAGE_DURATION,
+            &attrs,
+            seconds,
+            origin(&state.cx),
+            None,
+        );
         Ok(())
     }
 
@@ -541,9 +603,15 @@ impl Hooks for OtelHooks {
         if let Some(stage) = task.task.stage() {
             attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
         }
-        self.instruments
-            .task_duration
-            .record(task.duration.as_secs_f64(), &attrs);
+        let seconds = task.duration.as_secs_f64();
+        self.instruments.task_duration.record(seconds, &attrs);
+        self.offer(
+            conv::METRIC_TASK_DURATION,
+            &attrs,
+            seconds,
+            origin(&state.cx),
+            None,
+        );
         Ok(())
     }
 
@@ -653,7 +721,7 @@ impl Hooks for OtelHooks {
         node: &NodeEnd<'_>,
     ) -> HookResult {
         if !state.sampled {
-            self.record_node_end(parents.run, node);
+            self.record_node_end(parents.run, node, origin(&state.cx));
             return Ok(());
         }
         let span = state.cx.span();
@@ -685,7 +753,7 @@ impl Hooks for OtelHooks {
                 .record(meta, span.span_context(), entity);
         }
         span.end();
-        self.record_node_end(parents.run, node);
+        self.record_node_end(parents.run, node, Origin::of(span.span_context()));
         Ok(())
     }
 
@@ -733,6 +801,11 @@ fn parent_cx<'a>(parents: Parents<'a, OtelHooks>) -> &'a Context {
         Some(stage) => &stage.cx,
         None => &parents.run.cx,
     }
+}
+
+/// Where a measurement under `cx` was made: its span.
+fn origin(cx: &Context) -> Origin {
+    Origin::of(cx.span().span_context())
 }
 
 fn dag_attr(run: &RunState) -> KeyValue {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::{KeyValue, StringValue};
 
-use super::deferred::Batch;
+use super::deferred::{Batch, BatchExemplars};
 use super::scopes::LAYER_TAG;
 use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
 use crate::RunRecord;
@@ -15,30 +15,38 @@ use crate::execution::Tally;
 use crate::graph::NodeMeta;
 use crate::hooks::NodeEnd;
 use crate::otel::conventions as conv;
+use crate::otel::exemplars::{ExemplarFilter, Origin, unix_nanos};
 use crate::otel::metrics::status;
 use crate::outcome::{NodeOutcome, Outcome};
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 
 impl OtelHooks {
     /// Records an attempt that `after_node` reports, unless it is a first-try success of a
     /// run from dagtel's executor: those are recorded from the run record when the run ends.
-    pub(super) fn record_node_end(&self, run: &RunState, node: &NodeEnd<'_>) {
+    pub(super) fn record_node_end(&self, run: &RunState, node: &NodeEnd<'_>, origin: Origin) {
         let from_record = run.metrics.is_some();
         if from_record && node.attempt == 1 && *node.outcome == NodeOutcome::Succeeded {
             return;
         }
-        self.record_attempt(run, node.node, node.outcome, node.duration, node.will_retry);
+        let attempt = Attempt {
+            outcome: node.outcome,
+            duration: node.duration,
+            will_retry: node.will_retry,
+            origin,
+        };
+        self.record_attempt(run, node.node, attempt);
     }
 
-    /// Records one attempt: its duration (unless skipped) and the error, retry and skip
-    /// counters.
-    pub(super) fn record_attempt(
-        &self,
-        run: &RunState,
-        node: &NodeMeta,
-        outcome: &NodeOutcome,
-        duration: Duration,
-        will_retry: bool,
-    ) {
+    /// Records one attempt: its duration (unless skipped, and offered as an exemplar) and
+    /// the error, retry and skip counters.
+    pub(super) fn record_attempt(&self, run: &RunState, node: &NodeMeta, attempt: Attempt<'_>) {
+        let Attempt {
+            outcome,
+            duration,
+            will_retry,
+            origin,
+        } = attempt;
+        let seconds = duration.as_secs_f64();
         let dag = run.dag.as_ref();
         let bound = match outcome {
             NodeOutcome::Succeeded => run.metrics.as_ref().and_then(|m| m.duration_slot(node)),
@@ -50,7 +58,18 @@ impl OtelHooks {
                 let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
                 self.instruments.node_duration.bind(&attrs[..len])
             });
-            handle.record(duration.as_secs_f64());
+            handle.record(seconds);
+            if self.exemplars.is_some() {
+                let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
+                let filtered = self.exemplar_node(node);
+                self.offer(
+                    conv::METRIC_NODE_DURATION,
+                    &attrs[..len],
+                    seconds,
+                    origin,
+                    filtered,
+                );
+            }
             return;
         }
         let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
@@ -66,7 +85,15 @@ impl OtelHooks {
         if !matches!(outcome, NodeOutcome::Skipped(_)) {
             self.instruments
                 .node_duration
-                .record(duration.as_secs_f64(), &attrs[..len]);
+                .record(seconds, &attrs[..len]);
+            let filtered = self.exemplar_node(node);
+            self.offer(
+                conv::METRIC_NODE_DURATION,
+                &attrs[..len],
+                seconds,
+                origin,
+                filtered,
+            );
         }
     }
 
@@ -88,11 +115,18 @@ impl OtelHooks {
         // In plan order: the record's first items are the planned nodes, in that order.
         let planned = plan.inner.nodes.len();
         let mut durations = self.deferred.buffer(planned);
+        let run_origin = Origin::of(run.cx.span().span_context());
+        let mut exemplars = self.batch_exemplars(run, planned);
         let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
         for i in 0..record.len() {
             let first_try = record.first_try_success(i);
             if i < planned {
                 durations.push(first_try.map_or(f64::NAN, |(_, took)| took.as_secs_f64()));
+                if let Some(exemplars) = &mut exemplars {
+                    let span = first_try.map_or(0, |(index, _)| run.registry.span_id(index));
+                    let end = record.ended_at(i).map_or(0, unix_nanos);
+                    exemplars.nodes.push((span, end));
+                }
             }
             if node_events || (first_try.is_some() && !timed_tasks) {
                 continue;
@@ -113,7 +147,13 @@ impl OtelHooks {
                     self.instruments.node_errors.add(earlier as u64, counted);
                     self.instruments.node_retries.add(earlier as u64, counted);
                 }
-                self.record_attempt(run, node.node, outcome, node.duration, false);
+                let attempt = Attempt {
+                    outcome,
+                    duration: node.duration,
+                    will_retry: false,
+                    origin: run_origin,
+                };
+                self.record_attempt(run, node.node, attempt);
             }
             if node.node.task_group().is_some() || self.task_spans == TaskSpans::All {
                 tasks
@@ -129,6 +169,7 @@ impl OtelHooks {
                 metrics: Arc::clone(metrics),
                 series: self.node_series,
                 durations,
+                exemplars,
             });
         }
         for tally in tasks.into_values() {
@@ -136,11 +177,47 @@ impl OtelHooks {
             if let Some(stage) = tally.stage {
                 attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
             }
-            self.instruments
-                .task_duration
-                .record(tally.duration().as_secs_f64(), &attrs);
+            let seconds = tally.duration().as_secs_f64();
+            self.instruments.task_duration.record(seconds, &attrs);
+            self.offer(
+                conv::METRIC_TASK_DURATION,
+                &attrs,
+                seconds,
+                run_origin,
+                None,
+            );
         }
     }
+}
+
+impl OtelHooks {
+    /// Where a run's first-try successes keep what their exemplars need, when they are
+    /// kept: the trace, and each node's span and end.
+    fn batch_exemplars(&self, run: &RunState, planned: usize) -> Option<BatchExemplars> {
+        let reservoir = self.exemplars.as_ref()?;
+        if !run.sampled && reservoir.filter() != ExemplarFilter::AlwaysOn {
+            return None;
+        }
+        let root = run.cx.span().span_context().clone();
+        Some(BatchExemplars {
+            reservoir: Arc::clone(reservoir),
+            trace_id: if run.sampled {
+                root.trace_id()
+            } else {
+                TraceId::INVALID
+            },
+            nodes: Vec::with_capacity(planned),
+        })
+    }
+}
+
+/// One attempt to record.
+pub(super) struct Attempt<'a> {
+    pub(super) outcome: &'a NodeOutcome,
+    pub(super) duration: Duration,
+    pub(super) will_retry: bool,
+    /// The span it ran in, for its duration's exemplar.
+    pub(super) origin: Origin,
 }
 
 /// A task's span of time and outcome, folded from its nodes' records.

@@ -16,7 +16,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -33,6 +33,7 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use serde::Serialize;
 
+use crate::otel::exemplars::Exemplars;
 use crate::telemetry::{Signal, TelemetryError};
 
 /// The file name a signal is written to.
@@ -154,20 +155,31 @@ impl LogExporter for FileLogExporter {
 pub(crate) struct FileMetricExporter {
     out: JsonLines,
     temporality: Temporality,
+    /// Attached to dagtel's histograms, when exemplars are kept.
+    exemplars: Option<Arc<Exemplars>>,
 }
 
 impl FileMetricExporter {
-    pub(crate) fn open(dir: &Path, temporality: Temporality) -> Result<Self, TelemetryError> {
+    pub(crate) fn open(
+        dir: &Path,
+        temporality: Temporality,
+        exemplars: Option<Arc<Exemplars>>,
+    ) -> Result<Self, TelemetryError> {
         Ok(Self {
             out: JsonLines::open(dir, Signal::Metrics)?,
             temporality,
+            exemplars,
         })
     }
 }
 
 impl PushMetricExporter for FileMetricExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        self.out.append(&ExportMetricsServiceRequest::from(metrics))
+        let mut request = ExportMetricsServiceRequest::from(metrics);
+        if let Some(exemplars) = &self.exemplars {
+            exemplars.attach(&mut request);
+        }
+        self.out.append(&request)
     }
 
     fn force_flush(&self) -> OTelSdkResult {

@@ -10,6 +10,7 @@
 pub(crate) mod file;
 mod memory;
 pub(crate) mod otlp;
+pub(crate) mod otlp_metrics;
 
 pub use file::file_name;
 pub use memory::MemoryExporters;
@@ -24,6 +25,7 @@ use super::TelemetryError;
 use super::config::{ExporterKind, Settings};
 use super::runtime::TelemetryRuntime;
 use super::tally::Tally;
+use crate::otel::exemplars::Exemplars;
 
 /// The kinds to build for one signal: `none` dropped, each kind once, in the listed order,
 /// except that OTLP comes last. The SDK flushes and shuts exporters down one after another,
@@ -48,6 +50,8 @@ pub(crate) struct BuildContext<'a> {
     pub(crate) dir: &'a Path,
     pub(crate) runtime: &'a TelemetryRuntime,
     pub(crate) memory: &'a mut MemoryExporters,
+    /// The reservoir metric exporters attach exemplars from, when exemplars are kept.
+    pub(crate) exemplars: Option<Arc<Exemplars>>,
 }
 
 /// The delivery counts of each exporter of one signal.

@@ -80,7 +80,7 @@ pub(crate) fn metric_exporter(
     build_exporter!(builder, settings, runtime, Signal::Metrics)
 }
 
-fn build_error(
+pub(crate) fn build_error(
     signal: Signal,
     settings: &OtlpSettings,
     source: opentelemetry_otlp::ExporterBuildError,
@@ -92,7 +92,7 @@ fn build_error(
     }
 }
 
-fn compression(settings: &OtlpSettings) -> Option<opentelemetry_otlp::Compression> {
+pub(crate) fn compression(settings: &OtlpSettings) -> Option<opentelemetry_otlp::Compression> {
     match settings.compression {
         Compression::None => None,
         Compression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
@@ -103,7 +103,7 @@ fn compression(settings: &OtlpSettings) -> Option<opentelemetry_otlp::Compressio
 /// `http://` when insecure and `https://` otherwise; an endpoint with a scheme keeps it. The
 /// exporter applies the same rule, but from the environment; doing it here makes the setting
 /// the only input.
-fn grpc_endpoint(settings: &OtlpSettings) -> String {
+pub(crate) fn grpc_endpoint(settings: &OtlpSettings) -> String {
     let endpoint = settings.endpoint.trim();
     if endpoint.contains("://") {
         endpoint.to_owned()
@@ -114,7 +114,7 @@ fn grpc_endpoint(settings: &OtlpSettings) -> String {
     }
 }
 
-fn uses_tls(endpoint: &str) -> bool {
+pub(crate) fn uses_tls(endpoint: &str) -> bool {
     endpoint
         .get(..8)
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
@@ -126,6 +126,28 @@ fn tonic<B: WithExportConfig + WithTonicConfig>(
     signal: Signal,
 ) -> Result<B, TelemetryError> {
     let endpoint = grpc_endpoint(settings);
+    let mut builder = builder
+        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
+        .with_timeout(settings.timeout)
+        .with_metadata(grpc_metadata(settings, signal)?);
+    if let Some(compression) = compression(settings) {
+        builder = builder.with_compression(compression);
+    }
+    let config = tls::grpc(settings, signal, uses_tls(&endpoint))?;
+    #[cfg(feature = "tls")]
+    if let Some(config) = config {
+        builder = builder.with_tls_config(config);
+    }
+    #[cfg(not(feature = "tls"))]
+    let None = config;
+    Ok(builder.with_endpoint(endpoint))
+}
+
+/// The configured headers as gRPC metadata; a header that cannot be one is an error naming it.
+pub(crate) fn grpc_metadata(
+    settings: &OtlpSettings,
+    signal: Signal,
+) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
     let mut metadata = tonic::metadata::MetadataMap::new();
     for (name, value) in &settings.headers {
         let invalid = || TelemetryError::InvalidHeader {
@@ -138,15 +160,7 @@ fn tonic<B: WithExportConfig + WithTonicConfig>(
             tonic::metadata::MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
         metadata.append(key, value);
     }
-    let mut builder = builder
-        .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-        .with_timeout(settings.timeout)
-        .with_metadata(metadata);
-    if let Some(compression) = compression(settings) {
-        builder = builder.with_compression(compression);
-    }
-    builder = tls::grpc(builder, settings, signal, uses_tls(&endpoint))?;
-    Ok(builder.with_endpoint(endpoint))
+    Ok(metadata)
 }
 
 fn http<B: WithExportConfig + WithHttpConfig>(
@@ -158,6 +172,27 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
         Protocol::HttpProtobuf | Protocol::Grpc => opentelemetry_otlp::Protocol::HttpBinary,
     };
+    let headers: HashMap<String, String> = http_headers(settings, signal)?.into_iter().collect();
+    let mut builder = builder
+        .with_protocol(protocol)
+        .with_endpoint(settings.endpoint.trim())
+        .with_timeout(settings.timeout)
+        .with_headers(headers);
+    if let Some(compression) = compression(settings) {
+        builder = builder.with_compression(compression);
+    }
+    match tls::http_client(settings, signal, uses_tls(settings.endpoint.trim()))? {
+        Some(client) => Ok(builder.with_http_client(client)),
+        None => Ok(builder),
+    }
+}
+
+/// The configured headers, checked as HTTP headers: a header that cannot be one is an error
+/// naming it.
+pub(crate) fn http_headers(
+    settings: &OtlpSettings,
+    signal: Signal,
+) -> Result<Vec<(String, String)>, TelemetryError> {
     for (name, value) in &settings.headers {
         // Visible characters, spaces and tabs (RFC 9110 field values; the configuration
         // accepts the same).
@@ -172,21 +207,7 @@ fn http<B: WithExportConfig + WithHttpConfig>(
             });
         }
     }
-    let headers: HashMap<String, String> = settings.headers.iter().cloned().collect();
-    let mut builder = builder
-        .with_protocol(protocol)
-        .with_endpoint(settings.endpoint.trim())
-        .with_timeout(settings.timeout)
-        .with_headers(headers);
-    if let Some(compression) = compression(settings) {
-        builder = builder.with_compression(compression);
-    }
-    tls::http(
-        builder,
-        settings,
-        signal,
-        uses_tls(settings.endpoint.trim()),
-    )
+    Ok(settings.headers.clone())
 }
 
 /// An HTTP header name is a non-empty RFC 9110 token. The exporter silently skips invalid
@@ -196,22 +217,32 @@ fn http_header_name_ok(name: &str) -> bool {
 }
 
 #[cfg(not(feature = "tls"))]
-mod tls {
+pub(crate) mod tls {
     //! Without the `tls` feature, any TLS setting is an install error that names it, rather
     //! than an export that fails later.
 
     use super::*;
 
-    pub(super) use refuse as grpc;
-    pub(super) use refuse as http;
-
-    /// The same refusal for gRPC and HTTP: neither can use TLS without the feature.
-    pub(super) fn refuse<B>(
-        builder: B,
+    /// No TLS configuration, or the refusal of one.
+    pub(crate) fn grpc(
         settings: &OtlpSettings,
         signal: Signal,
         https: bool,
-    ) -> Result<B, TelemetryError> {
+    ) -> Result<Option<std::convert::Infallible>, TelemetryError> {
+        refuse(settings, signal, https).map(|()| None)
+    }
+
+    /// No HTTP client of ours, or the refusal of TLS settings.
+    pub(crate) fn http_client(
+        settings: &OtlpSettings,
+        signal: Signal,
+        https: bool,
+    ) -> Result<Option<reqwest::blocking::Client>, TelemetryError> {
+        refuse(settings, signal, https).map(|()| None)
+    }
+
+    /// The same refusal for gRPC and HTTP: neither can use TLS without the feature.
+    fn refuse(settings: &OtlpSettings, signal: Signal, https: bool) -> Result<(), TelemetryError> {
         let setting = if settings.certificate.is_some() {
             "a CA certificate"
         } else if settings.client_certificate.is_some() || settings.client_key.is_some() {
@@ -219,14 +250,14 @@ mod tls {
         } else if https {
             "an https endpoint"
         } else {
-            return Ok(builder);
+            return Ok(());
         };
         Err(TelemetryError::TlsNotEnabled { signal, setting })
     }
 }
 
 #[cfg(feature = "tls")]
-mod tls {
+pub(crate) mod tls {
     //! TLS from the certificate settings: tonic's rustls configuration for gRPC, a blocking
     //! reqwest client (native TLS) for HTTP.
 
@@ -270,15 +301,15 @@ mod tls {
         }
     }
 
-    pub(super) fn grpc<B: WithTonicConfig>(
-        builder: B,
+    /// The TLS configuration of a gRPC channel, when it uses TLS.
+    pub(crate) fn grpc(
         settings: &OtlpSettings,
         signal: Signal,
         https: bool,
-    ) -> Result<B, TelemetryError> {
+    ) -> Result<Option<ClientTlsConfig>, TelemetryError> {
         let identity = identity(settings, signal)?;
         if !https && settings.certificate.is_none() && identity.is_none() {
-            return Ok(builder);
+            return Ok(None);
         }
         let mut config = ClientTlsConfig::new().with_native_roots();
         if let Some(ca) = &settings.certificate {
@@ -287,19 +318,19 @@ mod tls {
         if let Some(id) = identity {
             config = config.identity(Identity::from_pem(id.cert, id.key));
         }
-        Ok(builder.with_tls_config(config))
+        Ok(Some(config))
     }
 
-    pub(super) fn http<B: WithHttpConfig>(
-        builder: B,
+    /// A blocking HTTP client with the configured certificates, when there are any.
+    pub(crate) fn http_client(
         settings: &OtlpSettings,
         signal: Signal,
         _https: bool,
-    ) -> Result<B, TelemetryError> {
+    ) -> Result<Option<reqwest::blocking::Client>, TelemetryError> {
         let identity = identity(settings, signal)?;
         if settings.certificate.is_none() && identity.is_none() {
             // https endpoints work with the default client and the system roots.
-            return Ok(builder);
+            return Ok(None);
         }
         let rejected =
             |path: &Option<std::path::PathBuf>, error: reqwest::Error| TelemetryError::TlsFile {
@@ -328,7 +359,7 @@ mod tls {
                 reason: "building the HTTP client panicked".into(),
             })?
             .map_err(|e| rejected(&settings.certificate, e))?;
-        Ok(builder.with_http_client(client))
+        Ok(Some(client))
     }
 }
 
