@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use dagtel::otel::conventions as conv;
+use dagtel::otel::exemplars::{ExemplarFilter, Exemplars};
 use dagtel::otel::{DEFAULT_MAX_LINKS, OtelHooks, RunScope};
 use dagtel::processors::RunIdSpanProcessor;
 use dagtel::{Executor, Inputs, Run, RunId};
@@ -78,7 +79,9 @@ const FLOOR_SEQ: &str = "span_floor_seq";
 const FLOOR_PAR: &str = "span_floor_par2";
 const CONTENT_SEQ: &str = "span_floor_content_seq";
 const CONTENT_PAR: &str = "span_floor_content_par2";
-const VARIANTS: [&str; 10] = [
+/// `otel_par2` with an exemplar reservoir (`trace_based`), as hooks from the bootstrap have.
+const EXEMPLARS_PAR: &str = "otel_exemplars_par2";
+const VARIANTS: [&str; 11] = [
     PLAIN_SEQ,
     PLAIN_PAR,
     OTEL_SEQ,
@@ -89,6 +92,7 @@ const VARIANTS: [&str; 10] = [
     FLOOR_PAR,
     CONTENT_SEQ,
     CONTENT_PAR,
+    EXEMPLARS_PAR,
 ];
 
 const NOOP_GROUPS: [&str; 4] = [
@@ -192,6 +196,13 @@ impl Telemetry {
         OtelHooks::new(&self.tracer, &self.meter)
     }
 
+    fn hooks_with_exemplars(&self) -> OtelHooks {
+        let reservoir = Exemplars::new(ExemplarFilter::TraceBased);
+        OtelHooks::builder(&self.tracer, &self.meter)
+            .exemplars(Arc::new(reservoir))
+            .build()
+    }
+
     /// Flushes the batch processor, so that the next run starts with an empty queue; returns
     /// the spans dropped since the last call (expected but never exported).
     fn drops(&self) -> u64 {
@@ -223,6 +234,7 @@ struct Executors<O, F> {
     otel_par: O,
     off_seq: F,
     off_par: F,
+    exemplars_par: O,
 }
 
 /// The span floor: per node, one span started and ended with the SDK directly, under a
@@ -386,6 +398,9 @@ fn main() {
         otel_par: Executor::parallel().threads(THREADS).hook(on.hooks()),
         off_seq: Executor::sequential().hook(off.hooks()),
         off_par: Executor::parallel().threads(THREADS).hook(off.hooks()),
+        exemplars_par: Executor::parallel()
+            .threads(THREADS)
+            .hook(on.hooks_with_exemplars()),
     };
     println!(
         "[parallelism] before the benchmarks: {:.2} of {THREADS} threads",
@@ -443,6 +458,9 @@ fn main() {
         });
         timed(&mut g, group, OTEL_PAR, n, Some((&on, spans)), || {
             ex.otel_par.run(plan, Inputs::new()).expect("run")
+        });
+        timed(&mut g, group, EXEMPLARS_PAR, n, Some((&on, spans)), || {
+            ex.exemplars_par.run(plan, Inputs::new()).expect("run")
         });
         timed(&mut g, group, OFF_SEQ, n, Some((&off, 0)), || {
             ex.off_seq.run(plan, Inputs::new()).expect("run")
@@ -524,6 +542,7 @@ where
         ex.otel_par.run_plan(graph),
         ex.off_seq.run_plan(graph),
         ex.off_par.run_plan(graph),
+        ex.exemplars_par.run_plan(graph),
     ];
     for run in runs {
         assert_eq!(checksum(graph, &run.expect("run")), reference);
@@ -785,6 +804,18 @@ fn print_summary() {
             over(OTEL_SEQ, FLOOR_SEQ),
             over(OFF_SEQ, PLAIN_SEQ),
             overhead(CONTENT_SEQ),
+        );
+    }
+    println!();
+    println!("exemplars (a trace_based reservoir, as from the bootstrap), parallel:");
+    println!("| shape | otel_exemplars/otel par2 |");
+    println!("|---|---|");
+    for group in NOOP_GROUPS {
+        let get = |v| per_node(group, v);
+        let value = (|| Some(get(EXEMPLARS_PAR)? / get(OTEL_PAR)?))();
+        println!(
+            "| {group} | {} |",
+            ratio(group, &[EXEMPLARS_PAR, OTEL_PAR], value)
         );
     }
     let speedup = |par, seq| Some(per_node(CPU_GROUP, seq)? / per_node(CPU_GROUP, par)?);
