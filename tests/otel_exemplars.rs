@@ -295,6 +295,13 @@ fn sampled_out_runs_keep_exemplars_only_with_always_on_and_without_ids() {
             &[kv(conv::DAG_NAME, "dropped"), kv(conv::STATUS, "ok")],
         );
         assert_eq!(!run.is_empty(), kept, "{filter:?}");
+        if let Some(e) = run.first() {
+            assert_eq!(
+                (e.trace_id, e.span_id),
+                (None, None),
+                "the root is not exported"
+            );
+        }
     }
 }
 

@@ -85,24 +85,27 @@ pub struct Exemplars {
 }
 
 /// The buckets of one series: what a hook keeps per node so that offering an exemplar does
-/// not look the series up.
+/// not look the series up. Only buckets that have an exemplar take room (most series see one
+/// or two buckets, and a graph may have a series per node).
 #[derive(Debug, Default)]
 pub(crate) struct SeriesExemplars {
-    buckets: Mutex<[Option<Sample>; BUCKETS]>,
+    /// By bucket index, ascending.
+    buckets: Mutex<Vec<(u8, Sample)>>,
 }
 
 /// A measurement kept in a bucket.
 #[derive(Clone, Debug)]
 struct Sample {
     value: f64,
-    time: SystemTime,
+    /// Unix nanoseconds.
+    time: u64,
     trace_id: TraceId,
     span_id: SpanId,
     node: Option<StringValue>,
 }
 
-/// Where a measurement was made: its span's ids (invalid outside a span) and whether that
-/// span is sampled.
+/// Where a measurement was made: its span's ids (invalid outside a sampled span) and whether
+/// that span is sampled.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Origin {
     pub(crate) trace_id: TraceId,
@@ -118,9 +121,10 @@ impl Origin {
         sampled: false,
     };
 
-    /// The span `context` describes.
+    /// The span `context` describes, if it is sampled: the ids of a span that is not
+    /// exported would point at nothing.
     pub(crate) fn of(context: &SpanContext) -> Self {
-        if !context.is_valid() {
+        if !context.is_valid() || !context.is_sampled() {
             return Self::NONE;
         }
         Self {
@@ -170,8 +174,12 @@ impl Exemplars {
         node: Option<StringValue>,
     ) {
         if self.admits(&origin) {
-            self.series(metric, attributes)
-                .offer(value, SystemTime::now(), origin, node);
+            self.series(metric, attributes).offer(
+                value,
+                unix_nanos(SystemTime::now()),
+                origin,
+                node,
+            );
         }
     }
 
@@ -183,7 +191,10 @@ impl Exemplars {
             return Vec::new();
         };
         let buckets = lock(&series.buckets);
-        buckets.iter().flatten().map(Sample::exemplar).collect()
+        buckets
+            .iter()
+            .map(|(_, sample)| sample.exemplar())
+            .collect()
     }
 
     /// Adds the exemplars of every dagtel histogram data point in `request`: for an
@@ -237,14 +248,9 @@ fn set(exemplars: &mut Vec<ProtoExemplar>, found: Vec<ProtoExemplar>) {
 }
 
 impl SeriesExemplars {
-    /// Keeps a measurement as its bucket's exemplar ("last seen").
-    pub(crate) fn offer(
-        &self,
-        value: f64,
-        time: SystemTime,
-        origin: Origin,
-        node: Option<StringValue>,
-    ) {
+    /// Keeps a measurement made at `time` (Unix nanoseconds) as its bucket's exemplar
+    /// ("last seen").
+    pub(crate) fn offer(&self, value: f64, time: u64, origin: Origin, node: Option<StringValue>) {
         if value.is_nan() {
             return;
         }
@@ -255,7 +261,12 @@ impl SeriesExemplars {
             span_id: origin.span_id,
             node,
         };
-        lock(&self.buckets)[bucket(value)] = Some(sample);
+        let index = bucket(value) as u8;
+        let mut buckets = lock(&self.buckets);
+        match buckets.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => buckets[at].1 = sample,
+            Err(at) => buckets.insert(at, (index, sample)),
+        }
     }
 
     /// The exemplars as OTLP messages: of the buckets with a count in `counted` when given,
@@ -264,10 +275,8 @@ impl SeriesExemplars {
         let buckets = lock(&self.buckets);
         buckets
             .iter()
-            .enumerate()
-            .filter(|(i, _)| counted.is_none_or(|counts| counts[*i] > 0))
-            .filter_map(|(_, sample)| sample.as_ref())
-            .map(Sample::proto)
+            .filter(|(i, _)| counted.is_none_or(|counts| counts[usize::from(*i)] > 0))
+            .map(|(_, sample)| sample.proto())
             .collect()
     }
 }
@@ -276,7 +285,7 @@ impl Sample {
     fn exemplar(&self) -> Exemplar {
         Exemplar {
             value: self.value,
-            time: self.time,
+            time: UNIX_EPOCH + Duration::from_nanos(self.time),
             trace_id: (self.trace_id != TraceId::INVALID).then_some(self.trace_id),
             span_id: (self.span_id != SpanId::INVALID).then_some(self.span_id),
             filtered_attributes: self.filtered(),
@@ -294,7 +303,7 @@ impl Sample {
         let ids = self.trace_id != TraceId::INVALID && self.span_id != SpanId::INVALID;
         ProtoExemplar {
             filtered_attributes: self.filtered().iter().map(ProtoKeyValue::from).collect(),
-            time_unix_nano: unix_nanos(self.time),
+            time_unix_nano: self.time,
             span_id: if ids {
                 self.span_id.to_bytes().to_vec()
             } else {

@@ -27,11 +27,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use opentelemetry::metrics::{Meter, ObservableGauge};
-
-use std::time::{Duration, UNIX_EPOCH};
-
 use opentelemetry::StringValue;
+use opentelemetry::metrics::{Meter, ObservableGauge};
 use opentelemetry::trace::{SpanId, TraceId};
 
 use super::bound::GraphMetrics;
@@ -96,8 +93,7 @@ impl BatchExemplars {
             }
         };
         if self.reservoir.admits(&origin) {
-            let time = UNIX_EPOCH + Duration::from_nanos(end);
-            series.offer(seconds, time, origin, node);
+            series.offer(seconds, end, origin, node);
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use opentelemetry::trace::{TraceContextExt as _, TraceId};
 use opentelemetry::{KeyValue, StringValue};
 
 use super::deferred::{Batch, BatchExemplars};
@@ -18,7 +19,6 @@ use crate::otel::conventions as conv;
 use crate::otel::exemplars::{ExemplarFilter, Origin, unix_nanos};
 use crate::otel::metrics::status;
 use crate::outcome::{NodeOutcome, Outcome};
-use opentelemetry::trace::{TraceContextExt as _, TraceId};
 
 impl OtelHooks {
     /// Records an attempt that `after_node` reports, unless it is a first-try success of a
