@@ -37,6 +37,12 @@ impl Clock {
         }
     }
 
+    /// [`between`](Self::between) in seconds, without going through a `Duration`.
+    #[inline]
+    pub(crate) fn seconds_between(&self, start: u64, end: u64) -> f64 {
+        self.clock.delta_as_nanos(start, end) as f64 / 1e9
+    }
+
     pub(crate) fn wall(&self, raw: u64) -> SystemTime {
         self.anchor_wall + self.between(self.anchor_raw, raw)
     }

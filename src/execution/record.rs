@@ -178,17 +178,17 @@ impl RunRecord {
         }
     }
 
-    /// The graph index and duration of planned node `i` (in plan order) if it succeeded at
-    /// its first attempt: what a consumer of many records needs of the common case, read
-    /// without touching the node's declaration.
-    pub(crate) fn first_try_success(&self, i: usize) -> Option<(u32, Duration)> {
-        let raw = self.raw.get(i)?.get()?;
-        (raw.other.is_none() && raw.attempts == 1).then(|| {
-            (
-                self.plan.inner.nodes[i],
-                self.clock.between(raw.start, raw.end),
-            )
-        })
+    /// Appends to `out`, in plan order, the seconds of each planned node that succeeded at
+    /// its first attempt, and NaN for the others: what a consumer of many records needs of
+    /// the common case, read in one pass without touching the nodes' declarations.
+    pub(crate) fn first_try_seconds(&self, out: &mut Vec<f64>) {
+        let planned = self.plan.inner.nodes.len();
+        out.extend(self.raw.iter().take(planned).map(|cell| match cell.get() {
+            Some(raw) if raw.other.is_none() && raw.attempts == 1 => {
+                self.clock.seconds_between(raw.start, raw.end)
+            }
+            _ => f64::NAN,
+        }));
     }
 
     /// When item `i` ended, if it ran.

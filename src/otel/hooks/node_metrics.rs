@@ -117,25 +117,32 @@ impl OtelHooks {
         let mut durations = self.deferred.buffer(planned);
         let run_origin = Origin::of(run.cx.span().span_context());
         let mut exemplars = self.batch_exemplars(run, planned);
-        let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
-        for i in 0..record.len() {
-            let first_try = record.first_try_success(i);
-            if i < planned {
-                durations.push(first_try.map_or(f64::NAN, |(_, took)| took.as_secs_f64()));
-                if let Some(exemplars) = &mut exemplars {
-                    let span = first_try.map_or(0, |(index, _)| run.registry.span_id(index));
-                    let end = record.ended_at(i).map_or(0, unix_nanos);
-                    exemplars.nodes.push((span, end));
-                }
+        // One tight pass for the common case: a run from which every node's duration is
+        // deferred, and nothing else read, when node events told the rest.
+        record.first_try_seconds(&mut durations);
+        if let Some(exemplars) = &mut exemplars {
+            for (i, seconds) in durations.iter().enumerate() {
+                let span = match plan.inner.nodes.get(i) {
+                    Some(&index) if !seconds.is_nan() => run.registry.span_id(index),
+                    _ => 0,
+                };
+                let end = record.ended_at(i).map_or(0, unix_nanos);
+                exemplars.nodes.push((span, end));
             }
-            if node_events || (first_try.is_some() && !timed_tasks) {
+        }
+        let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
+        // With node events, `after_node` and `after_task` recorded the rest.
+        let unrecorded = if node_events { 0 } else { record.len() };
+        for i in 0..unrecorded {
+            let first_try = durations.get(i).is_some_and(|d| !d.is_nan());
+            if first_try && !timed_tasks {
                 continue;
             }
             let node = record.view(i);
             let Some(outcome) = node.outcome.as_ref() else {
                 continue; // overridden: it did not run
             };
-            if first_try.is_none() {
+            if !first_try {
                 let earlier = node.attempts.saturating_sub(1);
                 if earlier > 0 {
                     let failed = NodeOutcome::Failed {
