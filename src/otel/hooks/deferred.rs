@@ -277,6 +277,10 @@ impl Shared {
         };
         let ok = NodeOutcome::Succeeded;
         let len = runs.iter().map(|b| b.durations.len()).max().unwrap_or(0);
+        let reservoir = runs
+            .iter()
+            .find_map(|b| b.exemplars.as_ref())
+            .map(|e| &e.reservoir);
         for (i, &index) in first.nodes.iter().enumerate().take(len) {
             let mut values = runs
                 .iter()
@@ -299,33 +303,31 @@ impl Shared {
             for &seconds in values {
                 handle.record(seconds);
             }
-            self.offer_exemplars(runs, i, index, meta);
+            if let Some(reservoir) = reservoir {
+                offer_exemplars(runs, reservoir, i, index, meta);
+            }
         }
     }
+}
 
-    /// Offers node `i`'s durations (graph index `index`) of `runs` as exemplars, for the runs
-    /// that keep them.
-    fn offer_exemplars(&self, runs: &[Batch], i: usize, index: u32, meta: &NodeMeta) {
-        let Some(first) = runs.iter().find_map(|b| b.exemplars.as_ref()) else {
-            return;
-        };
-        let Some(batch) = runs.first() else {
-            return;
-        };
-        let series = batch.metrics.exemplar_series(index, || {
-            let ok = NodeOutcome::Succeeded;
-            let (attrs, len) = node_metric_attrs(batch.dag.as_ref(), meta, &ok, batch.series);
-            first.reservoir.series(METRIC_NODE_DURATION, &attrs[..len])
-        });
-        let Some(series) = series else {
-            return;
-        };
-        let node =
-            (batch.series != NodeSeries::Node).then(|| StringValue::from(meta.shared_name()));
-        for run in runs {
-            if let (Some(exemplars), Some(&seconds)) = (&run.exemplars, run.durations.get(i)) {
-                exemplars.offer(i, seconds, series, node.clone());
-            }
+/// Offers node `i`'s durations (graph index `index`) of `runs` as exemplars to `reservoir`,
+/// for the runs that keep them.
+fn offer_exemplars(runs: &[Batch], reservoir: &Exemplars, i: usize, index: u32, meta: &NodeMeta) {
+    let Some(batch) = runs.first() else {
+        return;
+    };
+    let series = batch.metrics.exemplar_series(index, || {
+        let ok = NodeOutcome::Succeeded;
+        let (attrs, len) = node_metric_attrs(batch.dag.as_ref(), meta, &ok, batch.series);
+        reservoir.series(METRIC_NODE_DURATION, &attrs[..len])
+    });
+    let Some(series) = series else {
+        return;
+    };
+    let node = (batch.series != NodeSeries::Node).then(|| StringValue::from(meta.shared_name()));
+    for run in runs {
+        if let (Some(exemplars), Some(&seconds)) = (&run.exemplars, run.durations.get(i)) {
+            exemplars.offer(i, seconds, series, node.clone());
         }
     }
 }
