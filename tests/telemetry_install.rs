@@ -435,33 +435,20 @@ fn the_file_exporter_attaches_exemplars_of_node_spans_unless_they_are_off() {
         s.metrics.histogram_aggregation = aggregation;
         let guard = install(&s, "svc", local()).unwrap();
         assert_eq!(guard.exemplars().is_some(), kept, "{case}");
-        let mut g = dagtel::DagBuilder::new("files");
-        let step = g.node("step").run((), |_, ()| Ok(1u8));
-        let plan = g.build().unwrap();
-        let plan = plan.plan(&dagtel::Request::new().output(step)).unwrap();
-        dagtel::Executor::parallel()
-            .hook(guard.hooks())
-            .run(&plan, dagtel::Inputs::new())
-            .unwrap();
+        support::run_one_node(&guard);
         let dir = guard.telemetry_dir().unwrap().to_owned();
         let report = guard.shutdown();
         assert!(report.is_complete(), "{case}: {report}");
 
-        let span = support::traces(&dir)
-            .into_iter()
-            .flat_map(|r| r.resource_spans)
-            .flat_map(|rs| rs.scope_spans)
-            .flat_map(|ss| ss.spans)
+        let traces = support::traces(&dir);
+        let span = support::all_spans(&traces)
             .find(|s| s.name == "step")
             .expect("the node span was written");
-        let metric = support::metrics(&dir)
-            .into_iter()
-            .flat_map(|r| r.resource_metrics)
-            .flat_map(|rm| rm.scope_metrics)
-            .flat_map(|sm| sm.metrics)
+        let metrics = support::metrics(&dir);
+        let metric = support::all_metrics(&metrics)
             .find(|m| m.name == "dag.node.duration")
             .expect("the node duration was written");
-        let exemplars = match metric.data {
+        let exemplars = match &metric.data {
             Some(Data::Histogram(h)) => h.data_points[0].exemplars.clone(),
             Some(Data::ExponentialHistogram(h)) => h.data_points[0].exemplars.clone(),
             other => panic!("{case}: {other:?}"),
@@ -492,14 +479,11 @@ fn exponential_histograms_when_asked() {
     let dir = guard.telemetry_dir().unwrap().to_owned();
     let report = guard.shutdown();
     assert!(report.is_complete(), "{report}");
-    let metric = support::metrics(&dir)
-        .into_iter()
-        .flat_map(|r| r.resource_metrics)
-        .flat_map(|rm| rm.scope_metrics)
-        .flat_map(|sm| sm.metrics)
+    let metrics = support::metrics(&dir);
+    let metric = support::all_metrics(&metrics)
         .find(|m| m.name == "dag.node.duration")
         .expect("the histogram was exported");
-    match metric.data {
+    match &metric.data {
         Some(Data::ExponentialHistogram(h)) => assert_eq!(h.data_points[0].count, 4),
         other => panic!("expected an exponential histogram, got {other:?}"),
     }

@@ -74,14 +74,7 @@ fn round_trip(protocol: Protocol) {
         .build();
     counter.add(5, &[KeyValue::new("dag.node.name", "load")]);
     // A run through the guard's hooks: its node duration carries an exemplar of its span.
-    let mut g = dagtel::DagBuilder::new("e2e");
-    let step = g.node("step").run((), |_, ()| Ok(1u8));
-    let plan = g.build().unwrap();
-    let plan = plan.plan(&dagtel::Request::new().output(step)).unwrap();
-    dagtel::Executor::parallel()
-        .hook(guard.hooks())
-        .run(&plan, dagtel::Inputs::new())
-        .unwrap();
+    support::run_one_node(&guard);
 
     let report = guard.shutdown();
     assert!(
@@ -137,12 +130,7 @@ fn round_trip(protocol: Protocol) {
 
     assert_eq!(metric_value(&received), Some(5), "{}", context());
 
-    let step_span = received
-        .traces
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| &rs.scope_spans)
-        .flat_map(|ss| &ss.spans)
+    let step_span = support::all_spans(&received.traces)
         .find(|s| s.name == "step")
         .unwrap_or_else(|| panic!("no node span arrived: {}", context()));
     let exemplar = node_exemplar(&received).unwrap();
@@ -152,12 +140,7 @@ fn round_trip(protocol: Protocol) {
 
 /// The exemplar of node `step`'s duration, when one arrived.
 fn node_exemplar(received: &Received) -> Option<Exemplar> {
-    received
-        .metrics
-        .iter()
-        .flat_map(|r| &r.resource_metrics)
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
+    support::all_metrics(&received.metrics)
         .filter(|m| m.name == "dag.node.duration")
         .filter_map(|m| match &m.data {
             Some(Data::Histogram(h)) => Some(&h.data_points),
@@ -166,17 +149,12 @@ fn node_exemplar(received: &Received) -> Option<Exemplar> {
         .flatten()
         .filter(|p| attr(&p.attributes, "dag.node.name") == Some("step"))
         .flat_map(|p| p.exemplars.clone())
-        .next_back()
+        .last()
 }
 
 /// The last value of the `e2e.count` counter received, with its attribute checked.
 fn metric_value(received: &Received) -> Option<i64> {
-    received
-        .metrics
-        .iter()
-        .flat_map(|r| &r.resource_metrics)
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
+    support::all_metrics(&received.metrics)
         .filter(|m| m.name == "e2e.count")
         .filter_map(|m| match &m.data {
             Some(Data::Sum(sum)) => sum.data_points.last(),
@@ -187,7 +165,7 @@ fn metric_value(received: &Received) -> Option<i64> {
             Some(number_data_point::Value::AsInt(v)) => Some(v),
             _ => None,
         })
-        .next_back()
+        .last()
 }
 
 #[test]

@@ -4,11 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use dagtel::telemetry::TelemetryGuard;
 use dagtel::telemetry::config::{ExporterKind, PerSignal, Settings};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::Metric;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde::de::DeserializeOwned;
 
 /// A fresh directory under cargo's per-target scratch space.
@@ -56,6 +59,36 @@ pub fn logs(dir: &Path) -> Vec<ExportLogsServiceRequest> {
 
 pub fn metrics(dir: &Path) -> Vec<ExportMetricsServiceRequest> {
     read_lines(&dir.join("metrics.jsonl"))
+}
+
+/// Every metric of `requests`, in the order received.
+pub fn all_metrics(requests: &[ExportMetricsServiceRequest]) -> impl Iterator<Item = &Metric> {
+    requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+}
+
+/// Every span of `requests`, in the order received.
+pub fn all_spans(requests: &[ExportTraceServiceRequest]) -> impl Iterator<Item = &Span> {
+    requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+}
+
+/// Runs a one-node graph (`step`) with `guard`'s hooks.
+pub fn run_one_node(guard: &TelemetryGuard) {
+    let mut g = dagtel::DagBuilder::new("one");
+    let step = g.node("step").run((), |_, ()| Ok(1u8));
+    let plan = g.build().unwrap();
+    let plan = plan.plan(&dagtel::Request::new().output(step)).unwrap();
+    dagtel::Executor::parallel()
+        .hook(guard.hooks())
+        .run(&plan, dagtel::Inputs::new())
+        .unwrap();
 }
 
 /// The string value of attribute `key`, if present.

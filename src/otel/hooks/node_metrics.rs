@@ -61,14 +61,7 @@ impl OtelHooks {
             handle.record(seconds);
             if self.exemplars.is_some() {
                 let (attrs, len) = node_metric_attrs(dag, node, outcome, self.node_series);
-                let filtered = self.exemplar_node(node);
-                self.offer(
-                    conv::METRIC_NODE_DURATION,
-                    &attrs[..len],
-                    seconds,
-                    origin,
-                    filtered,
-                );
+                self.offer_node_duration(node, &attrs[..len], seconds, origin);
             }
             return;
         }
@@ -86,15 +79,14 @@ impl OtelHooks {
             self.instruments
                 .node_duration
                 .record(seconds, &attrs[..len]);
-            let filtered = self.exemplar_node(node);
-            self.offer(
-                conv::METRIC_NODE_DURATION,
-                &attrs[..len],
-                seconds,
-                origin,
-                filtered,
-            );
+            self.offer_node_duration(node, &attrs[..len], seconds, origin);
         }
+    }
+
+    /// Offers a node duration recorded in the series `attrs` as an exemplar.
+    fn offer_node_duration(&self, node: &NodeMeta, attrs: &[KeyValue], seconds: f64, at: Origin) {
+        let filtered = self.exemplar_node(node);
+        self.offer(conv::METRIC_NODE_DURATION, attrs, seconds, at, filtered);
     }
 
     /// Records what the run record holds when the run ends.
