@@ -32,6 +32,13 @@ fn bucket_of(value: f64) -> usize {
     otel::metrics::DURATION_BUCKETS.partition_point(|b| *b < value)
 }
 
+/// A graph `dag` of one node, `a`.
+fn one_node(dag: &str) -> Plan {
+    let mut g = DagBuilder::new(dag);
+    let a = g.node("a").run((), |_, ()| Ok(1u8));
+    g.build().unwrap().plan(&Request::new().output(a)).unwrap()
+}
+
 /// `n` nodes, each reading the one before it and the one at half its index.
 fn layered(n: usize) -> Plan {
     let mut g = DagBuilder::new("layered");
@@ -112,9 +119,7 @@ fn every_node_duration_exemplar_points_at_its_node_span_under_both_executors() {
 #[test]
 fn later_runs_replace_the_exemplar_of_their_bucket() {
     let telemetry = TestTelemetry::new();
-    let mut g = DagBuilder::new("again");
-    let a = g.node("a").run((), |_, ()| Ok(1u8));
-    let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
+    let plan = one_node("again");
     let executor = Executor::parallel().hook(telemetry.hooks());
     for _ in 0..3 {
         executor.run(&plan, Inputs::new()).unwrap();
@@ -267,9 +272,7 @@ fn sampled_out_runs_keep_exemplars_only_with_always_on_and_without_ids() {
     let off = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOff)
         .build();
-    let mut g = DagBuilder::new("dropped");
-    let a = g.node("a").run((), |_, ()| Ok(1u8));
-    let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
+    let plan = one_node("dropped");
     let series = node_series("dropped", "a", "ok");
     for (filter, kept) in [
         (ExemplarFilter::TraceBased, false),
@@ -308,9 +311,7 @@ fn sampled_out_runs_keep_exemplars_only_with_always_on_and_without_ids() {
 #[test]
 fn hooks_without_exemplars_keep_none() {
     let telemetry = TestTelemetry::new();
-    let mut g = DagBuilder::new("none");
-    let a = g.node("a").run((), |_, ()| Ok(1u8));
-    let plan = g.build().unwrap().plan(&Request::new().output(a)).unwrap();
+    let plan = one_node("none");
     let hooks = telemetry.hooks_builder().without_exemplars().build();
     Executor::parallel()
         .hook(hooks)
