@@ -1,7 +1,8 @@
 //! The main example's pipeline, traced: every node under its stage, the clustering node
 //! linked to each beam it merged (with the beams' entity ids), search nodes linked to every
 //! block, the retried replication visible as two attempts, the run id on every span and log
-//! record, and metrics that agree with the run record. Sequential and parallel.
+//! record, metrics that agree with the run record, and the clustering node's duration
+//! exemplar pointing at its span. Sequential and parallel.
 
 #[path = "../examples/support/frb.rs"]
 mod frb;
@@ -11,6 +12,7 @@ use std::collections::HashMap;
 use dagtel::otel::conventions as conv;
 use dagtel::otel::testing::{LogRecordExt, SpanDataExt, TestTelemetry};
 use dagtel::*;
+use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry_sdk::trace::SpanData;
 
@@ -152,6 +154,27 @@ fn the_frb_trace_has_the_pipelines_shape_and_provenance() {
         );
 
         // Logs carry the run, the node and its entity; the retry warning too.
+        // The clustering node's duration has an exemplar pointing at its span.
+        telemetry.metrics();
+        let mut series = vec![
+            KeyValue::new(
+                conv::DAG_NAME,
+                root.attribute_str(conv::DAG_NAME).unwrap().to_string(),
+            ),
+            KeyValue::new(conv::NODE_NAME, "cluster_candidates"),
+            KeyValue::new(conv::STATUS, "ok"),
+        ];
+        if let Some(stage) = cluster.attribute_str(conv::STAGE_NAME) {
+            series.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
+        }
+        let exemplars = telemetry.exemplars(conv::METRIC_NODE_DURATION, &series);
+        assert!(
+            exemplars
+                .iter()
+                .any(|e| e.span_id == Some(cluster.span_context.span_id())
+                    && e.trace_id == Some(trace)),
+            "{exemplars:?}"
+        );
         let logs = telemetry.logs_of_run(&run_id);
         let clustered = logs
             .iter()
