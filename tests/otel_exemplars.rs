@@ -328,3 +328,26 @@ fn hooks_without_exemplars_keep_none() {
             .is_empty()
     );
 }
+
+#[test]
+fn nodes_driven_by_a_callers_own_executor_get_exemplars_of_their_spans() {
+    use dagtel::hooks::{Lifecycle, RunInfo};
+    use dagtel::{NodeMeta, TaskMeta};
+    let telemetry = TestTelemetry::new();
+    let lifecycle = Lifecycle::new().hook(telemetry.hooks());
+    let meta = NodeMeta::new("load");
+    let task = TaskMeta::single(&meta);
+    let run = lifecycle.start_run(RunInfo::new("external"));
+    let mut node = run.node(None, &meta, &task);
+    node.run(|| std::thread::sleep(std::time::Duration::from_millis(2)));
+    node.finish(NodeOutcome::Succeeded);
+    run.finish();
+    let span = telemetry.span("load").unwrap();
+    let exemplars = telemetry.exemplars(
+        conv::METRIC_NODE_DURATION,
+        &node_series("external", "load", "ok"),
+    );
+    assert_eq!(exemplars.len(), 1, "{exemplars:?}");
+    assert_eq!(exemplars[0].span_id, Some(span.span_context.span_id()));
+    assert!(exemplars[0].value >= 0.002);
+}
