@@ -42,6 +42,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -76,12 +77,27 @@ pub struct Exemplar {
     pub filtered_attributes: Vec<KeyValue>,
 }
 
+/// How many series of one histogram a reservoir keeps by default: the SDK's default
+/// cardinality limit, past which the SDK keeps no series of their own either.
+pub const DEFAULT_SERIES_LIMIT: usize = 2000;
+
+/// How many exports in a row a series may see without a new measurement before it is
+/// forgotten (unless a hook still holds it for a graph that is alive).
+const IDLE_EXPORTS: u32 = 32;
+
 /// A reservoir of exemplars for dagtel's duration histograms; see the [module docs](self).
+///
+/// Its memory is bounded: at most [`DEFAULT_SERIES_LIMIT`] series per histogram (see
+/// [`with_series_limit`](Self::with_series_limit); measurements of further series get no
+/// exemplar), each with at most one exemplar per bucket. A series that has had no new
+/// measurement for 32 exports and that no live graph's hooks hold is forgotten, so graphs
+/// built and dropped one per request do not accumulate.
 #[derive(Debug)]
 pub struct Exemplars {
     filter: ExemplarFilter,
-    /// Each series' buckets, by [`series_key`].
-    series: Mutex<HashMap<String, Arc<SeriesExemplars>>>,
+    series_limit: usize,
+    /// Each histogram's series, by metric name, then by [`series_key`] of the attributes.
+    series: Mutex<HashMap<String, HashMap<String, Arc<SeriesExemplars>>>>,
 }
 
 /// The buckets of one series: what a hook keeps per node so that offering an exemplar does
@@ -91,6 +107,10 @@ pub struct Exemplars {
 pub(crate) struct SeriesExemplars {
     /// By bucket index, ascending.
     buckets: Mutex<Vec<(u8, Sample)>>,
+    /// Whether a measurement was offered since the last export.
+    fresh: AtomicBool,
+    /// Exports in a row that found it without a new measurement.
+    idle: AtomicU32,
 }
 
 /// A measurement kept in a bucket.
@@ -140,8 +160,16 @@ impl Exemplars {
     pub fn new(filter: ExemplarFilter) -> Self {
         Self {
             filter,
+            series_limit: DEFAULT_SERIES_LIMIT,
             series: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps at most `limit` series per histogram (for a meter provider whose views raise the
+    /// cardinality limit of dagtel's instruments).
+    pub fn with_series_limit(mut self, limit: usize) -> Self {
+        self.series_limit = limit;
+        self
     }
 
     /// The filter measurements pass.
@@ -158,10 +186,31 @@ impl Exemplars {
         }
     }
 
-    /// The buckets of the series of histogram `metric` with `attributes`, created if new.
-    pub(crate) fn series(&self, metric: &str, attributes: &[KeyValue]) -> Arc<SeriesExemplars> {
-        let key = series_key(metric, attributes.iter().map(sdk_pair));
-        Arc::clone(lock(&self.series).entry(key).or_default())
+    /// The buckets of the series of histogram `metric` with `attributes`, created if new and
+    /// the histogram has fewer than the limit.
+    pub(crate) fn series(
+        &self,
+        metric: &str,
+        attributes: &[KeyValue],
+    ) -> Option<Arc<SeriesExemplars>> {
+        let key = series_key(attributes.iter().map(sdk_pair));
+        let mut all = lock(&self.series);
+        let by_attributes = match all.get_mut(metric) {
+            Some(found) => found,
+            None => all.entry(metric.to_owned()).or_default(),
+        };
+        if let Some(found) = by_attributes.get(&key) {
+            return Some(Arc::clone(found));
+        }
+        if by_attributes.len() >= self.series_limit {
+            return None;
+        }
+        Some(Arc::clone(by_attributes.entry(key).or_default()))
+    }
+
+    /// The series of histogram `metric` whose attributes are `key`, if kept.
+    fn find(&self, metric: &str, key: &str) -> Option<Arc<SeriesExemplars>> {
+        lock(&self.series).get(metric)?.get(key).cloned()
     }
 
     /// Offers one measurement of histogram `metric` in the series `attributes`.
@@ -173,21 +222,18 @@ impl Exemplars {
         origin: Origin,
         node: Option<StringValue>,
     ) {
-        if self.admits(&origin) {
-            self.series(metric, attributes).offer(
-                value,
-                unix_nanos(SystemTime::now()),
-                origin,
-                node,
-            );
+        if self.admits(&origin)
+            && let Some(series) = self.series(metric, attributes)
+        {
+            series.offer(value, unix_nanos(SystemTime::now()), origin, node);
         }
     }
 
     /// The exemplars of the series of histogram `metric` whose attributes are exactly
     /// `attributes` (in any order), one per bucket that has one, in bucket order.
     pub fn get(&self, metric: &str, attributes: &[KeyValue]) -> Vec<Exemplar> {
-        let key = series_key(metric, attributes.iter().map(sdk_pair));
-        let Some(series) = lock(&self.series).get(&key).cloned() else {
+        let key = series_key(attributes.iter().map(sdk_pair));
+        let Some(series) = self.find(metric, &key) else {
             return Vec::new();
         };
         let buckets = lock(&series.buckets);
@@ -202,10 +248,6 @@ impl Exemplars {
     /// counted a measurement; for other points, every exemplar of the series. Existing
     /// exemplars of a point are kept when the reservoir has none for it.
     pub fn attach(&self, request: &mut ExportMetricsServiceRequest) {
-        let series = lock(&self.series);
-        if series.is_empty() {
-            return;
-        }
         let metrics = request
             .resource_metrics
             .iter_mut()
@@ -214,8 +256,9 @@ impl Exemplars {
             .filter(|m| m.name.starts_with("dag."));
         for m in metrics {
             let name = &m.name;
+            // One short lock per point: hooks offering at once never wait for a whole export.
             let find = |attributes: &[ProtoKeyValue]| {
-                series.get(&series_key(name, attributes.iter().map(proto_pair)))
+                self.find(name, &series_key(attributes.iter().map(proto_pair)))
             };
             match &mut m.data {
                 Some(metric::Data::Histogram(h)) => {
@@ -238,6 +281,25 @@ impl Exemplars {
                 _ => {}
             }
         }
+        self.forget_idle();
+    }
+
+    /// Forgets the series that have had no measurement for [`IDLE_EXPORTS`] exports and
+    /// that no hook holds (a hook holds the node series of the graphs it has run while they
+    /// are alive).
+    fn forget_idle(&self) {
+        let mut all = lock(&self.series);
+        for by_attributes in all.values_mut() {
+            by_attributes.retain(|_, series| {
+                if series.fresh.swap(false, Ordering::Relaxed) {
+                    series.idle.store(0, Ordering::Relaxed);
+                    return true;
+                }
+                let idle = series.idle.fetch_add(1, Ordering::Relaxed) + 1;
+                idle < IDLE_EXPORTS || Arc::strong_count(series) > 1
+            });
+        }
+        all.retain(|_, by_attributes| !by_attributes.is_empty());
     }
 }
 
@@ -262,8 +324,12 @@ impl SeriesExemplars {
             node,
         };
         let index = bucket(value) as u8;
+        self.fresh.store(true, Ordering::Relaxed);
         let mut buckets = lock(&self.buckets);
         match buckets.binary_search_by_key(&index, |(i, _)| *i) {
+            // Durations deferred to a collection arrive after later ones recorded at once:
+            // the later measurement stays.
+            Ok(at) if buckets[at].1.time > time => {}
             Ok(at) => buckets[at].1 = sample,
             Err(at) => buckets.insert(at, (index, sample)),
         }
@@ -331,12 +397,9 @@ fn bucket(value: f64) -> usize {
     DURATION_BUCKETS.partition_point(|bound| *bound < value)
 }
 
-/// A series' identity: the metric name and its attribute pairs sorted by key, each part
+/// A series' identity within its histogram: its attribute pairs sorted by key, each part
 /// length-prefixed so that no value can be mistaken for a separator.
-fn series_key<K: AsRef<str>, V: AsRef<str>>(
-    metric: &str,
-    pairs: impl Iterator<Item = (K, V)>,
-) -> String {
+fn series_key<K: AsRef<str>, V: AsRef<str>>(pairs: impl Iterator<Item = (K, V)>) -> String {
     let mut pairs: Vec<(K, V)> = pairs.collect();
     pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
     let mut key = String::with_capacity(64);
@@ -345,7 +408,6 @@ fn series_key<K: AsRef<str>, V: AsRef<str>>(
         key.push(':');
         key.push_str(s);
     };
-    part(metric);
     for (k, v) in &pairs {
         part(k.as_ref());
         part(v.as_ref());
@@ -505,9 +567,58 @@ mod tests {
     }
 
     #[test]
+    fn a_measurement_deferred_to_a_collection_does_not_replace_a_later_one() {
+        let series = SeriesExemplars::default();
+        series.offer(0.0005, 2_000, sampled(2), None);
+        series.offer(0.0006, 1_000, sampled(1), None); // earlier, offered later
+        let buckets = lock(&series.buckets);
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].1.span_id, SpanId::from_bytes(2u64.to_be_bytes()));
+    }
+
+    #[test]
+    fn series_are_limited_per_histogram_and_idle_ones_forgotten_unless_held() {
+        let exemplars = Exemplars::new(ExemplarFilter::TraceBased).with_series_limit(2);
+        let node = |name: &'static str| vec![KeyValue::new(conv::NODE_NAME, name)];
+        let metric = conv::METRIC_NODE_DURATION;
+        exemplars.offer(metric, &node("a"), 0.5, sampled(1), None);
+        let held = exemplars.series(metric, &node("b")).unwrap();
+        held.offer(0.5, 1, sampled(2), None);
+        exemplars.offer(metric, &node("c"), 0.5, sampled(3), None);
+        assert!(
+            exemplars.get(metric, &node("c")).is_empty(),
+            "past the limit"
+        );
+        exemplars.offer(conv::METRIC_RUN_DURATION, &node("c"), 0.5, sampled(3), None);
+        assert_eq!(
+            exemplars.get(conv::METRIC_RUN_DURATION, &node("c")).len(),
+            1
+        );
+
+        let mut nothing = ExportMetricsServiceRequest::default();
+        for _ in 0..IDLE_EXPORTS {
+            exemplars.attach(&mut nothing);
+        }
+        assert_eq!(
+            exemplars.get(metric, &node("a")).len(),
+            1,
+            "not idle long enough"
+        );
+        exemplars.attach(&mut nothing);
+        assert!(exemplars.get(metric, &node("a")).is_empty(), "forgotten");
+        assert_eq!(
+            exemplars.get(metric, &node("b")).len(),
+            1,
+            "a hook holds it"
+        );
+        exemplars.offer(metric, &node("c"), 0.5, sampled(3), None);
+        assert_eq!(exemplars.get(metric, &node("c")).len(), 1, "room again");
+    }
+
+    #[test]
     fn series_keys_cannot_be_forged_by_separators_in_values() {
-        let a = series_key("m", [("k", "a1:kb")].into_iter());
-        let b = series_key("m", [("k", "a"), ("kb", "")].into_iter());
+        let a = series_key([("k", "a1:kb")].into_iter());
+        let b = series_key([("k", "a"), ("kb", "")].into_iter());
         assert_ne!(a, b);
     }
 }

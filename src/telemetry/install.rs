@@ -184,10 +184,13 @@ pub fn install(
     if settings.disabled {
         return Ok(guard);
     }
+    // Only the OTLP and file exporters attach exemplars: without them a reservoir is work
+    // for nothing.
     let filter = settings.metrics.exemplar_filter;
-    if filter != ExemplarFilter::AlwaysOff
-        && !exporters::kinds(&settings.exporters.metrics).is_empty()
-    {
+    let attached = exporters::kinds(&settings.exporters.metrics)
+        .iter()
+        .any(|kind| matches!(kind, ExporterKind::Otlp | ExporterKind::File));
+    if filter != ExemplarFilter::AlwaysOff && attached {
         guard.exemplars = Some(Arc::new(Exemplars::new(filter)));
     }
 

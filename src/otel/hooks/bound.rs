@@ -43,16 +43,21 @@ impl GraphMetrics {
     }
 
     /// The exemplar buckets of the node at graph index `index`, found with `series` on first
-    /// use.
+    /// use (and tried again later when the reservoir had no room for them).
     pub(crate) fn exemplar_series(
         &self,
         index: u32,
-        series: impl FnOnce() -> Arc<SeriesExemplars>,
+        series: impl FnOnce() -> Option<Arc<SeriesExemplars>>,
     ) -> Option<&Arc<SeriesExemplars>> {
         let slots = self
             .exemplars
             .get_or_init(|| (0..self.metas.len()).map(|_| OnceLock::new()).collect());
-        Some(slots.get(index as usize)?.get_or_init(series))
+        let slot = slots.get(index as usize)?;
+        if let Some(found) = slot.get() {
+            return Some(found);
+        }
+        let found = series()?;
+        Some(slot.get_or_init(|| found))
     }
 
     /// The handle slot of the node at graph index `index`.

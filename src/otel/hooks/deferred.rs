@@ -40,7 +40,8 @@ use crate::otel::metrics::Instruments;
 use crate::outcome::NodeOutcome;
 use crate::sync::lock;
 
-/// How many durations may wait (about 8 MB) before runs record them themselves.
+/// How many durations may wait (about 8 MB; 24 MB when exemplars are kept) before runs
+/// record them themselves.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
 
 /// How many durations wait (about 2 MB; about 26 runs of a 10,000-node graph) before the

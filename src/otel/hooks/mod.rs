@@ -895,6 +895,10 @@ mod tests {
             .local()
             .parent_env(Vec::<(String, String)>::new());
         let guard = install(&settings, "svc", options).unwrap();
+        assert!(
+            guard.exemplars().is_none(),
+            "memory exporters attach no exemplars"
+        );
         let (c, d) = (
             guard.hooks(),
             guard.hooks_builder().link_every_edge(true).build(),

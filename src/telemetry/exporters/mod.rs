@@ -11,6 +11,7 @@ pub(crate) mod file;
 mod memory;
 pub(crate) mod otlp;
 pub(crate) mod otlp_metrics;
+mod retry;
 
 pub use file::file_name;
 pub use memory::MemoryExporters;

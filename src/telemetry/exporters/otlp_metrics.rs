@@ -5,8 +5,9 @@
 //! the same endpoint, headers, timeout, compression and TLS settings as the other signals.
 //!
 //! Exports run off the pipeline's threads: on the periodic reader's thread for HTTP, on the
-//! telemetry runtime for gRPC (the reader's thread waits for it). Each export is one attempt
-//! bounded by the timeout; a failed one is reported to the reader and counted as dropped.
+//! telemetry runtime for gRPC (the reader's thread waits for it). Each export, with its
+//! retries of transient failures (see [`retry`](super::retry)), is bounded by the timeout; a
+//! failed one is reported to the reader and counted as dropped.
 
 use std::io::Write as _;
 use std::sync::Arc;
@@ -26,10 +27,15 @@ use tonic::transport::Channel;
 use super::otlp::{
     build_error, compression, grpc_endpoint, grpc_metadata, http_headers, tls, uses_tls,
 };
+use super::retry::{Backoff, retry_after, retryable_grpc, retryable_http};
 use crate::otel::exemplars::Exemplars;
 use crate::telemetry::config::{OtlpSettings, Protocol, mask_url};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
+
+/// How the exporter names itself to the collector, as the OTLP specification asks
+/// (`OTel-OTLP-Exporter-<language>/<version>`, with dagtel's name and version).
+const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-dagtel/", env!("CARGO_PKG_VERSION"));
 
 /// Sends metrics with exemplars to a collector.
 pub(crate) struct OtlpMetricExporter {
@@ -54,6 +60,8 @@ enum Transport {
         headers: reqwest::header::HeaderMap,
         json: bool,
         gzip: bool,
+        /// Bounds each export, retries included.
+        timeout: Duration,
     },
 }
 
@@ -95,6 +103,8 @@ impl OtlpMetricExporter {
                 let tls = tls::grpc(settings, signal, uses_tls(&endpoint))?;
                 let channel = tonic::transport::Endpoint::from_shared(endpoint)
                     .map_err(|e| invalid(format!("invalid endpoint: {e}")))?
+                    .user_agent(USER_AGENT)
+                    .map_err(|e| invalid(format!("user agent: {e}")))?
                     .timeout(settings.timeout);
                 #[cfg(feature = "tls")]
                 let channel = match tls {
@@ -142,12 +152,17 @@ impl OtlpMetricExporter {
                     None => default_http_client(settings.timeout)
                         .map_err(|e| invalid(format!("HTTP client: {e}")))?,
                 };
+                if !headers.contains_key(reqwest::header::USER_AGENT) {
+                    let agent = reqwest::header::HeaderValue::from_static(USER_AGENT);
+                    headers.insert(reqwest::header::USER_AGENT, agent);
+                }
                 Transport::Http {
                     client,
                     url,
                     headers,
                     json: settings.protocol == Protocol::HttpJson,
                     gzip,
+                    timeout: settings.timeout,
                 }
             }
         };
@@ -185,6 +200,42 @@ fn default_http_client(timeout: Duration) -> Result<reqwest::blocking::Client, S
     .map_err(|e| e.to_string())
 }
 
+/// Sends `request` over gRPC, retrying transient failures within `limit`.
+async fn send_grpc(
+    mut client: MetricsServiceClient<Channel>,
+    metadata: tonic::metadata::MetadataMap,
+    request: ExportMetricsServiceRequest,
+    limit: Duration,
+) -> Result<(), tonic::Status> {
+    let mut backoff = Backoff::within(limit);
+    loop {
+        let call = tonic::Request::from_parts(
+            metadata.clone(),
+            tonic::Extensions::default(),
+            request.clone(),
+        );
+        match client.export(call).await {
+            Ok(_) => return Ok(()),
+            Err(status) if retryable_grpc(status.code()) => match backoff.next(None) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(status),
+            },
+            Err(status) => return Err(status),
+        }
+    }
+}
+
+/// A failed gRPC export as reported: the code, and the local cause when the transport failed
+/// (connection refused, say). The status message is left out: a server may echo credentials
+/// back in it.
+fn grpc_failure(status: &tonic::Status) -> String {
+    use std::error::Error as _;
+    match status.source() {
+        Some(cause) => format!("gRPC {:?}: {cause}", status.code()),
+        None => format!("gRPC {:?}", status.code()),
+    }
+}
+
 fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(body)?;
@@ -204,20 +255,13 @@ impl PushMetricExporter for OtlpMetricExporter {
                 runtime,
                 timeout,
             } => {
-                let mut client = client.clone();
-                let request = tonic::Request::from_parts(
-                    metadata.clone(),
-                    tonic::Extensions::default(),
-                    request,
-                );
-                let limit = *timeout;
+                let (client, metadata, limit) = (client.clone(), metadata.clone(), *timeout);
                 let sent = runtime.spawn(async move {
-                    tokio::time::timeout(limit, client.export(request)).await
+                    tokio::time::timeout(limit, send_grpc(client, metadata, request, limit)).await
                 });
                 match sent.await {
-                    Ok(Ok(Ok(_))) => Ok(()),
-                    // The status message may echo credentials back: only its code is kept.
-                    Ok(Ok(Err(status))) => Err(self.failed(format!("gRPC {:?}", status.code()))),
+                    Ok(Ok(Ok(()))) => Ok(()),
+                    Ok(Ok(Err(status))) => Err(self.failed(grpc_failure(&status))),
                     Ok(Err(_)) => Err(OTelSdkError::Timeout(limit)),
                     Err(e) => Err(self.failed(format!("the export task ended: {e}"))),
                 }
@@ -228,6 +272,7 @@ impl PushMetricExporter for OtlpMetricExporter {
                 headers,
                 json,
                 gzip: compress,
+                timeout,
             } => {
                 let (mut body, content_type) = if *json {
                     let body = serde_json::to_vec(&request).map_err(|e| self.failed(e))?;
@@ -235,27 +280,45 @@ impl PushMetricExporter for OtlpMetricExporter {
                 } else {
                     (request.encode_to_vec(), "application/x-protobuf")
                 };
-                let mut post = client
-                    .post(url.clone())
-                    .headers(headers.clone())
-                    .header(reqwest::header::CONTENT_TYPE, content_type);
+                let mut headers = headers.clone();
+                let content_type = reqwest::header::HeaderValue::from_static(content_type);
+                headers.insert(reqwest::header::CONTENT_TYPE, content_type);
                 if *compress {
                     body = gzip(&body).map_err(|e| self.failed(e))?;
-                    post = post.header(reqwest::header::CONTENT_ENCODING, "gzip");
+                    let gzip = reqwest::header::HeaderValue::from_static("gzip");
+                    headers.insert(reqwest::header::CONTENT_ENCODING, gzip);
                 }
-                let response = post.body(body).send().map_err(|e| {
-                    if e.is_timeout() {
-                        self.failed("timed out")
-                    } else {
+                let mut backoff = Backoff::within(*timeout);
+                loop {
+                    let sent = client
+                        .post(url.clone())
+                        .headers(headers.clone())
+                        .timeout(backoff.remaining())
+                        .body(body.clone())
+                        .send();
+                    let (error, hint) = match sent {
+                        Ok(response) if response.status().is_success() => return Ok(()),
+                        Ok(response) => {
+                            let status = response.status();
+                            let error = self.failed(format!("HTTP {status}"));
+                            if !retryable_http(status.as_u16()) {
+                                return Err(error);
+                            }
+                            let after = response
+                                .headers()
+                                .get(reqwest::header::RETRY_AFTER)
+                                .and_then(|v| v.to_str().ok());
+                            (error, retry_after(after))
+                        }
+                        Err(e) if e.is_timeout() => return Err(OTelSdkError::Timeout(*timeout)),
                         // Without the URL, which may hold credentials.
-                        self.failed(e.without_url())
+                        Err(e) if e.is_connect() => (self.failed(e.without_url()), None),
+                        Err(e) => return Err(self.failed(e.without_url())),
+                    };
+                    match backoff.next(hint) {
+                        Some(wait) => std::thread::sleep(wait),
+                        None => return Err(error),
                     }
-                })?;
-                let status = response.status();
-                if status.is_success() {
-                    Ok(())
-                } else {
-                    Err(self.failed(format!("HTTP {status}")))
                 }
             }
         }
@@ -295,40 +358,50 @@ mod tests {
         body: Vec<u8>,
     }
 
-    /// A server that answers one request with `status` and hands it over.
-    fn one_request_server(status: u16) -> (String, std::sync::mpsc::Receiver<Received>) {
+    /// A server that answers its requests with `statuses` in turn (the last one from then on,
+    /// closing each connection) and hands each request over.
+    fn scripted_server(statuses: &[u16]) -> (String, std::sync::mpsc::Receiver<Received>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1/metrics", listener.local_addr().unwrap());
         let (sender, receiver) = std::sync::mpsc::channel();
+        let statuses = statuses.to_vec();
         std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
                 }
-                head.push_str(&line.to_ascii_lowercase());
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let status = statuses[n.min(statuses.len() - 1)];
+                // Handed over before the answer: the client sees it only after.
+                if sender.send(Received { head, body }).is_err() {
+                    return;
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                let _ = (&stream).write_all(answer.as_bytes());
             }
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let answer = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
-            (&stream).write_all(answer.as_bytes()).unwrap();
-            sender.send(Received { head, body }).unwrap();
         });
         (url, receiver)
     }
 
     /// Exports one `dag.node.duration` point with an exemplar of span 9 over HTTP/JSON with
-    /// gzip and a header; returns what `force_flush` said and what the server received.
-    fn export_once(status: u16) -> (OTelSdkResult, Received) {
-        let (url, received) = one_request_server(status);
+    /// gzip and a header to a server answering `statuses`; returns what `force_flush` said and
+    /// the requests the server received.
+    fn export_once(statuses: &[u16]) -> (OTelSdkResult, Vec<Received>) {
+        let (url, received) = scripted_server(statuses);
         let mut settings = Settings::default().otlp.metrics;
         settings.endpoint = url;
         settings.protocol = Protocol::HttpJson;
@@ -360,16 +433,23 @@ mod tests {
         };
         exemplars.offer(conv::METRIC_NODE_DURATION, &attrs, 0.2, origin, None);
         let flushed = provider.force_flush();
-        let received = received
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the server got the request");
-        (flushed, received)
+        (flushed, received.try_iter().collect())
     }
 
     #[test]
     fn http_json_requests_carry_exemplars_headers_and_gzip() {
-        let (flushed, received) = export_once(200);
+        let (flushed, received) = export_once(&[200]);
         assert!(flushed.is_ok(), "{flushed:?}");
+        let [received] = &received[..] else {
+            panic!("one request: {}", received.len());
+        };
+        assert!(
+            received
+                .head
+                .contains("user-agent: otel-otlp-exporter-rust-dagtel/"),
+            "{}",
+            received.head
+        );
         assert!(
             received.head.starts_with("post /v1/metrics "),
             "{}",
@@ -401,10 +481,89 @@ mod tests {
     }
 
     #[test]
-    fn a_rejected_export_fails_and_errors_mask_credentials() {
-        let (flushed, _) = export_once(503);
-        assert!(flushed.is_err(), "a 503 is not delivered");
+    fn transient_failures_are_retried_and_others_are_not() {
+        let (flushed, received) = export_once(&[503, 502, 200]);
+        assert!(flushed.is_ok(), "{flushed:?}");
+        assert_eq!(received.len(), 3, "two retries, then delivered");
+        let (flushed, received) = export_once(&[400]);
+        assert!(flushed.is_err(), "a 400 is final");
+        assert_eq!(received.len(), 1);
+        let (flushed, received) = export_once(&[503]);
+        assert!(flushed.is_err(), "still unavailable after the retries");
+        assert_eq!(received.len(), 4, "the first attempt and three retries");
+    }
 
+    /// A gRPC collector that answers UNAVAILABLE `failures` times, then OK; counts calls.
+    struct Flaky {
+        failures: u32,
+        calls: Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    #[tonic::async_trait]
+    impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+        for Flaky
+    {
+        async fn export(
+            &self,
+            _: tonic::Request<ExportMetricsServiceRequest>,
+        ) -> Result<
+            tonic::Response<
+                opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+            >,
+            tonic::Status,
+        > {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            if call < self.failures {
+                return Err(tonic::Status::unavailable("restarting"));
+            }
+            Ok(tonic::Response::new(Default::default()))
+        }
+    }
+
+    #[test]
+    fn grpc_exports_retry_an_unavailable_collector() {
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+        let server = tokio::runtime::Runtime::new().unwrap();
+        let listener = server
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let service = MetricsServiceServer::new(Flaky {
+            failures: 2,
+            calls: Arc::clone(&calls),
+        });
+        server.spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let mut settings = Settings::default().otlp.metrics;
+        settings.endpoint = format!("http://{addr}");
+        settings.protocol = Protocol::Grpc;
+        let runtime = TelemetryRuntime::default();
+        let exemplars = Arc::new(Exemplars::new(ExemplarFilter::AlwaysOn));
+        let exporter =
+            OtlpMetricExporter::new(&settings, Temporality::Delta, &runtime, exemplars).unwrap();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter).build())
+            .build();
+        provider
+            .meter("t")
+            .u64_counter("dag.runs")
+            .build()
+            .add(1, &[]);
+        let flushed = provider.force_flush();
+        assert!(flushed.is_ok(), "{flushed:?}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two UNAVAILABLE, then delivered"
+        );
+    }
+
+    #[test]
+    fn a_rejected_export_fails_and_errors_mask_credentials() {
         let mut settings = Settings::default().otlp.metrics;
         settings.endpoint = "http://user:s3cr3t@127.0.0.1:9/v1/metrics?token=t0k3n".into();
         let exemplars = Arc::new(Exemplars::new(ExemplarFilter::AlwaysOn));
