@@ -147,6 +147,9 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// [`run_task`](Self::run_task), with the hooks' task and node events (`E`) or without.
+    /// Inlined into `run_task`: as a call of its own it cost a hooked run without node events
+    /// 27 instructions per node (callgrind, sequential; 8 parallel).
+    #[inline(always)]
     fn run_task_as<const E: bool>(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
         let plan = &*self.plan.inner;
         let entry = &plan.entries[task as usize];
