@@ -57,6 +57,9 @@ pub(crate) struct Providers {
 
 type Job = Box<dyn FnOnce() -> OTelSdkResult + Send>;
 
+/// The longest shutdown (and flush) the guard waits for.
+const MAX_SHUTDOWN: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl TelemetryGuard {
     /// The settings the providers were built from.
     pub fn settings(&self) -> &Settings {
@@ -191,7 +194,7 @@ impl TelemetryGuard {
             let p = p.clone();
             jobs.push((Signal::Metrics, Box::new(move || p.force_flush())));
         }
-        run_bounded(jobs, Instant::now() + self.shutdown_timeout)
+        run_bounded(jobs, Instant::now() + self.bounded_timeout())
             .into_iter()
             .filter(|(_, outcome)| *outcome != ShutdownOutcome::Completed)
             .collect()
@@ -204,14 +207,20 @@ impl TelemetryGuard {
         self.shutdown_now()
     }
 
+    /// The shutdown timeout, at most a day: a deadline past that (`Duration::MAX`, say) would
+    /// overflow the clock, here and in the SDK's own deadlines.
+    fn bounded_timeout(&self) -> Duration {
+        self.shutdown_timeout.min(MAX_SHUTDOWN)
+    }
+
     fn shutdown_now(&mut self) -> ShutdownReport {
         if self.shut_down {
             return ShutdownReport::default();
         }
         self.shut_down = true;
         let started = Instant::now();
-        let deadline = started + self.shutdown_timeout;
-        let timeout = self.shutdown_timeout;
+        let timeout = self.bounded_timeout();
+        let deadline = started + timeout;
         let mut jobs: Vec<(Signal, Job)> = Vec::new();
         if let Some((p, _)) = &self.providers.tracer {
             let p = p.clone();

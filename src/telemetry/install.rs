@@ -120,6 +120,7 @@ impl InstallOptions {
     /// Metrics get at most 5 s of it whatever it is: the SDK's periodic reader (0.33) waits a
     /// fixed 5 s for its final export, and reports a timeout after that even if the export
     /// completes later.
+    /// (At most a day: a longer timeout waits a day.)
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self

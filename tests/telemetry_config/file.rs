@@ -1,41 +1,11 @@
 //! The TOML file layer: between the profile and the environment.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 
+use crate::TempToml;
 use dagtel::telemetry::config::{
     ConfigBuilder, ConfigError, ExporterKind, Profile, Protocol, SamplerKind, Source,
 };
-
-/// A TOML file with a unique name, removed on drop.
-struct TempToml(PathBuf);
-
-impl TempToml {
-    fn new(text: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "dagtel-config-{}-{}.toml",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn var(&self) -> (&'static str, String) {
-        ("DAGTEL_CONFIG", self.0.display().to_string())
-    }
-}
-
-impl Drop for TempToml {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 const FILE: &str = r#"
 profile = "prod"

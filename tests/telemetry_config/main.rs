@@ -1,12 +1,23 @@
 //! Telemetry configuration: every variable, profiles, the TOML file, explain(), strict mode.
 //! No test touches the process environment: each passes its variables to the builder.
 
+mod builder_order;
+mod edge_values;
 mod explain;
 mod file;
+mod file_layers;
+mod file_lists;
+mod install_grpc_headers;
+mod install_guard;
+mod install_tls;
 mod profiles;
 mod props;
 mod rules;
+mod secrets;
 mod variables;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dagtel::telemetry::config::{ConfigBuilder, ConfigError, Resolved};
 
@@ -27,5 +38,35 @@ pub(crate) fn strict_error(vars: &[(&str, &str)]) -> ConfigError {
     {
         Ok(r) => panic!("{vars:?} resolved in strict mode: {:?}", r.warnings),
         Err(e) => e,
+    }
+}
+
+/// A TOML file with a unique name, removed on drop.
+pub(crate) struct TempToml(pub(crate) PathBuf);
+
+impl TempToml {
+    pub(crate) fn new(text: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "dagtel-config-{}-{}.toml",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub(crate) fn var(&self) -> (&'static str, String) {
+        ("DAGTEL_CONFIG", self.0.display().to_string())
+    }
+}
+
+impl Drop for TempToml {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

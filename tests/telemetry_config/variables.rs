@@ -498,11 +498,21 @@ fn the_table_covers_every_variable() {
     assert_eq!(table, known);
 }
 
+/// `vars`, plus an https endpoint when `var` is a TLS file: with the default (plain http)
+/// endpoint, TLS files are ignored with a warning.
+fn with_tls_endpoint<'a>(var: &str, vars: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = vars.to_vec();
+    if var.contains("CERTIFICATE") || var.contains("CLIENT_KEY") {
+        vars.push(("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"));
+    }
+    vars
+}
+
 #[test]
 fn valid_values_are_used_and_traced_to_their_variable() {
     let baseline = resolve(&[]).settings;
     for c in cases() {
-        let r = resolve(&[(&c.var, c.valid)]);
+        let r = resolve(&with_tls_endpoint(&c.var, &[(&c.var, c.valid)]));
         assert!(r.warnings.is_empty(), "{}: {:?}", c.var, r.warnings);
         assert!(
             (c.check)(&r.settings),
@@ -625,7 +635,7 @@ fn per_signal_otlp_variables_beat_the_general_one() {
             let upper = signal.name().to_ascii_uppercase();
             let g = format!("OTEL_EXPORTER_OTLP_{field}");
             let sv = format!("OTEL_EXPORTER_OTLP_{upper}_{field}");
-            let r = resolve(&[(&g, general), (&sv, specific)]);
+            let r = resolve(&with_tls_endpoint(&g, &[(&g, general), (&sv, specific)]));
             assert!(r.warnings.is_empty(), "{:?}", r.warnings);
             let key = format!("otlp.{signal}.{}", field.to_ascii_lowercase());
             let row = r.explain().get(&key).unwrap();

@@ -14,7 +14,7 @@ use super::source::Source;
 ///
 /// Without [`env`](Self::env) the process environment is read; tests pass a map instead, so
 /// they never touch (or race on) the real environment.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[must_use]
 pub struct ConfigBuilder {
     pub(super) env: Option<BTreeMap<String, String>>,
@@ -22,6 +22,23 @@ pub struct ConfigBuilder {
     pub(super) default_service_name: Option<String>,
     pub(super) profile: Option<Profile>,
     pub(super) overrides: Layer,
+}
+
+/// Shows the variables' names only: their values may hold credentials.
+impl std::fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Option<Vec<&str>> = self
+            .env
+            .as_ref()
+            .map(|env| env.keys().map(String::as_str).collect());
+        f.debug_struct("ConfigBuilder")
+            .field("env", &env)
+            .field("config_file", &self.config_file)
+            .field("default_service_name", &self.default_service_name)
+            .field("profile", &self.profile)
+            .field("overrides", &self.overrides.dict.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for ConfigBuilder {
@@ -165,6 +182,13 @@ impl ConfigBuilder {
     pub fn otlp_signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
         self.overrides
             .set(&format!("otlp.{signal}.endpoint"), url.into());
+        // Verbatim, even where an earlier general endpoint had filled this signal in.
+        self.overrides.set(
+            &format!("otlp.{signal}.{}", super::layer::APPEND_PATH),
+            false,
+        );
+        self.overrides
+            .set(&format!("otlp.{signal}.endpoint_set"), true);
         self.overrides.normalize();
         self
     }

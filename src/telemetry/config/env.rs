@@ -318,6 +318,8 @@ pub(super) fn lift_service_attributes(layer: &mut Layer, origin: Option<&str>) {
     let mut kept = Vec::new();
     for item in items {
         let pair: Option<(String, String)> = item.deserialize().ok();
+        // An empty `service.name=` names nothing: the name given to `init` stays.
+        let pair = pair.filter(|(_, v)| !v.trim().is_empty());
         match pair.and_then(|(k, v)| DEDICATED.iter().find(|(a, _)| *a == k).map(|d| (d.1, v))) {
             Some((key, value)) => {
                 if layer.get(key).is_none() {

@@ -211,12 +211,18 @@ pub(crate) fn mask_url(url: &str) -> String {
         Some((base, _)) => return format!("{}?***", mask_url(base)),
         None => url,
     };
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    // With or without a scheme (a gRPC endpoint may have none), the authority runs to the
+    // first `/`; user info ends at its last `@` (a password may hold `#` or `@`).
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
     };
-    let end = rest.find(['/', '#']).unwrap_or(rest.len());
+    let end = rest.find('/').unwrap_or(rest.len());
     match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
+        Some(at) => match scheme {
+            Some(scheme) => format!("{scheme}://***{}", &rest[at..]),
+            None => format!("***{}", &rest[at..]),
+        },
         None => url.to_owned(),
     }
 }

@@ -30,7 +30,7 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
         .data()
         .map_err(|e| ConfigError::FileSyntax {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: syntax_message(&e),
         })?;
     let dict = data.remove(&figment::Profile::Default).unwrap_or_default();
 
@@ -47,7 +47,7 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
         unknown.push(key.to_owned());
     });
 
-    let mut layer = Layer::new(source);
+    let mut layer = Layer::new(source.clone());
     layer.dict = dict;
     // Ignored means ignored: some unknown keys (`otlp.traces.endpoint_set`) are internal
     // fields extraction would otherwise read.
@@ -65,9 +65,55 @@ pub(super) fn load(path: &Path) -> Result<(Layer, Vec<ConfigWarning>), ConfigErr
             layer.set_value(&key, Value::from(pairs));
         }
     }
+    clean_lists(&mut layer, &source, &mut warnings);
     super::env::lift_service_attributes(&mut layer, None);
     layer.normalize();
     Ok((layer, warnings))
+}
+
+/// Lists in the file follow the same rules as in the environment: repeats dropped, `none`
+/// alone means none, `none` with other values and unknown values are warned about, and an
+/// empty list is `none`.
+fn clean_lists(layer: &mut Layer, source: &Source, warnings: &mut Vec<ConfigWarning>) {
+    use super::parse::{self, Parser};
+    use super::settings::{Detector, ExporterKind, Propagator};
+    let mut lists: Vec<(String, Parser)> = vec![
+        ("detectors".to_owned(), parse::list::<Detector>),
+        ("propagators".to_owned(), parse::list::<Propagator>),
+    ];
+    for signal in Signal::ALL {
+        lists.push((format!("exporters.{signal}"), parse::list::<ExporterKind>));
+    }
+    for (key, parse) in lists {
+        let Some(Value::Array(_, items)) = layer.get(&key).cloned() else {
+            continue;
+        };
+        let names: Vec<String> = items
+            .iter()
+            .map(|item| item.as_str().map_or_else(|| show(item), str::to_owned))
+            .collect();
+        let joined = if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(",")
+        };
+        let parsed = parse(&joined);
+        for (part, problem) in parsed.problems {
+            let variable = format!("{key} in {source}");
+            warnings.push(ConfigWarning::new(
+                variable,
+                part,
+                problem,
+                vec![key.clone()],
+            ));
+        }
+        match parsed.value {
+            Some(value) => layer.set_value(&key, value),
+            None => {
+                layer.remove(&key);
+            }
+        }
+    }
 }
 
 /// Every key a file may set.
@@ -107,12 +153,39 @@ fn check_keys(
     }
 }
 
+/// An unknown setting's value as a warning shows it: a table (a misspelt `[otlp.trace]`, with
+/// its headers, say) only by its size, since it may hold credentials.
 fn show(value: &Value) -> String {
     match value {
         Value::String(_, s) => s.clone(),
+        Value::Dict(_, table) => format!("<table with {} keys>", table.len()),
         other => other
             .deserialize::<serde_json::Value>()
             .map(|j| j.to_string())
             .unwrap_or_default(),
+    }
+}
+
+/// A TOML syntax error without the quoted line (which may be a header's credential): what
+/// went wrong and where.
+fn syntax_message(error: &figment::Error) -> String {
+    let text = error.kind.to_string();
+    // The parser's message starts with the position and the problem; the quoted source line
+    // follows a line break.
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid TOML");
+    let problem = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| {
+            !l.is_empty() && !l.starts_with('|') && !l.starts_with('^') && !l.contains(" | ")
+        })
+        .unwrap_or("");
+    if problem.is_empty() || problem == first.trim() {
+        first.trim().to_owned()
+    } else {
+        format!("{}: {problem}", first.trim())
     }
 }

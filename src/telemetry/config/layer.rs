@@ -151,8 +151,11 @@ impl Layer {
         let general_endpoint = self.remove_keeping_origin("otlp.endpoint");
         for signal in Signal::ALL {
             let key = format!("otlp.{signal}.endpoint");
+            let append_key = format!("otlp.{signal}.{APPEND_PATH}");
             let from_general = if self.get(&key).is_some() {
-                Some(false)
+                // Normalized before (a builder calls this after each endpoint it sets): a
+                // per-signal endpoint that came from a general one keeps its path rule.
+                self.get(&append_key).is_none().then_some(false)
             } else if let Some((value, var)) = &general_endpoint {
                 self.set_value(&key, value.clone());
                 if let Some(var) = var {

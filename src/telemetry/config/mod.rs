@@ -71,6 +71,7 @@ pub use explain::{ExplainRow, Explanation};
 pub(crate) use parse::is_token_byte;
 pub use parse::{PercentDecodeError, percent_decode, percent_encode};
 pub use resolve::{MAX_QUEUE_SIZE, Resolved, resolve};
+pub(crate) use resolve::{decode_base64, is_binary_header};
 pub use settings::*;
 pub use signal::Signal;
 pub use source::Source;

@@ -172,9 +172,25 @@ fn check_url(raw: &str) -> Result<(), String> {
     } else {
         format!("http://{raw}")
     };
-    full.parse::<tonic::codegen::http::Uri>()
-        .map(|_| ())
-        .map_err(|e| format!("not a valid URL ({e})"))
+    if raw.contains('#') {
+        // A path the exporter appends would land in the fragment, which is never sent.
+        return Err("has a fragment (`#`)".to_owned());
+    }
+    let uri = full
+        .parse::<tonic::codegen::http::Uri>()
+        .map_err(|e| format!("not a valid URL ({e})"))?;
+    // The URI grammar keeps the port as text: 99999 parses, and no connection can use it.
+    let host_port = uri
+        .authority()
+        .map(|a| a.as_str().rsplit('@').next().unwrap_or(""))
+        .unwrap_or("");
+    let port_text = host_port.rsplit_once(':').map(|(_, p)| p);
+    if let Some(port) = port_text.filter(|p| !p.ends_with(']'))
+        && port.parse::<u16>().is_err()
+    {
+        return Err(format!("port `{port}` is not a port (0 to 65535)"));
+    }
+    Ok(())
 }
 
 /// A value of one of the enums the variables accept.
@@ -239,6 +255,10 @@ pub(super) fn list<T: Choice>(raw: &str) -> Parsed {
                 "`none` cannot be combined with other values".to_owned(),
             ));
         }
+        if out.is_empty() && problems.is_empty() {
+            // Separators only (`,`): neither blank nor a value.
+            problems.push((raw.trim().to_owned(), "no values".to_owned()));
+        }
         (!out.is_empty()).then(|| to_value(out))
     };
     Parsed { value, problems }
@@ -266,7 +286,11 @@ fn key_values(raw: &str, header: bool) -> Parsed {
             continue;
         }
         match key_value(entry, header) {
-            Ok((k, v)) => match pairs.iter_mut().find(|(pk, _)| *pk == k) {
+            // Header names are case-insensitive: `X-Tenant` and `x-tenant` are one header.
+            Ok((k, v)) => match pairs
+                .iter_mut()
+                .find(|(pk, _)| *pk == k || (header && pk.eq_ignore_ascii_case(&k)))
+            {
                 Some(slot) => slot.1 = v,
                 None => pairs.push((k, v)),
             },
@@ -284,11 +308,26 @@ fn key_values(raw: &str, header: bool) -> Parsed {
     Parsed { value, problems }
 }
 
+/// A rejected `key=value` entry as a warning may show it: the key only when it is a plain
+/// token that does not look like a credential (base64 with its `=` padding, or text written
+/// with curl's `Name: value` syntax, would otherwise be shown whole).
 fn hidden_entry(index: usize, entry: &str) -> String {
     match entry.split_once('=') {
-        Some((k, _)) if !k.trim().is_empty() => format!("{}=<hidden>", k.trim()),
+        Some((k, rest)) if plain_key(k.trim()) && !only_padding(rest) => {
+            format!("{}=<hidden>", k.trim())
+        }
         _ => format!("<entry {} hidden, {} chars>", index + 1, entry.len()),
     }
+}
+
+/// A key short enough and made of token characters only.
+fn plain_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 64 && key.bytes().all(is_token_byte)
+}
+
+/// What follows a key when the entry is base64 text: `=` padding and nothing else.
+fn only_padding(rest: &str) -> bool {
+    rest.trim().bytes().all(|b| b == b'=')
 }
 
 fn key_value(entry: &str, header: bool) -> Result<(String, String), String> {
@@ -299,6 +338,9 @@ fn key_value(entry: &str, header: bool) -> Result<(String, String), String> {
         return Err("empty key".to_owned());
     }
     if header {
+        if only_padding(v) && !v.trim().is_empty() {
+            return Err("no value (base64 text without a header name?)".to_owned());
+        }
         if !key.bytes().all(is_token_byte) {
             return Err("not a valid header name".to_owned());
         }

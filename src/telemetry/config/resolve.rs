@@ -97,18 +97,25 @@ impl ConfigBuilder {
         layers.push(env_layer);
         layers.push(self.overrides.clone());
 
-        let figment = layers
-            .iter()
-            .fold(Figment::new(), |f, layer| f.merge(layer.clone()));
-        let mut settings: Settings = figment.extract().map_err(value_error)?;
-        let source_of = |key: &str| -> Source {
-            figment
-                .find_metadata(key)
-                .and_then(|md| layers.iter().find(|l| l.name() == md.name))
-                .map_or(Source::Default, |l| l.source_of(key))
+        // A value the cross-field checks reject is taken out of its layer and the layers are
+        // merged again, so that the next lower layer's value applies (a file's bad sampler
+        // ratio leaves the profile's, not the default). Each round takes a value out of a
+        // layer above the defaults, so the rounds end.
+        let (figment, mut settings) = loop {
+            let figment = merge(&layers);
+            let mut settings: Settings = figment.extract().map_err(value_error)?;
+            let mut rejected = Vec::new();
+            check_values(&mut settings, &source_in(&figment, &layers), &mut rejected);
+            let mut removed = false;
+            for key in rejected.iter().flat_map(|w| &w.keys) {
+                removed |= take_out(&mut layers, &figment, key);
+            }
+            warnings.extend(rejected);
+            if !removed {
+                break (figment, settings);
+            }
         };
-
-        check_values(&mut settings, &source_of, &mut warnings);
+        let source_of = source_in(&figment, &layers);
         finish_endpoints(&mut settings, &figment);
         default_exporters(&mut settings, &source_of);
         clamp_batches(&mut settings, &source_of, &mut warnings);
@@ -132,19 +139,101 @@ impl ConfigBuilder {
     }
 }
 
+fn merge(layers: &[Layer]) -> Figment {
+    layers
+        .iter()
+        .fold(Figment::new(), |f, layer| f.merge(layer.clone()))
+}
+
+/// Where each setting of `figment` (merged from `layers`) came from.
+fn source_in<'a>(figment: &'a Figment, layers: &'a [Layer]) -> impl Fn(&str) -> Source + 'a {
+    move |key: &str| {
+        figment
+            .find_metadata(key)
+            .and_then(|md| layers.iter().find(|l| l.name() == md.name))
+            .map_or(Source::Default, |l| l.source_of(key))
+    }
+}
+
+/// Removes the rejected setting `key` from the layer that supplied it (with an endpoint's
+/// companion keys), unless that is the defaults; whether anything was removed.
+fn take_out(layers: &mut [Layer], figment: &Figment, key: &str) -> bool {
+    let Some(name) = figment.find_metadata(key).map(|md| md.name.clone()) else {
+        return false;
+    };
+    let Some(layer) = layers
+        .iter_mut()
+        .find(|l| l.name() == name && l.source != Source::Default)
+    else {
+        return false;
+    };
+    let mut keys = vec![key.to_owned()];
+    if let Some(signal) = key.strip_suffix(".endpoint") {
+        keys.push(format!("{signal}.endpoint_set"));
+        keys.push(format!("{signal}.{}", super::layer::APPEND_PATH));
+    }
+    let mut removed = false;
+    for key in keys {
+        removed |= layer.remove(&key).is_some();
+    }
+    removed
+}
+
 fn profile_in(layer: &Layer) -> Option<Profile> {
     layer.get("profile")?.deserialize().ok()
 }
 
 fn value_error(e: figment::Error) -> ConfigError {
+    let key = e.path.join(".");
+    let mut message = e.kind.to_string();
+    // The message quotes the value: of a header, a resource attribute or an endpoint, it may
+    // be a credential.
+    let secret = ["headers", "resource_attributes", "endpoint"]
+        .iter()
+        .any(|k| key == *k || key.ends_with(&format!(".{k}")));
+    if secret {
+        message = hide_quoted(&message);
+    }
     ConfigError::Value {
-        key: e.path.join("."),
+        key,
         layer: e
             .metadata
             .as_ref()
             .map_or_else(|| "configuration".to_owned(), |m| m.name.to_string()),
-        message: e.kind.to_string(),
+        message,
     }
+}
+
+/// A gRPC binary metadata name (`-bin` suffix).
+pub(crate) fn is_binary_header(name: &str) -> bool {
+    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case("-bin")
+}
+
+/// A base64 value (padded or not), decoded.
+pub(crate) fn decode_base64(value: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let engines = [
+        base64::engine::general_purpose::STANDARD,
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+    ];
+    engines.iter().find_map(|e| e.decode(value.trim()).ok())
+}
+
+/// `text` with every double-quoted part replaced by `"<hidden>"`.
+fn hide_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        if i % 2 == 0 {
+            out.push_str("\"<hidden>\"");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
 }
 
 /// "what was used instead": the final value of the affected settings and their layer.
@@ -213,11 +302,31 @@ fn check_values(
             report(settings, &format!("otlp.{signal}.endpoint"), &problem);
             settings.otlp.get_mut(signal).endpoint_set = false;
         }
+        // gRPC sends a `-bin` header as binary metadata: its value must be base64.
+        let otlp = settings.otlp.get(signal);
+        if otlp.protocol == Protocol::Grpc {
+            let bad: Vec<String> = otlp
+                .headers
+                .iter()
+                .filter(|(name, value)| is_binary_header(name) && decode_base64(value).is_none())
+                .map(|(name, _)| name.clone())
+                .collect();
+            if !bad.is_empty() {
+                let key = format!("otlp.{signal}.headers");
+                for name in &bad {
+                    let problem = format!("gRPC header `{name}` (`-bin`) needs a base64 value");
+                    report(settings, &key, &problem);
+                }
+                let otlp = settings.otlp.get_mut(signal);
+                otlp.headers.retain(|(name, _)| !bad.contains(name));
+            }
+        }
         // TLS files only mean something for an https endpoint; for plain http they would
         // stop the exporter from being built, so they are ignored (with a warning).
+        // An unset endpoint is the default one, `http://localhost:...`.
         let otlp = settings.otlp.get(signal);
-        let plain_http = otlp.endpoint_set
-            && otlp
+        let plain_http = !otlp.endpoint_set
+            || otlp
                 .endpoint
                 .get(..7)
                 .is_some_and(|s| s.eq_ignore_ascii_case("http://"));

@@ -154,8 +154,9 @@ pub struct PerSignal<T> {
     pub metrics: T,
 }
 
-/// OTLP exporter settings for one signal, final.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// OTLP exporter settings for one signal, final. Its `Debug` masks the endpoint's
+/// credentials and every header value.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct OtlpSettings {
     /// The URL to send to (HTTP: with the `/v1/<signal>` path).
     pub endpoint: String,
@@ -179,6 +180,28 @@ pub struct OtlpSettings {
     pub client_key: Option<PathBuf>,
     /// Client certificate file (PEM) for mTLS.
     pub client_certificate: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for OtlpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "***"))
+            .collect();
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &super::mask_url(&self.endpoint))
+            .field("endpoint_set", &self.endpoint_set)
+            .field("protocol", &self.protocol)
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("insecure", &self.insecure)
+            .field("certificate", &self.certificate)
+            .field("client_key", &self.client_key)
+            .field("client_certificate", &self.client_certificate)
+            .finish()
+    }
 }
 
 /// OTLP transports.

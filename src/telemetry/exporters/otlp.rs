@@ -154,8 +154,20 @@ pub(crate) fn grpc_metadata(
             signal,
             name: name.clone(),
         };
-        let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-            .map_err(|_| invalid())?;
+        let lower = name.to_ascii_lowercase();
+        if crate::telemetry::config::is_binary_header(&lower) {
+            // Binary metadata: the configured value is its base64 text.
+            let key = tonic::metadata::BinaryMetadataKey::from_bytes(lower.as_bytes())
+                .map_err(|_| invalid())?;
+            let bytes = crate::telemetry::config::decode_base64(value).ok_or_else(invalid)?;
+            metadata.append_bin(
+                key,
+                tonic::metadata::BinaryMetadataValue::from_bytes(&bytes),
+            );
+            continue;
+        }
+        let key =
+            tonic::metadata::MetadataKey::from_bytes(lower.as_bytes()).map_err(|_| invalid())?;
         let value =
             tonic::metadata::MetadataValue::try_from(value.as_str()).map_err(|_| invalid())?;
         metadata.append(key, value);
@@ -414,6 +426,19 @@ mod tests {
         assert_eq!(grpc_endpoint(&s), "https://collector:4317");
         s.endpoint = "http://collector:4317".into();
         assert_eq!(grpc_endpoint(&s), "http://collector:4317");
+    }
+
+    #[test]
+    fn grpc_bin_headers_are_binary_metadata_from_base64() {
+        let mut s = Settings::default().otlp.traces;
+        s.headers = vec![
+            ("X-Trace-Bin".into(), "AAEC".into()),
+            ("x-ok".into(), "1".into()),
+        ];
+        let metadata = grpc_metadata(&s, Signal::Traces).unwrap();
+        let bin = metadata.get_bin("x-trace-bin").unwrap();
+        assert_eq!(bin.to_bytes().unwrap().as_ref(), [0u8, 1, 2]);
+        assert_eq!(metadata.get("x-ok").unwrap(), "1");
     }
 
     #[test]
