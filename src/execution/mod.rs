@@ -249,6 +249,7 @@ impl<H: HookSet> Executor<H> {
                 tokio,
                 pending: Default::default(),
                 latch: Arc::new(Latch::default()),
+                local: Default::default(),
             },
         };
         let shared = state::prepare(plan, inputs, options, setup)?;

@@ -94,20 +94,47 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
     if roots.is_empty() {
         return;
     }
-    spawn_drive(shared, roots);
     let latch = &shared.sched.latch;
     if pool.current_thread_index().is_some() {
-        // Blocking a worker of the pool we need could starve the run: help it instead, and
-        // sleep briefly when there is nothing to help with (work may be on tokio).
+        // A run started on a worker of its own pool (from inside a node): blocking the worker
+        // could starve the run, and helping the pool would run other nodes (and their runs)
+        // on this stack. So this thread runs this run's work itself, and only that: its
+        // ready tasks come to it (joins still share wide lists with idle workers).
+        shared.sched.local.enable();
+        spawn_drive(shared, roots);
         let mut nap = Duration::from_micros(50);
         while !latch.is_open() {
-            if pool.yield_now() != Some(rayon::Yield::Executed) {
-                latch.wait_for(nap);
-                nap = (nap * 2).min(Duration::from_millis(5));
+            match shared.sched.local.pop() {
+                Some(tasks) => {
+                    drive_local(shared, &tasks);
+                    nap = Duration::from_micros(50);
+                }
+                None => {
+                    // Work may be on tokio; its tasks come back here.
+                    latch.wait_for_work(&shared.sched.local, nap);
+                    nap = (nap * 2).min(Duration::from_millis(5));
+                }
             }
         }
     } else {
+        spawn_drive(shared, roots);
         latch.wait();
+    }
+}
+
+/// Runs tasks from the caller's queue (see [`LocalWork`](super::state::LocalWork)) as the job
+/// they were queued as.
+fn drive_local<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
+    if catch_unwind(AssertUnwindSafe(|| drive_many(shared, tasks))).is_err() {
+        shared.irregular.store(true, Ordering::Relaxed);
+    }
+    job_done(shared);
+}
+
+/// Ends one outstanding job of `shared`; the last one opens the latch.
+fn job_done<H: HookSet>(shared: &Arc<RunShared<H>>) {
+    if shared.sched.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.sched.latch.open();
     }
 }
 
@@ -117,6 +144,13 @@ pub(crate) fn spawn_ready<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) 
 }
 
 fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
+    if shared.sched.local.is_enabled() {
+        // Counted like a job until the caller has run it.
+        shared.sched.pending.fetch_add(1, Ordering::AcqRel);
+        shared.sched.local.push(tasks);
+        shared.sched.latch.nudge();
+        return;
+    }
     let Some(pool) = shared.sched.pool.clone() else {
         return; // parallel runs always have a pool
     };

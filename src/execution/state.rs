@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use crate::write_once::WriteOnce;
 
 use super::arrays::RecordCells;
+use super::task::Ready;
 
 use super::clock::Clock;
 pub(crate) use super::record::RawRecord;
@@ -42,6 +43,41 @@ pub(crate) struct Scheduler {
     pub(crate) tokio: Option<tokio::runtime::Handle>,
     pub(crate) pending: AtomicUsize,
     pub(crate) latch: Arc<Latch>,
+    /// Work for the caller to run itself, when it waits on a worker of the run's pool.
+    pub(crate) local: LocalWork,
+}
+
+/// The ready tasks of a run whose caller is a worker of the run's own pool (a run started
+/// from inside a node): they go to the caller, not to the pool. A caller that helped the pool
+/// instead would run other runs' nodes on its stack while it waits, and each of those could
+/// start a run of its own and help again, until the stack overflows.
+#[derive(Default)]
+pub(crate) struct LocalWork {
+    enabled: AtomicBool,
+    queue: Mutex<Vec<Ready>>,
+}
+
+impl LocalWork {
+    /// From now on, ready tasks come here.
+    pub(crate) fn enable(&self) {
+        self.enabled.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn push(&self, tasks: Ready) {
+        crate::sync::lock(&self.queue).push(tasks);
+    }
+
+    pub(crate) fn pop(&self) -> Option<Ready> {
+        crate::sync::lock(&self.queue).pop()
+    }
+
+    fn is_empty(&self) -> bool {
+        crate::sync::lock(&self.queue).is_empty()
+    }
 }
 
 /// Opened once by the last job of a run; the caller waits on it.
@@ -76,9 +112,17 @@ impl Latch {
         }
     }
 
-    pub(crate) fn wait_for(&self, limit: std::time::Duration) {
+    /// Wakes waiters without opening (new work for the caller).
+    pub(crate) fn nudge(&self) {
+        let _guard = self.lock.lock();
+        self.cond.notify_all();
+    }
+
+    /// Waits until opened, `work` has something, or `limit` passes.
+    pub(crate) fn wait_for_work(&self, work: &LocalWork, limit: std::time::Duration) {
         if let Ok(guard) = self.lock.lock()
             && !self.is_open()
+            && work.is_empty()
         {
             let _ = self.cond.wait_timeout(guard, limit);
         }
