@@ -49,11 +49,27 @@ impl CancelToken {
         self.0.cancelled.load(Ordering::Acquire)
     }
 
+    /// Blocks until cancelled; returns `true`.
+    fn wait_until_cancelled(&self) -> bool {
+        let inner = &self.0;
+        let mut guard = crate::sync::lock(&inner.lock);
+        while !self.is_cancelled() {
+            guard = match inner.woken.wait(guard) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+        }
+        true
+    }
+
     /// Sleeps for `duration` on this thread, or until the token is cancelled; returns whether
     /// it was.
     pub(crate) fn wait(&self, duration: Duration) -> bool {
         let inner = &self.0;
-        let deadline = Instant::now() + duration;
+        // A wait too long for the clock (`Duration::MAX`) lasts until cancelled.
+        let Some(deadline) = Instant::now().checked_add(duration) else {
+            return self.wait_until_cancelled();
+        };
         let mut guard = crate::sync::lock(&inner.lock);
         loop {
             if self.is_cancelled() {

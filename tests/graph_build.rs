@@ -679,3 +679,27 @@ fn dag_clones_share_the_graph() {
     );
     assert!(format!("{dag:?}").contains("shared"));
 }
+
+/// Errors found while declaring come out duplicates first, whatever the declaration order.
+mod declared_errors {
+    use std::time::Duration;
+
+    use dagtel::{BuildError, DagBuilder};
+
+    #[test]
+    fn duplicate_name_is_reported_before_an_invalid_option() {
+        let mut g = DagBuilder::new("order");
+        let x = g.input::<u32>("x");
+        let _t = g
+            .node("timed")
+            .timeout(Duration::from_secs(1))
+            .run(x, |_, x| Ok(*x));
+        let _a = g.node("dup").run(x, |_, x| Ok(*x));
+        let _b = g.node("dup").run(x, |_, x| Ok(*x));
+        let err = g.build().unwrap_err();
+        assert!(
+            matches!(err, BuildError::DuplicateName { .. }),
+            "duplicate names first, got: {err}"
+        );
+    }
+}

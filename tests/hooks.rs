@@ -888,3 +888,60 @@ fn lifecycle_invents_no_attempt_and_ends_what_is_dropped() {
         Some(&Ev::AfterRun(Outcome::Failed, vec!["flaky".into()]))
     );
 }
+
+/// `ActiveNode` forgets an attempt's panic once the caller retries: a node dropped without
+/// `finish` after a successful retry is not reported as the first attempt's panic.
+mod stale_panic {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::{Arc, Mutex};
+
+    use dagtel::hooks::{HookResult, Hooks, Lifecycle, NodeEnd, Parents, RunInfo};
+    use dagtel::{NodeMeta, NodeOutcome, TaskMeta};
+
+    #[derive(Default)]
+    struct Ends(Mutex<Vec<(u32, NodeOutcome)>>);
+
+    impl Hooks for Ends {
+        type Run = ();
+        type Stage = ();
+        type Task = ();
+        type Node = ();
+        fn after_node(&self, _: Parents<'_, Self>, _: (), node: &NodeEnd<'_>) -> HookResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push((node.attempt, node.outcome.clone()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn drop_after_a_successful_retry_does_not_report_the_old_panic() {
+        let ends = Arc::new(Ends::default());
+        let lifecycle = Lifecycle::new().hook(Arc::clone(&ends));
+        let run = lifecycle.start_run(RunInfo::new("lc"));
+        let meta = NodeMeta::new("n");
+        let task = TaskMeta::single(&meta);
+        {
+            let mut node = run.node(None, &meta, &task);
+            let first = catch_unwind(AssertUnwindSafe(|| {
+                node.run(|| -> u32 { panic!("first attempt") })
+            }));
+            assert!(first.is_err());
+            node.retry(NodeOutcome::Panicked {
+                message: "first attempt".into(),
+            });
+            assert_eq!(node.run(|| 5u32), 5);
+            // The caller returns early without `finish`.
+        }
+        drop(run);
+        let ends = ends.0.lock().unwrap().clone();
+        assert_eq!(ends.len(), 2, "{ends:?}");
+        assert_eq!(ends[1].0, 2);
+        assert!(
+            !matches!(&ends[1].1, NodeOutcome::Panicked { message } if message == "first attempt"),
+            "attempt 2 (which returned 5) reported as {:?}",
+            ends[1].1
+        );
+    }
+}

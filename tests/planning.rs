@@ -886,3 +886,22 @@ fn plan_all_of_an_empty_graph_is_empty() {
     assert!(run.outputs().is_empty());
     assert!(run.record().is_empty());
 }
+
+/// Of two values for one input, the later is used, and only it is type-checked.
+mod replaced_input {
+    use dagtel::{DagBuilder, Executor, Inputs, Request};
+
+    #[test]
+    fn a_replaced_value_is_not_type_checked() {
+        let mut g = DagBuilder::new("inputs");
+        let x = g.input::<u64>("x");
+        let y = g.node("y").run(x, |_, x| Ok(x + 1));
+        let plan = g.build().unwrap().plan(&Request::new().output(y)).unwrap();
+        let inputs = Inputs::new().set_named("x", 1i32).set(x, 41u64);
+        let run = Executor::sequential().run(&plan, inputs);
+        match run {
+            Ok(run) => assert_eq!(run.outputs().get(y), Some(&42)),
+            Err(err) => panic!("the last value (a u64) should be used, got: {err}"),
+        }
+    }
+}

@@ -206,6 +206,9 @@ pub(crate) fn prepare<H: HookSet>(
             }
             continue; // an input or node this plan does not need
         }
+        if supplied[index as usize] {
+            continue; // replaced by a later value: not used, so not checked
+        }
         if typed.ty != entry.output {
             return Err(RunError::InputType {
                 name: entry.meta.name().to_string(),
@@ -213,11 +216,9 @@ pub(crate) fn prepare<H: HookSet>(
                 found: typed.ty.name(),
             });
         }
-        if !supplied[index as usize] {
-            supplied[index as usize] = true;
-            // SAFETY: `prepare` runs before any job exists, on one thread.
-            let _ = unsafe { slots[index as usize].set(typed.value) };
-        }
+        supplied[index as usize] = true;
+        // SAFETY: `prepare` runs before any job exists, on one thread.
+        let _ = unsafe { slots[index as usize].set(typed.value) };
     }
     if let Some(&missing) = inner.inputs.iter().find(|&&i| !supplied[i as usize]) {
         let needed_by = dag.inner.children[missing as usize]

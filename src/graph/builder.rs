@@ -117,11 +117,15 @@ impl DagBuilder {
 
     /// Validates the declarations and freezes them into a [`Dag`].
     ///
-    /// Errors, checked in this order: duplicate names, handles from another builder, missing
-    /// dependencies, type mismatches, invalid node options, cycles, task groups that mix stages
-    /// or are not contiguous.
+    /// Errors, checked in this order: duplicate names, invalid node options (both found as
+    /// the nodes were declared), then node by node handles from another builder and missing
+    /// dependencies, then type mismatches, cycles, and task groups that mix stages or are not
+    /// contiguous.
     pub fn build(self) -> Result<Dag, BuildError> {
-        if let Some(problem) = self.problems.into_iter().next() {
+        let mut problems = self.problems;
+        // Stable: duplicates first, each kind in declaration order.
+        problems.sort_by_key(|p| !matches!(p, BuildError::DuplicateName { .. }));
+        if let Some(problem) = problems.into_iter().next() {
             return Err(problem);
         }
         validate::build(validate::Parts {

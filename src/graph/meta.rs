@@ -43,7 +43,8 @@ impl RetryPolicy {
     }
 
     /// Waits `initial` before the first retry, then `factor` times longer each time, at most
-    /// `max_delay`. A `factor` below 1 (or not a number) is treated as 1.
+    /// `max_delay` (an `initial` above it waits `max_delay`). A `factor` below 1 (or not a
+    /// number) is treated as 1.
     pub fn with_backoff(self, initial: Duration, factor: f64, max_delay: Duration) -> Self {
         let factor = if factor.is_finite() && factor >= 1.0 {
             factor
@@ -51,9 +52,9 @@ impl RetryPolicy {
             1.0
         };
         Self {
-            initial,
+            initial: initial.min(max_delay),
             factor,
-            max_delay: max_delay.max(initial),
+            max_delay,
             ..self
         }
     }

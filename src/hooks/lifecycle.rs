@@ -408,6 +408,8 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         if self.node_state.is_none() {
             self.begin_attempt();
         }
+        // An earlier attempt's panic (caught and retried by the caller) is not this one's.
+        self.panicked = None;
         let mut body = Some(body);
         let mut result = None;
         if let Some(state) = &self.node_state {
@@ -439,6 +441,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
     /// Ends this attempt with `outcome`; the next attempt starts at the next
     /// [`run`](Self::run), so a backoff in between is not counted in either attempt.
     pub fn retry(&mut self, outcome: NodeOutcome) {
+        self.panicked = None;
         let task = self.task_state.take();
         if let Some(task) = &task {
             self.end_attempt_with(task, &outcome, true);
