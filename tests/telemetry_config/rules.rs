@@ -177,21 +177,14 @@ fn a_batch_larger_than_the_queue_is_clamped_with_a_warning() {
     );
     assert!(w.problem.contains("2048 (default)"), "{}", w.problem);
 
-    // The profile's batch (1024) against a smaller queue from the environment.
+    // The profile's batch (1024) against a smaller queue from the environment: nobody chose
+    // that batch size, so it follows the queue without a warning.
     let r = resolve(&[
         ("DAGTEL_PROFILE", "prod"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "512"),
     ]);
     assert_eq!(r.settings.span_batch.max_export_batch_size, 512);
-    assert_eq!(
-        r.warnings[0].variable,
-        "span_batch.max_export_batch_size in profile:prod"
-    );
-    assert!(
-        r.warnings[0]
-            .problem
-            .contains("env:OTEL_BSP_MAX_QUEUE_SIZE")
-    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 
     let err = strict_error(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")]);
     assert!(
@@ -340,4 +333,24 @@ fn a_later_general_endpoint_replaces_an_earlier_one() {
     assert_eq!(otlp.traces.endpoint, "http://second:4318/v1/traces");
     assert_eq!(otlp.logs.endpoint, "http://second:4318/v1/logs");
     assert_eq!(otlp.metrics.endpoint, "http://metrics:4318/m");
+}
+
+#[test]
+fn a_smaller_queue_takes_the_default_batch_size_along_without_a_warning() {
+    let r = resolve(&[("OTEL_BSP_MAX_QUEUE_SIZE", "256")]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.settings.span_batch.max_queue_size, 256);
+    assert_eq!(r.settings.span_batch.max_export_batch_size, 256);
+    // Strict mode accepts it too: nothing invalid was given.
+    let strict = dagtel::telemetry::config::ConfigBuilder::new()
+        .env([("OTEL_BSP_MAX_QUEUE_SIZE", "256")])
+        .strict(true)
+        .resolve();
+    assert!(strict.is_ok());
+    // A batch size someone chose is still warned about.
+    let r = resolve(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "256"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1024"),
+    ]);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
 }

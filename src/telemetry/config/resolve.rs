@@ -457,6 +457,12 @@ fn clamp_batches(
         if batch.max_export_batch_size > batch.max_queue_size {
             let key = format!("{name}.max_export_batch_size");
             let queue_key = format!("{name}.max_queue_size");
+            // A batch size nobody chose (the default, or a profile's) follows a smaller queue
+            // without a word: a valid `OTEL_BSP_MAX_QUEUE_SIZE=256` is not a mistake.
+            if matches!(source_of(&key), Source::Default | Source::Profile(_)) {
+                batch.max_export_batch_size = batch.max_queue_size;
+                continue;
+            }
             let mut w = invalid(
                 &key,
                 batch.max_export_batch_size.to_string(),
