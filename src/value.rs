@@ -42,10 +42,18 @@ fn type_of<T: Any>() -> TypeOf {
 }
 
 /// A word-sized value and its type.
+///
+/// The bytes sit in an `UnsafeCell`: a value handed out as `&T` may have interior mutability
+/// (`AtomicU64` is word-sized), and writing through it must not write memory the compiler
+/// takes for immutable.
 pub(crate) struct Word {
     type_of: TypeOf,
-    bits: MaybeUninit<u64>,
+    bits: UnsafeCell<MaybeUninit<u64>>,
 }
+
+// SAFETY: the bytes are a `T: Send + Sync` (`Value::new` requires it); they change only through
+// `T`'s own interior mutability, reached through `&T`, which `T: Sync` makes safe to share.
+unsafe impl Sync for Word {}
 
 impl Word {
     /// The value back unless [`is_word::<T>()`](is_word).
@@ -61,7 +69,7 @@ impl Word {
         unsafe { bits.as_mut_ptr().cast::<T>().write(value) };
         Ok(Self {
             type_of: type_of::<T>(),
-            bits,
+            bits: UnsafeCell::new(bits),
         })
     }
 }
@@ -113,7 +121,7 @@ impl WordCell {
         );
         // SAFETY: empty, and by the caller's contract no other thread writes it now; readers
         // wait for the release store below.
-        unsafe { *self.bits.get() = word.bits };
+        unsafe { *self.bits.get() = word.bits.into_inner() };
         self.type_of.store(
             std::ptr::from_ref(word.type_of).cast_mut(),
             Ordering::Release,
@@ -139,7 +147,7 @@ impl WordCell {
         );
         // SAFETY: empty and not accessed by another thread (the caller's contract); readers
         // wait for the release store below.
-        unsafe { *self.bits.get() = word.bits };
+        unsafe { *self.bits.get() = word.bits.into_inner() };
         self.type_of.store(
             std::ptr::from_ref(word.type_of).cast_mut(),
             Ordering::Release,
@@ -173,7 +181,7 @@ impl WordCell {
         let type_of: TypeOf = unsafe { stored.as_ref() }?;
         Some(Word {
             type_of,
-            bits: *self.bits.get_mut(),
+            bits: UnsafeCell::new(*self.bits.get_mut()),
         })
     }
 
@@ -213,7 +221,7 @@ impl Value {
         match self {
             Self::Word(word) if is_type::<T>(word.type_of) => {
                 // SAFETY: `bits` holds a `T` (type just checked), stored by `Word::new`.
-                Some(unsafe { &*word.bits.as_ptr().cast::<T>() })
+                Some(unsafe { &*word.bits.get().cast::<T>() })
             }
             Self::Word(_) => None,
             Self::Inline(inline) => inline.downcast_ref(),
@@ -236,7 +244,7 @@ impl Value {
             Self::Word(word) if is_type::<T>(word.type_of) => {
                 // SAFETY: `bits` holds a `T` (type just checked), stored by `Word::new`; `T`
                 // has no drop glue (`is_word`), so reading its bytes out leaves nothing to drop.
-                Ok(unsafe { word.bits.as_ptr().cast::<T>().read() })
+                Ok(unsafe { word.bits.get().cast::<T>().read() })
             }
             Self::Word(_) | Self::Inline(_) => Err(self),
             Self::Shared(shared) => match shared.downcast::<T>() {
@@ -316,6 +324,19 @@ impl TypedValue {
 #[cfg(test)]
 mod tests {
     use super::{Value, WordCell, empty_words, is_word};
+
+    #[test]
+    fn a_word_with_interior_mutability_is_written_through_its_cell() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let value = Value::new(AtomicU64::new(1), false);
+        assert!(matches!(value, Value::Word(_)), "stored inline as a word");
+        let atomic = value.downcast_ref::<AtomicU64>().unwrap();
+        atomic.store(7, Ordering::Relaxed);
+        let again = value.downcast_ref::<AtomicU64>().unwrap();
+        assert_eq!(again.load(Ordering::Relaxed), 7);
+        let taken: AtomicU64 = value.take().ok().unwrap();
+        assert_eq!(taken.into_inner(), 7);
+    }
 
     #[test]
     fn word_sized_values_without_drop_glue_are_words() {
