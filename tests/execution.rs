@@ -936,3 +936,29 @@ fn a_panic_payload_that_panics_when_dropped_stays_in_its_node() {
         );
     }
 }
+
+#[test]
+fn a_value_whose_drop_panics_does_not_unwind_out_of_the_run() {
+    struct Bomb(u32);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("bomb {} went off while dropped", self.0);
+        }
+    }
+    for executor in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let mut g = DagBuilder::new("bombs");
+        let a = g.node("a").run((), |_, ()| Ok(Bomb(1)));
+        let b = g.node("b").run((), |_, ()| Ok(Bomb(2)));
+        let sum = g.node("sum").run((a, b), |_, (a, b)| Ok(a.0 + b.0));
+        let plan = g
+            .build()
+            .unwrap()
+            .plan(&Request::new().output(sum))
+            .unwrap();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            executor.run(&plan, Inputs::new())
+        }));
+        let run = ran.expect("the drops' panics stay inside the run").unwrap();
+        assert_eq!(run.outputs().get(sum), Some(&3));
+    }
+}
