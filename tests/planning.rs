@@ -905,3 +905,22 @@ mod replaced_input {
         }
     }
 }
+
+#[test]
+fn names_with_line_breaks_and_quotes_keep_mermaid_and_dot_one_statement_a_line() {
+    let mut g = DagBuilder::new("odd");
+    let a = g
+        .node("load\n\"raw\"")
+        .stage("s")
+        .run_async((), |_, ()| async { Ok(1u8) });
+    let b = g.node("use").run(a, |_, a| Ok(*a));
+    let plan = g.build().unwrap().plan(&Request::new().output(b)).unwrap();
+    let mermaid = plan.to_mermaid();
+    assert!(
+        mermaid.contains("([\"load #quot;raw#quot;\"])"),
+        "an async node in a stage keeps its shape, its label one line:\n{mermaid}"
+    );
+    let dot = plan.to_dot();
+    assert!(dot.contains("load\\n\\\"raw\\\""), "{dot}");
+    assert!(!dot.contains("load\n"), "{dot}");
+}

@@ -72,29 +72,16 @@ impl Plan {
                 mermaid_label(stage.name())
             );
             for node in self.nodes().filter(|n| n.stage() == Some(stage.name())) {
-                let _ = writeln!(
-                    out,
-                    "    {}({})",
-                    id_of(node.name()),
-                    mermaid_label(node.name())
-                );
+                let (open, close) = mermaid_shape(node.kind());
+                let (id, label) = (id_of(node.name()), mermaid_label(node.name()));
+                let _ = writeln!(out, "    {id}{open}{label}{close}");
             }
             out.push_str("  end\n");
         }
         for node in self.nodes().filter(|n| n.stage().is_none()) {
-            let shape = if node.kind() == NodeKind::Async {
-                ("([", "])")
-            } else {
-                ("(", ")")
-            };
-            let _ = writeln!(
-                out,
-                "  {}{}{}{}",
-                id_of(node.name()),
-                shape.0,
-                mermaid_label(node.name()),
-                shape.1
-            );
+            let (open, close) = mermaid_shape(node.kind());
+            let (id, label) = (id_of(node.name()), mermaid_label(node.name()));
+            let _ = writeln!(out, "  {id}{open}{label}{close}");
         }
         for (from, to) in self.edges() {
             let _ = writeln!(out, "  {} --> {}", id_of(from), id_of(to));
@@ -104,9 +91,28 @@ impl Plan {
 }
 
 fn dot_id(text: &str) -> String {
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r");
+    format!("\"{escaped}\"")
 }
 
+/// A quoted label; line breaks and other control characters (a name may hold any) would end
+/// the statement, so they become spaces.
 fn mermaid_label(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     format!("\"{}\"", text.replace('"', "#quot;"))
+}
+
+/// A node's shape: a stadium for async nodes, rounded for the others.
+fn mermaid_shape(kind: NodeKind) -> (&'static str, &'static str) {
+    match kind {
+        NodeKind::Async => ("([", "])"),
+        _ => ("(", ")"),
+    }
 }
