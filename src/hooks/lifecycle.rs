@@ -193,7 +193,8 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
         }
     }
 
-    /// Calls `before_task` and `before_node` for the first attempt of `node`.
+    /// Starts `node`'s task (`before_task`). Its first attempt starts (`before_node`) at the
+    /// first [`ActiveNode::run`], so a node that never runs (skipped) reports no attempt.
     pub fn node<'r>(
         &'r self,
         stage: Option<&'r ActiveStage<'r, 'l, H>>,
