@@ -164,8 +164,53 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| MaskedStderr)
         .event_format(RunAwareFormat::new())
+}
+
+/// Standard error with the credentials of URLs masked: the SDK's own diagnostics (at
+/// `OTEL_LOG_LEVEL=debug`, an export's network error) quote the endpoint as given, password
+/// included. Each event arrives as one formatted line.
+struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(mask_url_credentials(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// `text` with the user info of every `scheme://user:password@host` URL in it replaced by
+/// `***`.
+pub(crate) fn mask_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The authority ends at a path, a query, a quote or white space; user info at its
+        // last `@` (a password may hold `#` or `@`).
+        let end = after
+            .find(|c: char| matches!(c, '/' | '?' | '"' | '\'' | '`') || c.is_whitespace())
+            .unwrap_or(after.len());
+        match after[..end].rfind('@') {
+            Some(user_end) => {
+                out.push_str("***");
+                rest = &after[user_end..];
+            }
+            None => rest = after,
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A console line format that names the run and the node an event belongs to:
@@ -295,4 +340,23 @@ fn log_target(event: &Event<'_>) -> Option<String> {
     let mut visitor = TargetVisitor(None);
     event.record(&mut visitor);
     visitor.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_url_credentials;
+
+    #[test]
+    fn url_credentials_in_console_lines_are_masked() {
+        let line = "DEBUG opentelemetry-otlp HttpClient.NetworkError \
+                    url=\"http://user:s3cr3t#x@127.0.0.1:9/v1/traces\" and https://plain.host/x";
+        let masked = mask_url_credentials(line);
+        assert!(!masked.contains("s3cr3t"), "{masked}");
+        assert!(
+            masked.contains("url=\"http://***@127.0.0.1:9/v1/traces\""),
+            "{masked}"
+        );
+        assert!(masked.contains("https://plain.host/x"), "{masked}");
+        assert_eq!(mask_url_credentials("no urls, a@b"), "no urls, a@b");
+    }
 }
