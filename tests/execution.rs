@@ -962,3 +962,43 @@ fn a_value_whose_drop_panics_does_not_unwind_out_of_the_run() {
         assert_eq!(run.outputs().get(sum), Some(&3));
     }
 }
+
+#[test]
+fn an_error_whose_drop_panics_fails_its_node_and_nothing_else() {
+    #[derive(Debug)]
+    struct Grenade;
+    impl std::fmt::Display for Grenade {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("pin pulled")
+        }
+    }
+    impl std::error::Error for Grenade {}
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            panic!("the error went off while dropped");
+        }
+    }
+    for executor in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let mut g = DagBuilder::new("grenade");
+        let bad = g
+            .node("bad")
+            .run((), |_, ()| -> NodeResult<u32> { Err(Grenade.into()) });
+        let good = g.node("good").run((), |_, ()| Ok(2u32));
+        let plan = g
+            .build()
+            .unwrap()
+            .plan(&Request::new().output(bad).output(good))
+            .unwrap();
+        let executor = executor.failure_policy(FailurePolicy::Continue);
+        let err = executor.run(&plan, Inputs::new()).unwrap_err();
+        let record = err.record().unwrap();
+        let bad = record.node("bad").unwrap();
+        assert!(
+            matches!(&bad.outcome, Some(NodeOutcome::Panicked { message })
+                if message.contains("pin pulled") && message.contains("went off")),
+            "{:?}",
+            bad.outcome
+        );
+        assert_eq!(record.node("good").unwrap().status, NodeStatus::Succeeded);
+    }
+}

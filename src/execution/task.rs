@@ -1144,12 +1144,22 @@ fn or_failed(result: Option<Attempt>, missing: &str) -> Attempt {
 fn settle_result(result: Result<crate::node::NodeResult<Value>, String>) -> Attempt {
     match result {
         Ok(Ok(value)) => (Some(value), NodeOutcome::Succeeded),
-        Ok(Err(error)) => (
-            None,
-            NodeOutcome::Failed {
-                message: error.message().to_string(),
-            },
-        ),
+        Ok(Err(error)) => {
+            let message = error.message().to_string();
+            // The error may own a user value (its source) whose `Drop` panics: that panic is
+            // the node's, not the executor's.
+            let dropped = catch_unwind(AssertUnwindSafe(move || drop(error)));
+            let outcome = match dropped {
+                Ok(()) => NodeOutcome::Failed { message },
+                Err(payload) => NodeOutcome::Panicked {
+                    message: format!(
+                        "{message} (then dropping the error panicked: {})",
+                        crate::hooks::panic_message(payload)
+                    ),
+                },
+            };
+            (None, outcome)
+        }
         Err(message) => (None, NodeOutcome::Panicked { message }),
     }
 }
