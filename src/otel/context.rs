@@ -293,12 +293,14 @@ impl NodeScope {
     }
 }
 
-/// The hooks' instruments and the DAG's name, from the run scope of the current context.
-pub(crate) fn run_instruments() -> Option<(Arc<Instruments>, Arc<str>)> {
-    Context::map_current(|cx| {
+/// The hooks' instruments and the DAG's name, from the run scope of the node's context `cx`,
+/// else of the current context (a node may have attached a context of its own).
+pub(crate) fn run_instruments(cx: &Context) -> Option<(Arc<Instruments>, Arc<str>)> {
+    let of = |cx: &Context| {
         let run = cx.get::<RunScope>()?;
         Some((run.instruments.clone()?, Arc::clone(&run.dag)))
-    })
+    };
+    of(cx).or_else(|| Context::map_current(of))
 }
 
 /// The run and node a record made on this thread belongs to.
@@ -312,14 +314,23 @@ pub(crate) struct Stamp {
 /// The node the code running here belongs to (see [`running`]), with its run.
 pub(crate) fn stamp() -> Stamp {
     let run = || Context::map_current(|cx| cx.get::<RunScope>().map(|r| r.run_id.shared()));
+    // A node body that attached a context of its own (a detached root, say) is still in its
+    // run: the node's context knows which.
+    let run_of = |scope: &NodeScope| {
+        run().or_else(|| {
+            scope
+                .node_context()
+                .and_then(|cx| cx.get::<RunScope>().map(|r| r.run_id.shared()))
+        })
+    };
     running(|node| match node {
         Running::Hooked(scope) => Stamp {
-            run_id: run(),
+            run_id: run_of(scope),
             node: Some(Arc::clone(&scope.name)),
             entity: scope.entity().cloned(),
         },
         Running::Carried(scope) => Stamp {
-            run_id: run(),
+            run_id: run_of(&scope),
             node: Some(Arc::clone(&scope.name)),
             entity: scope.entity().cloned(),
         },

@@ -9,6 +9,7 @@ mod hooks;
 pub mod logs;
 pub mod metrics;
 pub(crate) mod node_events;
+mod payload_fields;
 pub mod testing;
 
 pub use context::{NodeScope, RunScope};

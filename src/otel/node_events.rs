@@ -20,6 +20,12 @@ use super::conventions as conv;
 fn with_node<R>(f: impl FnOnce(&NodeScope, Context) -> R) -> Option<R> {
     let scope = NodeScope::here()?;
     let cx = scope.node_context().unwrap_or_else(Context::current);
+    // A sync node's context holds its span but not its scope (the thread does): in work
+    // carried elsewhere, the report's log record finds the node through the context.
+    let cx = match cx.get::<Arc<NodeScope>>() {
+        Some(_) => cx,
+        None => cx.with_value(Arc::clone(&scope)),
+    };
     Some(f(&scope, cx))
 }
 
@@ -67,7 +73,7 @@ pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
         cx.span()
             .add_event(conv::EVENT_ARTIFACT.to_string(), attrs.clone());
         log_record(&cx, conv::EVENT_ARTIFACT, attrs);
-        if let Some((instruments, dag)) = run_instruments() {
+        if let Some((instruments, dag)) = run_instruments(&cx) {
             instruments.artifacts.add(1, &metric_attrs(scope, dag));
         }
     });
@@ -76,7 +82,7 @@ pub(crate) fn artifact(name: &str, payload: &impl Serialize) {
 /// A dataset's size: gauges, and a span event.
 pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
     with_node(|scope, cx| {
-        if let Some((instruments, dag)) = run_instruments() {
+        if let Some((instruments, dag)) = run_instruments(&cx) {
             let attrs = metric_attrs(scope, dag);
             instruments.dataset_rows.record(rows, &attrs);
             instruments.dataset_columns.record(columns, &attrs);
@@ -85,11 +91,20 @@ pub(crate) fn dataset(name: &str, rows: u64, columns: u64) {
             conv::EVENT_DATASET.to_string(),
             vec![
                 KeyValue::new(conv::DATASET_NAME, name.to_string()),
-                KeyValue::new(conv::DATASET_ROWS, rows as i64),
-                KeyValue::new(conv::DATASET_COLUMNS, columns as i64),
+                KeyValue::new(conv::DATASET_ROWS, count(rows)),
+                KeyValue::new(conv::DATASET_COLUMNS, count(columns)),
             ],
         );
     });
+}
+
+/// A count as an attribute: an integer, or its digits past `i64::MAX` (never a wrapped
+/// negative number).
+fn count(n: u64) -> Value {
+    match i64::try_from(n) {
+        Ok(n) => Value::I64(n),
+        Err(_) => Value::String(n.to_string().into()),
+    }
 }
 
 fn metric_attrs(scope: &NodeScope, dag: Arc<str>) -> [KeyValue; 2] {
@@ -154,17 +169,28 @@ fn log_record(node_cx: &Context, name: &str, attrs: Vec<KeyValue>) {
 }
 
 /// Turns a serializable payload into attributes: an object's top-level fields become one
-/// attribute each (`prefix.field` when a prefix is given), nested objects and arrays of
-/// non-scalars become JSON strings; any other payload becomes one attribute named `prefix`
-/// (or `value`).
+/// attribute each (`prefix.field` when a prefix is given); arrays of strings, integers, numbers
+/// or booleans keep their type; nested objects and mixed arrays become JSON strings; integers
+/// past `i64` keep their digits as a string; any other payload becomes one attribute named
+/// `prefix` (or `value`). A field serde cannot represent as JSON (a `u128` past `u64`, a map
+/// with non-string keys) becomes a string saying so, and the other fields are kept.
 pub fn flatten(payload: &impl Serialize, prefix: Option<&str>) -> Vec<KeyValue> {
-    let value = match serde_json::to_value(payload) {
-        Ok(value) => value,
-        Err(err) => serde_json::Value::String(format!("<unserializable: {err}>")),
-    };
     let key = |field: Cow<'_, str>| match prefix {
         Some(p) => format!("{p}.{field}"),
         None => field.into_owned(),
+    };
+    let value = match serde_json::to_value(payload) {
+        Ok(value) => value,
+        // One field may be what failed: serialize the fields one by one.
+        Err(err) => match super::payload_fields::fields_one_by_one(payload) {
+            Some(fields) => {
+                return fields
+                    .into_iter()
+                    .map(|(field, v)| KeyValue::new(key(Cow::Owned(field)), v))
+                    .collect();
+            }
+            None => serde_json::Value::String(format!("<unserializable: {err}>")),
+        },
     };
     match value {
         serde_json::Value::Object(map) => map
@@ -178,23 +204,45 @@ pub fn flatten(payload: &impl Serialize, prefix: Option<&str>) -> Vec<KeyValue> 
     }
 }
 
-fn scalar(value: serde_json::Value) -> Value {
+pub(super) fn scalar(value: serde_json::Value) -> Value {
     use serde_json::Value as J;
     match value {
         J::Bool(b) => Value::Bool(b),
-        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+        J::Number(n) => match (n.as_i64(), n.is_u64()) {
             (Some(i), _) => Value::I64(i),
-            (None, Some(f)) => Value::F64(f),
-            (None, None) => Value::String(n.to_string().into()),
+            // Past i64 (a hash, an id): its digits, not a rounded float.
+            (None, true) => Value::String(n.to_string().into()),
+            (None, false) => match n.as_f64() {
+                Some(f) => Value::F64(f),
+                None => Value::String(n.to_string().into()),
+            },
         },
         J::String(s) => Value::String(s.into()),
         J::Null => Value::String("null".into()),
-        J::Array(items) if items.iter().all(|v| v.is_string()) => Value::Array(Array::String(
+        J::Array(items) => typed_array(items),
+        nested => Value::String(nested.to_string().into()),
+    }
+}
+
+/// An array of one scalar type as a typed array; anything else as its JSON text.
+fn typed_array(items: Vec<serde_json::Value>) -> Value {
+    use serde_json::Value as J;
+    if items.iter().all(J::is_string) {
+        return Value::Array(Array::String(
             items
                 .into_iter()
                 .map(|v| StringValue::from(v.as_str().unwrap_or_default().to_string()))
                 .collect(),
-        )),
-        nested => Value::String(nested.to_string().into()),
+        ));
     }
+    if !items.is_empty() && items.iter().all(J::is_boolean) {
+        return Value::Array(Array::Bool(items.iter().filter_map(J::as_bool).collect()));
+    }
+    if !items.is_empty() && items.iter().all(J::is_i64) {
+        return Value::Array(Array::I64(items.iter().filter_map(J::as_i64).collect()));
+    }
+    if !items.is_empty() && items.iter().all(|v| v.is_f64() || v.is_i64()) {
+        return Value::Array(Array::F64(items.iter().filter_map(J::as_f64).collect()));
+    }
+    Value::String(J::Array(items).to_string().into())
 }

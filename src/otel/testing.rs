@@ -77,6 +77,8 @@ pub struct TestTelemetry {
     hook_metrics: std::sync::OnceLock<crate::otel::SharedMetrics>,
     /// The exemplars hooks from [`hooks`](Self::hooks) keep (`trace_based`).
     exemplars: std::sync::Arc<crate::otel::exemplars::Exemplars>,
+    /// Held while a metric snapshot is taken (see [`metrics`](Self::metrics)).
+    collecting: std::sync::Mutex<()>,
 }
 
 /// Why [`TestTelemetry::global`] could not route `tracing` into the shared instance.
@@ -135,6 +137,7 @@ impl TestTelemetry {
             exemplars: std::sync::Arc::new(crate::otel::exemplars::Exemplars::new(
                 crate::otel::exemplars::ExemplarFilter::TraceBased,
             )),
+            collecting: std::sync::Mutex::new(()),
         }
     }
 
@@ -247,7 +250,13 @@ impl TestTelemetry {
 
     /// Collects the meter provider now and returns what it exported: one snapshot with the
     /// cumulative value of every instrument so far.
+    ///
+    /// Safe to call from tests running at once on one instance (a shared
+    /// [`global`](Self::global)): collections are taken one at a time.
     pub fn metrics(&self) -> Vec<ResourceMetrics> {
+        // Reset, collect and read as one step: interleaved, one caller's reset would wipe
+        // another's snapshot, or a read would see two snapshots and add them up.
+        let _one_at_a_time = crate::sync::lock(&self.collecting);
         self.metric_exporter.reset();
         let _ = self.meter_provider.force_flush();
         self.metric_exporter
