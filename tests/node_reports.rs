@@ -77,6 +77,14 @@ mod reports {
             .unwrap()
     }
 
+    /// Runs `plan` sequentially with the shared telemetry's hooks and `n` = 1.
+    fn run_seq(plan: &Plan, n: Handle<u32>) -> Run {
+        Executor::sequential()
+            .hook(telemetry().hooks())
+            .run(plan, Inputs::new().set(n, 1))
+            .unwrap()
+    }
+
     /// A node that does some detached work (a new trace, as the docs suggest with
     /// `root_span_link`) and reports an artifact while in it: the span event and the log record
     /// are there, the `dag.artifacts` counter is not incremented.
@@ -96,10 +104,7 @@ mod reports {
             Ok(*n)
         });
         let plan = plan_of(g, node);
-        let run = Executor::sequential()
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
+        let run = run_seq(&plan, n);
         let logs = telemetry().logs_of_run(run.record().run_id.as_str());
         assert!(
             logs.iter()
@@ -125,10 +130,7 @@ mod reports {
             Ok(*n)
         });
         let plan = plan_of(g, node);
-        Executor::sequential()
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
+        run_seq(&plan, n);
         let log = telemetry()
             .logs()
             .into_iter()
@@ -153,10 +155,7 @@ mod reports {
             Ok(*n)
         });
         let plan = plan_of(g, node);
-        let run = Executor::sequential()
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
+        let run = run_seq(&plan, n);
         let logs = telemetry().logs_of_run(run.record().run_id.as_str());
         let log = logs
             .iter()
@@ -175,10 +174,7 @@ mod reports {
             Ok(*n)
         });
         let plan = plan_of(g, node);
-        let run = Executor::sequential()
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
+        let run = run_seq(&plan, n);
         let span = telemetry()
             .spans_of_run(run.record().run_id.as_str())
             .into_iter()
@@ -211,10 +207,7 @@ mod reports {
             Ok(*n)
         });
         let plan = plan_of(g, node);
-        Executor::sequential()
-            .hook(telemetry().hooks())
-            .run(&plan, Inputs::new().set(n, 1))
-            .unwrap();
+        run_seq(&plan, n);
         let counted = telemetry().counter(
             conv::METRIC_ARTIFACTS,
             &[KeyValue::new(conv::DAG_NAME, "zz-plain-artifact")],
