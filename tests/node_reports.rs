@@ -164,6 +164,59 @@ mod reports {
         assert_eq!(log.attribute_str(conv::ENTITY_ID), Some("e-10"));
     }
 
+    /// Hooks whose runs are all sampled out, recording into the shared telemetry's metrics.
+    fn sampled_out_hooks() -> dagtel::otel::OtelHooks {
+        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+        let off = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        dagtel::otel::OtelHooks::new(&off, telemetry().meter_provider())
+    }
+
+    /// In a sampled-out run (no node spans, no hook scopes), work carried out of a node shares
+    /// the node's entity: one declared after the work was captured reaches it, and one declared
+    /// inside carried work reaches the node's later records.
+    #[test]
+    fn sampled_out_carried_work_shares_the_nodes_entity() {
+        let mut g = DagBuilder::new("zz-entity-off");
+        let n = g.input::<u32>("n");
+        let late = g.node("late_off").run(n, |ctx, n| {
+            let job = carry::carry(|| tracing::info!("zz off carried job log"));
+            ctx.entity("e-11");
+            std::thread::spawn(job).join().unwrap();
+            Ok(*n)
+        });
+        let inner = g.node("inner_off").run(n, |ctx, n| {
+            std::thread::scope(|s| {
+                s.spawn(carry::carry(|| ctx.entity("e-12")));
+            });
+            tracing::info!("zz off after carried entity");
+            Ok(*n)
+        });
+        let plan = g
+            .build()
+            .unwrap()
+            .plan(&Request::new().output(late).output(inner))
+            .unwrap();
+        let run = Executor::sequential()
+            .hook(sampled_out_hooks())
+            .run(&plan, Inputs::new().set(n, 1))
+            .unwrap();
+        let logs = telemetry().logs_of_run(run.record().run_id.as_str());
+        let entity_of = |body: &str| {
+            logs.iter()
+                .find(|l| l.body_str() == Some(body))
+                .unwrap_or_else(|| panic!("no record {body:?}"))
+                .attribute_str(conv::ENTITY_ID)
+                .map(str::to_owned)
+        };
+        assert_eq!(entity_of("zz off carried job log").as_deref(), Some("e-11"));
+        assert_eq!(
+            entity_of("zz off after carried entity").as_deref(),
+            Some("e-12")
+        );
+    }
+
     /// `ctx.dataset(name, rows, columns)` takes u64 but the span event stores `rows as i64`.
     #[test]
     fn dataset_sizes_past_i64_never_wrap_negative() {

@@ -18,9 +18,15 @@ pub(crate) struct Current<'a> {
     run_id: &'a RunId,
     node: &'a Arc<NodeMeta>,
     entity: OnceLock<Arc<str>>,
+    /// The entity cell shared with scopes made for work carried from this node (see
+    /// [`shared_entity`](Self::shared_entity)); created on first need.
+    shared: OnceLock<EntityCell>,
     /// When it became current (see [`next_mark`]).
     mark: Cell<u64>,
 }
+
+/// An entity id cell that several scopes of one node attempt share.
+pub(crate) type EntityCell = Arc<OnceLock<Arc<str>>>;
 
 thread_local! {
     static CURRENT: Cell<*const Current<'static>> = const { Cell::new(std::ptr::null()) };
@@ -60,6 +66,7 @@ impl<'a> Current<'a> {
             run_id,
             node,
             entity: OnceLock::new(),
+            shared: OnceLock::new(),
             mark: Cell::new(0),
         }
     }
@@ -78,12 +85,35 @@ impl<'a> Current<'a> {
     }
 
     pub(crate) fn entity(&self) -> Option<&Arc<str>> {
-        self.entity.get()
+        match self.shared.get() {
+            Some(shared) => shared.get(),
+            None => self.entity.get(),
+        }
     }
 
     /// Records the entity id; the first declaration wins.
     pub(crate) fn set_entity(&self, id: &str) {
-        let _ = self.entity.get_or_init(|| Arc::from(id));
+        match self.shared.get() {
+            Some(shared) => {
+                let _ = shared.get_or_init(|| Arc::from(id));
+            }
+            None => {
+                let _ = self.entity.get_or_init(|| Arc::from(id));
+            }
+        }
+    }
+
+    /// The node's entity cell as shared with work carried from it, so that an entity declared
+    /// there or here later is the node's everywhere. Created on first call, holding the entity
+    /// declared so far.
+    pub(crate) fn shared_entity(&self) -> EntityCell {
+        Arc::clone(self.shared.get_or_init(|| {
+            let cell = OnceLock::new();
+            if let Some(entity) = self.entity.get() {
+                let _ = cell.set(Arc::clone(entity));
+            }
+            Arc::new(cell)
+        }))
     }
 
     /// Runs `f` with this node current on this thread; the previous one (a node of an outer

@@ -97,13 +97,30 @@ impl RunScope {
 #[derive(Debug)]
 pub struct NodeScope {
     name: Arc<str>,
-    entity: OnceLock<Arc<str>>,
+    entity: Entity,
     /// The node's own context (its span), while the attempt runs: reports go to the node's
     /// span even when a user span is current. Cleared when the attempt ends (for a scope
     /// that is in that context, this breaks the cycle).
     node_cx: Mutex<Option<Context>>,
     /// The address of the node's declaration, to tell it is the executor's running node.
     owner: usize,
+}
+
+/// A scope's entity id: its own, or a cell shared with the executor's record of the node (a
+/// sampled-out run's scopes for carried work: one per `carry`, one entity for all).
+#[derive(Debug)]
+enum Entity {
+    Own(OnceLock<Arc<str>>),
+    Shared(crate::execution::current::EntityCell),
+}
+
+impl Entity {
+    fn cell(&self) -> &OnceLock<Arc<str>> {
+        match self {
+            Self::Own(cell) => cell,
+            Self::Shared(cell) => cell,
+        }
+    }
 }
 
 /// `owner` of the scope that masks one inherited from an outer node (see [`NodeScope::mask`]).
@@ -185,7 +202,7 @@ impl NodeScope {
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         Self {
             name: name.into(),
-            entity: OnceLock::new(),
+            entity: Entity::Own(OnceLock::new()),
             node_cx: Mutex::new(None),
             owner: 0,
         }
@@ -226,12 +243,12 @@ impl NodeScope {
 
     /// The entity id the node declared, once it has.
     pub fn entity(&self) -> Option<&Arc<str>> {
-        self.entity.get()
+        self.entity.cell().get()
     }
 
     /// Records the entity id; the first declaration wins. Returns whether this one did.
     pub fn set_entity(&self, id: impl Into<Arc<str>>) -> bool {
-        self.entity.set(id.into()).is_ok()
+        self.entity.cell().set(id.into()).is_ok()
     }
 
     /// The node's own context while its attempt runs (else `None`).
@@ -282,10 +299,8 @@ impl NodeScope {
             Running::Carried(scope) => Some(scope),
             Running::Executor(node) => Context::map_current(|cx| cx.get::<RunScope>().is_some())
                 .then(|| {
-                    let scope = NodeScope::for_node(node.node(), None);
-                    if let Some(entity) = node.entity() {
-                        let _ = scope.entity.set(Arc::clone(entity));
-                    }
+                    let mut scope = NodeScope::for_node(node.node(), None);
+                    scope.entity = Entity::Shared(node.shared_entity());
                     Arc::new(scope)
                 }),
             Running::None => None,
