@@ -160,6 +160,20 @@ impl OtelHooks {
         }
     }
 
+    /// Records a run, stage or task duration and offers it as an exemplar.
+    fn record_duration(&self, timed: Timed, attrs: &[KeyValue], seconds: f64, origin: Origin) {
+        let (histogram, metric) = match timed {
+            Timed::Run => (&self.instruments.run_duration, conv::METRIC_RUN_DURATION),
+            Timed::Stage => (
+                &self.instruments.stage_duration,
+                conv::METRIC_STAGE_DURATION,
+            ),
+            Timed::Task => (&self.instruments.task_duration, conv::METRIC_TASK_DURATION),
+        };
+        histogram.record(seconds, attrs);
+        self.offer(metric, attrs, seconds, origin, None);
+    }
+
     /// The node name an exemplar of `node` carries: only when its series does not.
     fn exemplar_node(&self, node: &crate::graph::NodeMeta) -> Option<StringValue> {
         (self.node_series != NodeSeries::Node).then(|| StringValue::from(node.shared_name()))
@@ -330,6 +344,14 @@ impl std::ops::Deref for TracerRef<'_> {
     }
 }
 
+/// What a duration recorded by [`OtelHooks::record_duration`] timed.
+#[derive(Clone, Copy)]
+enum Timed {
+    Run,
+    Stage,
+    Task,
+}
+
 /// Kept for the whole run.
 #[derive(Debug, Default)]
 pub struct RunState {
@@ -498,14 +520,7 @@ impl Hooks for OtelHooks {
         }
         let attrs = [dag_attr(&state), status(run.outcome.as_str())];
         let seconds = run.duration.as_secs_f64();
-        self.instruments.run_duration.record(seconds, &attrs);
-        self.offer(
-            conv::METRIC_RUN_DURATION,
-            &attrs,
-            seconds,
-            origin(&state.cx),
-            None,
-        );
+        self.record_duration(Timed::Run, &attrs, seconds, origin(&state.cx));
         Ok(())
     }
 
@@ -541,14 +556,7 @@ impl Hooks for OtelHooks {
             attrs.push(KeyValue::new(conv::STAGE_NAME, name.clone()));
         }
         let seconds = stage.duration.as_secs_f64();
-        self.instruments.stage_duration.record(seconds, &attrs);
-        self.offer(
-            conv::METRIC_STAGE_DURATION,
-            &attrs,
-            seconds,
-            origin(&state.cx),
-            None,
-        );
+        self.record_duration(Timed::Stage, &attrs, seconds, origin(&state.cx));
         Ok(())
     }
 
@@ -604,14 +612,7 @@ impl Hooks for OtelHooks {
             attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
         }
         let seconds = task.duration.as_secs_f64();
-        self.instruments.task_duration.record(seconds, &attrs);
-        self.offer(
-            conv::METRIC_TASK_DURATION,
-            &attrs,
-            seconds,
-            origin(&state.cx),
-            None,
-        );
+        self.record_duration(Timed::Task, &attrs, seconds, origin(&state.cx));
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use opentelemetry::{KeyValue, StringValue};
 
 use super::deferred::{Batch, BatchExemplars};
 use super::scopes::LAYER_TAG;
-use super::{OtelHooks, RunState, TaskSpans, dag_attr, dag_value};
+use super::{OtelHooks, RunState, TaskSpans, Timed, dag_attr, dag_value};
 use crate::RunRecord;
 use crate::execution::Tally;
 use crate::graph::NodeMeta;
@@ -177,14 +177,7 @@ impl OtelHooks {
                 attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
             }
             let seconds = tally.duration().as_secs_f64();
-            self.instruments.task_duration.record(seconds, &attrs);
-            self.offer(
-                conv::METRIC_TASK_DURATION,
-                &attrs,
-                seconds,
-                run_origin,
-                None,
-            );
+            self.record_duration(Timed::Task, &attrs, seconds, run_origin);
         }
     }
 }
