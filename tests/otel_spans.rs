@@ -654,3 +654,78 @@ fn fan_in_links_under_a_remote_parent_carry_its_trace_state() {
     assert_eq!(a.span_context.trace_state(), remote.trace_state());
     assert!(c.links_to(&a) && c.links_to(&b), "{:?}", c.links);
 }
+
+#[test]
+fn wide_requests_and_groups_list_their_first_names_and_count_them_all() {
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("wide");
+    let x = g.input::<u32>("x");
+    let failing: Vec<Handle<u32>> = (0..70)
+        .map(|i| {
+            g.node(format!("f{i}"))
+                .run(x, |_, _| -> NodeResult<u32> { Err(NodeError::msg("down")) })
+        })
+        .collect();
+    let grouped: Vec<Handle<u32>> = (0..70)
+        .map(|i| g.node(format!("g{i}")).task("all").run(x, |_, x| Ok(*x)))
+        .collect();
+    let dag = g.build().unwrap();
+    let strings = |v: &Value| match v {
+        Value::Array(opentelemetry::Array::String(items)) => {
+            items.iter().map(|s| s.as_str().to_string()).collect()
+        }
+        other => panic!("not a string array: {other:?}"),
+    };
+    let int = |v: Option<&Value>| match v {
+        Some(Value::I64(n)) => *n,
+        other => panic!("not an int: {other:?}"),
+    };
+
+    let request = failing.iter().fold(Request::new(), |r, h| r.output(*h));
+    let plan = dag.plan(&request).unwrap();
+    let _ = Executor::sequential()
+        .failure_policy(FailurePolicy::Continue)
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new().set(x, 1));
+    let root = telemetry.span("run wide").unwrap();
+    let listed: Vec<String> = strings(attr(&root, conv::OUTPUTS).unwrap());
+    let first: Vec<String> = plan.outputs()[..conv::MAX_LISTED_NAMES]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(listed, first);
+    assert_eq!(int(attr(&root, conv::OUTPUT_COUNT)), 70);
+    assert_eq!(strings(attr(&root, conv::INPUTS).unwrap()), ["x"]);
+    assert_eq!(int(attr(&root, conv::INPUT_COUNT)), 1);
+    assert!(
+        attr(&root, conv::OVERRIDE_COUNT).is_none(),
+        "none overridden"
+    );
+    let Status::Error { description } = &root.status else {
+        panic!("{:?}", root.status);
+    };
+    assert!(
+        description.starts_with("70 node(s) failed: "),
+        "{description}"
+    );
+    assert!(description.ends_with(" and 6 more"), "{description}");
+    assert_eq!(
+        description.matches(", ").count(),
+        conv::MAX_LISTED_NAMES - 1
+    );
+
+    telemetry.reset();
+    let request = grouped.iter().fold(Request::new(), |r, h| r.output(*h));
+    let plan = dag.plan(&request).unwrap();
+    Executor::parallel()
+        .hook(telemetry.hooks())
+        .run(&plan, Inputs::new().set(x, 1))
+        .unwrap();
+    let task = telemetry.span("task all").unwrap();
+    let nodes: Vec<String> = strings(attr(&task, conv::TASK_NODES).unwrap());
+    let want: Vec<String> = (0..conv::MAX_LISTED_NAMES)
+        .map(|i| format!("g{i}"))
+        .collect();
+    assert_eq!(nodes, want, "the group's first nodes, in order");
+    assert_eq!(int(attr(&task, conv::TASK_NODE_COUNT)), 70);
+}

@@ -14,12 +14,23 @@ pub const DAG_NAME: &str = "dag.name";
 pub const EXECUTION_MODE: &str = "dag.execution.mode";
 /// Worker threads of a parallel run.
 pub const THREADS: &str = "dag.execution.threads";
-/// The requested outputs (string array).
+/// The requested outputs (string array, at most [`MAX_LISTED_NAMES`] of them).
 pub const OUTPUTS: &str = "dag.run.outputs";
-/// The inputs supplied (string array).
+/// How many outputs were requested (int): [`OUTPUTS`] may list only the first ones.
+pub const OUTPUT_COUNT: &str = "dag.run.output_count";
+/// The inputs supplied (string array, at most [`MAX_LISTED_NAMES`] of them).
 pub const INPUTS: &str = "dag.run.inputs";
-/// The overridden nodes (string array).
+/// How many inputs were supplied (int), when any.
+pub const INPUT_COUNT: &str = "dag.run.input_count";
+/// The overridden nodes (string array, at most [`MAX_LISTED_NAMES`] of them).
 pub const OVERRIDES: &str = "dag.run.overrides";
+/// How many nodes were overridden (int), when any.
+pub const OVERRIDE_COUNT: &str = "dag.run.override_count";
+/// The most names a string-array attribute of node names ([`OUTPUTS`], [`INPUTS`],
+/// [`OVERRIDES`], [`TASK_NODES`]) lists, and a run span's error status names; the count
+/// attribute beside each gives the total. Listing every sink of a wide graph would cost
+/// every run (sampled or not) an allocation per name, and backends cap attribute sizes.
+pub const MAX_LISTED_NAMES: usize = 64;
 /// How many nodes the run executes.
 pub const NODE_COUNT: &str = "dag.run.node_count";
 /// Nodes that succeeded / failed / were skipped, on the run span at its end.
@@ -34,8 +45,10 @@ pub const STAGE_NAME: &str = "dag.stage.name";
 pub const STAGE_TASK_COUNT: &str = "dag.stage.task_count";
 /// The task's id (its group name, or the node's name).
 pub const TASK_ID: &str = "dag.task.id";
-/// The nodes of a task group (string array).
+/// The nodes of a task group (string array, at most [`MAX_LISTED_NAMES`] of them).
 pub const TASK_NODES: &str = "dag.task.nodes";
+/// How many nodes a task group has (int).
+pub const TASK_NODE_COUNT: &str = "dag.task.node_count";
 /// The node's name.
 pub const NODE_NAME: &str = "dag.node.name";
 /// The node's `layer` tag, which also chose its instrumentation scope.

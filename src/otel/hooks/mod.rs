@@ -448,16 +448,22 @@ impl Hooks for OtelHooks {
             KeyValue::new(conv::DAG_NAME, run.dag.to_string()),
             KeyValue::new(conv::EXECUTION_MODE, run.mode.as_str()),
             KeyValue::new(conv::NODE_COUNT, run.node_count as i64),
-            KeyValue::new(conv::OUTPUTS, strings(&run.outputs)),
+            KeyValue::new(conv::OUTPUTS, names(&run.outputs)),
+            KeyValue::new(conv::OUTPUT_COUNT, run.outputs.len() as i64),
         ];
         if let crate::hooks::ExecutionMode::Parallel { threads } = run.mode {
             attributes.push(KeyValue::new(conv::THREADS, threads as i64));
         }
         if !run.inputs.is_empty() {
-            attributes.push(KeyValue::new(conv::INPUTS, strings(&run.inputs)));
+            attributes.push(KeyValue::new(conv::INPUTS, names(&run.inputs)));
+            attributes.push(KeyValue::new(conv::INPUT_COUNT, run.inputs.len() as i64));
         }
         if !run.overrides.is_empty() {
-            attributes.push(KeyValue::new(conv::OVERRIDES, strings(&run.overrides)));
+            attributes.push(KeyValue::new(conv::OVERRIDES, names(&run.overrides)));
+            attributes.push(KeyValue::new(
+                conv::OVERRIDE_COUNT,
+                run.overrides.len() as i64,
+            ));
         }
         if let Some(parent_run) = &self.parent_run {
             attributes.push(KeyValue::new(
@@ -511,7 +517,7 @@ impl Hooks for OtelHooks {
             span.set_status(Status::error(format!(
                 "{} node(s) failed: {}",
                 run.failed.len(),
-                run.failed.join(", ")
+                listed(&run.failed)
             )));
         }
         span.end();
@@ -580,8 +586,9 @@ impl Hooks for OtelHooks {
             attributes.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
         }
         if task.task.is_group() {
-            let nodes: Vec<&str> = task.task.nodes().iter().map(String::as_str).collect();
-            attributes.push(KeyValue::new(conv::TASK_NODES, strings(&nodes)));
+            let nodes = task.task.nodes();
+            attributes.push(KeyValue::new(conv::TASK_NODES, names(nodes)));
+            attributes.push(KeyValue::new(conv::TASK_NODE_COUNT, nodes.len() as i64));
         }
         let span = tracer
             .span_builder(format!("task {}", task.task.id()))
@@ -818,13 +825,25 @@ fn dag_value(dag: Option<&Arc<str>>) -> KeyValue {
     KeyValue::new(conv::DAG_NAME, StringValue::from(dag))
 }
 
-fn strings(items: &[&str]) -> Value {
+/// The first [`conv::MAX_LISTED_NAMES`] of `items`, as a string array.
+fn names<S: AsRef<str>>(items: &[S]) -> Value {
     Value::Array(Array::String(
         items
             .iter()
-            .map(|s| StringValue::from(s.to_string()))
+            .take(conv::MAX_LISTED_NAMES)
+            .map(|s| StringValue::from(s.as_ref().to_string()))
             .collect(),
     ))
+}
+
+/// The first [`conv::MAX_LISTED_NAMES`] of `items`, comma-separated, and how many more.
+fn listed(items: &[&str]) -> String {
+    let shown = items.len().min(conv::MAX_LISTED_NAMES);
+    let mut list = items[..shown].join(", ");
+    if shown < items.len() {
+        list.push_str(&format!(" and {} more", items.len() - shown));
+    }
+    list
 }
 
 fn end_with_outcome(cx: &Context, outcome: Outcome, why: &'static str) {
