@@ -144,6 +144,8 @@ pub struct RunRecord {
     pub hook_failure_count: u64,
     pub(crate) plan: Plan,
     pub(crate) clock: Clock,
+    /// Every planned node succeeded at its first try (the executor saw nothing else).
+    pub(crate) first_tries_only: bool,
     pub(crate) raw: RecordCells,
 }
 

@@ -382,6 +382,7 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         plan: shared.plan.clone(),
         clock: shared.clock,
         raw: shared.records,
+        first_tries_only: regular,
     };
     shared.hooks.after_run(
         shared.run_state,

@@ -233,7 +233,10 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
                 sorted.dedup();
                 sorted
             },
-            outputs,
+            output_names: outputs
+                .iter()
+                .map(|&o| dag.entry(o).meta.shared_name())
+                .collect(),
             boxed_slots,
             has_async,
             has_groups,

@@ -367,8 +367,10 @@ pub(crate) struct PlanInner {
     pub(crate) stages: Vec<StagePlan>,
     pub(crate) inputs: Vec<u32>,
     pub(crate) overrides: Vec<u32>,
-    pub(crate) outputs: Vec<u32>,
-    /// `outputs` sorted, each once (the order a run's [`Outputs`](crate::Outputs) keeps).
+    /// The outputs' names, in request order: every hooked run hands them to `before_run`,
+    /// and reading each from its node's declaration was a cache miss per output.
+    pub(crate) output_names: Box<[Arc<str>]>,
+    /// The requested outputs sorted, each once (the order a run's [`Outputs`](crate::Outputs) keeps).
     pub(crate) output_slots: Vec<u32>,
     /// The value slots a run may leave a value in: those of inputs, overrides and of nodes
     /// whose values are not words (or are stored shared). The others stay empty (their
@@ -445,7 +447,7 @@ impl Plan {
 
     /// The requested outputs.
     pub fn outputs(&self) -> Vec<&str> {
-        self.names(&self.inner.outputs)
+        self.inner.output_names.iter().map(|name| &**name).collect()
     }
 
     fn names(&self, list: &[u32]) -> Vec<&str> {

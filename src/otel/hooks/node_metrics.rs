@@ -123,8 +123,14 @@ impl OtelHooks {
             }
         }
         let mut tasks: HashMap<&str, TaskTally<'_>> = HashMap::new();
-        // With node events, `after_node` and `after_task` recorded the rest.
-        let unrecorded = if node_events { 0 } else { record.len() };
+        // With node events, `after_node` and `after_task` recorded the rest; a run of
+        // first-try successes only, with no task to time, has no rest (and its 100,000
+        // records need no second pass).
+        let unrecorded = if node_events || (record.first_tries_only && !timed_tasks) {
+            0
+        } else {
+            record.len()
+        };
         for i in 0..unrecorded {
             let first_try = durations.get(i).is_some_and(|d| !d.is_nan());
             if first_try && !timed_tasks {
