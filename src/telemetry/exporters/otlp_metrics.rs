@@ -27,7 +27,7 @@ use tonic::transport::Channel;
 use super::otlp::{
     build_error, compression, grpc_endpoint, grpc_metadata, http_headers, tls, uses_tls,
 };
-use super::retry::{Backoff, retry_after, retryable_grpc, retryable_http};
+use super::retry::{Backoff, grpc_retry, retry_after, retryable_http};
 use crate::otel::exemplars::Exemplars;
 use crate::telemetry::config::{OtlpSettings, Protocol, mask_url};
 use crate::telemetry::runtime::TelemetryRuntime;
@@ -214,13 +214,13 @@ async fn send_grpc(
             tonic::Extensions::default(),
             request.clone(),
         );
-        match client.export(call).await {
+        let status = match client.export(call).await {
             Ok(_) => return Ok(()),
-            Err(status) if retryable_grpc(status.code()) => match backoff.next(None) {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(status),
-            },
-            Err(status) => return Err(status),
+            Err(status) => status,
+        };
+        match grpc_retry(&status).and_then(|hint| backoff.next(hint)) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return Err(status),
         }
     }
 }
@@ -493,9 +493,10 @@ mod tests {
         assert_eq!(received.len(), 4, "the first attempt and three retries");
     }
 
-    /// A gRPC collector that answers UNAVAILABLE `failures` times, then OK; counts calls.
+    /// A gRPC collector that answers `failure()` `failures` times, then OK; counts calls.
     struct Flaky {
         failures: u32,
+        failure: fn() -> tonic::Status,
         calls: Arc<std::sync::atomic::AtomicU32>,
     }
 
@@ -514,14 +515,15 @@ mod tests {
         > {
             let call = self.calls.fetch_add(1, Ordering::SeqCst);
             if call < self.failures {
-                return Err(tonic::Status::unavailable("restarting"));
+                return Err((self.failure)());
             }
             Ok(tonic::Response::new(Default::default()))
         }
     }
 
-    #[test]
-    fn grpc_exports_retry_an_unavailable_collector() {
+    /// Exports one counter point over gRPC to a [`Flaky`] collector; returns what
+    /// `force_flush` said and how many calls the collector got.
+    fn export_grpc(failures: u32, failure: fn() -> tonic::Status) -> (OTelSdkResult, u32) {
         use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
         let server = tokio::runtime::Runtime::new().unwrap();
         let listener = server
@@ -530,7 +532,8 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let service = MetricsServiceServer::new(Flaky {
-            failures: 2,
+            failures,
+            failure,
             calls: Arc::clone(&calls),
         });
         server.spawn(
@@ -554,12 +557,28 @@ mod tests {
             .build()
             .add(1, &[]);
         let flushed = provider.force_flush();
+        (flushed, calls.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn grpc_exports_retry_an_unavailable_collector() {
+        let (flushed, calls) = export_grpc(2, || tonic::Status::unavailable("restarting"));
         assert!(flushed.is_ok(), "{flushed:?}");
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            3,
-            "two UNAVAILABLE, then delivered"
-        );
+        assert_eq!(calls, 3, "two UNAVAILABLE, then delivered");
+    }
+
+    #[test]
+    fn grpc_resource_exhausted_is_retried_only_when_the_collector_sets_a_delay() {
+        use tonic_types::{ErrorDetails, StatusExt as _};
+        let (flushed, calls) = export_grpc(1, || {
+            let details = ErrorDetails::with_retry_info(Some(Duration::from_millis(150)));
+            tonic::Status::with_error_details(tonic::Code::ResourceExhausted, "busy", details)
+        });
+        assert!(flushed.is_ok(), "{flushed:?}");
+        assert_eq!(calls, 2, "retried after the delay it asked for");
+        let (flushed, calls) = export_grpc(1, || tonic::Status::resource_exhausted("full"));
+        assert!(flushed.is_err(), "no delay: final");
+        assert_eq!(calls, 1);
     }
 
     #[test]

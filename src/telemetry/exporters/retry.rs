@@ -63,19 +63,35 @@ pub(crate) fn retryable_http(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
-/// Whether a gRPC code is worth a retry (the OTLP specification's list; `RESOURCE_EXHAUSTED`
-/// only comes with a retry delay the server sets, which is not read here, so it is final).
-pub(crate) fn retryable_grpc(code: tonic::Code) -> bool {
+/// Whether a failed gRPC export is worth a retry (`Some`), with the delay the collector asked
+/// for in the status's `google.rpc.RetryInfo`, if any. The OTLP specification's list of
+/// transient codes is retried; `RESOURCE_EXHAUSTED` only when the collector set a delay (without
+/// one, retrying a collector out of resources would only add to its load).
+pub(crate) fn grpc_retry(status: &tonic::Status) -> Option<Option<Duration>> {
     use tonic::Code::*;
-    matches!(
-        code,
-        Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss
-    )
+    use tonic_types::StatusExt as _;
+    let delay = || {
+        status
+            .get_details_retry_info()
+            .and_then(|info| info.retry_delay)
+    };
+    match status.code() {
+        Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss => {
+            Some(delay())
+        }
+        ResourceExhausted => delay().map(Some),
+        _ => None,
+    }
 }
 
-/// A `Retry-After` header in seconds (the HTTP-date form is not used by collectors).
+/// A `Retry-After` header: delay-seconds, or an HTTP-date (one already past: retry at once).
 pub(crate) fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = value?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -109,9 +125,54 @@ mod tests {
     fn classification() {
         assert!(retryable_http(503) && retryable_http(429));
         assert!(!retryable_http(400) && !retryable_http(500));
-        assert!(retryable_grpc(tonic::Code::Unavailable));
-        assert!(!retryable_grpc(tonic::Code::InvalidArgument));
         assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(retry_after(Some("soon")), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn an_http_date_retry_after_is_a_wait_until_then() {
+        let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+        assert_eq!(
+            retry_after(Some(past)),
+            Some(Duration::ZERO),
+            "retry at once"
+        );
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        let wait = retry_after(Some(&later)).unwrap();
+        // The date has whole seconds (up to one less than asked), and this test may be slow.
+        assert!(
+            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn grpc_retries_follow_the_code_and_the_collectors_retry_info() {
+        use tonic::Code;
+        use tonic_types::{ErrorDetails, StatusExt as _};
+        let asking = |code, secs| {
+            let details = ErrorDetails::with_retry_info(Some(Duration::from_secs(secs)));
+            tonic::Status::with_error_details(code, "busy", details)
+        };
+        assert_eq!(
+            grpc_retry(&tonic::Status::unavailable("restarting")),
+            Some(None)
+        );
+        assert_eq!(
+            grpc_retry(&asking(Code::Unavailable, 2)),
+            Some(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            grpc_retry(&asking(Code::ResourceExhausted, 1)),
+            Some(Some(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            grpc_retry(&tonic::Status::resource_exhausted("full")),
+            None,
+            "no delay: final"
+        );
+        assert_eq!(grpc_retry(&asking(Code::InvalidArgument, 1)), None);
+        assert_eq!(grpc_retry(&tonic::Status::permission_denied("no")), None);
     }
 }
