@@ -416,3 +416,55 @@ fn a_broken_gate_or_work_wrapper_is_recorded_and_the_run_goes_on() {
         );
     }
 }
+
+#[test]
+fn a_sampled_out_run_without_groups_keeps_its_retries_whether_or_not_all_went_first_time() {
+    let telemetry = TestTelemetry::new();
+    let off = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    let mut g = DagBuilder::new("plain");
+    let x = g.input::<u32>("x");
+    let flaky = g
+        .node("flaky")
+        .retry(RetryPolicy::attempts(3))
+        .run(x, |ctx, x| {
+            if ctx.attempt() == 1 && *x == 1 {
+                Err(NodeError::msg("first attempt fails"))
+            } else {
+                Ok(*x)
+            }
+        });
+    let next = g.node("next").run(flaky, |_, v| Ok(v + 1));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(next))
+        .unwrap();
+    for (_, executor) in executors() {
+        let executor = executor().hook(OtelHooks::new(&off, telemetry.meter_provider()));
+        // x = 1: `flaky` succeeds at its second attempt; x = 2: every node at its first.
+        for x_value in [1, 2] {
+            executor.run(&plan, Inputs::new().set(x, x_value)).unwrap();
+        }
+    }
+    let attrs = [
+        KeyValue::new(conv::DAG_NAME, "plain"),
+        KeyValue::new(conv::NODE_NAME, "flaky"),
+    ];
+    for metric in [conv::METRIC_NODE_RETRIES, conv::METRIC_NODE_ERRORS] {
+        assert_eq!(telemetry.counter(metric, &attrs), Some(2.0), "{metric}");
+    }
+    let ok = KeyValue::new(conv::STATUS, "ok");
+    for node in ["flaky", "next"] {
+        let attrs = [
+            KeyValue::new(conv::DAG_NAME, "plain"),
+            KeyValue::new(conv::NODE_NAME, node),
+            ok.clone(),
+        ];
+        let count = telemetry
+            .histogram(conv::METRIC_NODE_DURATION, &attrs)
+            .map(|h| h.count);
+        assert_eq!(count, Some(4), "{node}: one success per run");
+    }
+}

@@ -69,26 +69,41 @@ pub(crate) fn retryable_http(status: u16) -> bool {
 /// one, retrying a collector out of resources would only add to its load).
 pub(crate) fn grpc_retry(status: &tonic::Status) -> Option<Option<Duration>> {
     use tonic::Code::*;
-    use tonic_types::StatusExt as _;
-    let delay = || {
-        status
-            .get_details_retry_info()
-            .and_then(|info| info.retry_delay)
-    };
     match status.code() {
         Cancelled | DeadlineExceeded | Aborted | OutOfRange | Unavailable | DataLoss => {
-            Some(delay())
+            Some(retry_delay(status))
         }
-        ResourceExhausted => delay().map(Some),
+        ResourceExhausted => retry_delay(status).map(Some),
         _ => None,
     }
 }
 
-/// A `Retry-After` header: delay-seconds, or an HTTP-date (one already past: retry at once).
+/// The delay of the `google.rpc.RetryInfo` among a status's details. Decoded here rather than
+/// with `tonic_types::StatusExt`, whose conversion overflows (a panic with overflow checks on)
+/// on a delay of `i64::MIN` seconds; a negative delay is no wait.
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    use prost::Message as _;
+    let details = tonic_types::pb::Status::decode(status.details()).ok()?;
+    let info = details
+        .details
+        .iter()
+        .find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))?;
+    let delay = tonic_types::pb::RetryInfo::decode(&info.value[..])
+        .ok()?
+        .retry_delay?;
+    let Ok(seconds) = u64::try_from(delay.seconds) else {
+        return Some(Duration::ZERO);
+    };
+    let nanos = u32::try_from(delay.nanos.clamp(0, 999_999_999)).unwrap_or(0);
+    Some(Duration::new(seconds, nanos))
+}
+
+/// A `Retry-After` header: delay-seconds, or an HTTP-date (one already past: retry at once). A
+/// number of seconds too large to hold is a wait past any deadline.
 pub(crate) fn retry_after(value: Option<&str>) -> Option<Duration> {
     let value = value?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
@@ -127,7 +142,13 @@ mod tests {
         assert!(!retryable_http(400) && !retryable_http(500));
         assert_eq!(retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
         assert_eq!(retry_after(Some("soon")), None);
+        assert_eq!(retry_after(Some("+5")), None, "not delay-seconds");
         assert_eq!(retry_after(None), None);
+        assert_eq!(
+            retry_after(Some("99999999999999999999999")),
+            Some(Duration::MAX),
+            "too long to hold: past any deadline, not ignored"
+        );
     }
 
     #[test]
@@ -174,5 +195,50 @@ mod tests {
         );
         assert_eq!(grpc_retry(&asking(Code::InvalidArgument, 1)), None);
         assert_eq!(grpc_retry(&tonic::Status::permission_denied("no")), None);
+    }
+
+    /// A status whose details carry a `RetryInfo` of `seconds` and `nanos`, as a collector
+    /// may send whatever it likes.
+    fn raw_retry_info(code: tonic::Code, seconds: i64, nanos: i32) -> tonic::Status {
+        use prost::Message as _;
+        let info = tonic_types::pb::RetryInfo {
+            retry_delay: Some(prost_types::Duration { seconds, nanos }),
+        };
+        let details = tonic_types::pb::Status {
+            code: code as i32,
+            message: "busy".into(),
+            details: vec![prost_types::Any {
+                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                value: info.encode_to_vec(),
+            }],
+        };
+        tonic::Status::with_details(code, "busy", details.encode_to_vec().into())
+    }
+
+    #[test]
+    fn hostile_retry_delays_neither_panic_nor_wrap() {
+        use tonic::Code;
+        for (seconds, nanos) in [(i64::MIN, 0), (-5, 0), (-1, 999_999_999), (0, -1)] {
+            assert_eq!(
+                grpc_retry(&raw_retry_info(Code::Unavailable, seconds, nanos)),
+                Some(Some(Duration::ZERO)),
+                "{seconds} s {nanos} ns"
+            );
+        }
+        assert_eq!(
+            grpc_retry(&raw_retry_info(Code::Unavailable, i64::MAX, i32::MAX)),
+            Some(Some(Duration::new(i64::MAX as u64, 999_999_999))),
+            "a delay past any deadline, which ends the export"
+        );
+        assert_eq!(
+            grpc_retry(&raw_retry_info(Code::ResourceExhausted, 1, 500)),
+            Some(Some(Duration::new(1, 500)))
+        );
+        let garbage = tonic::Status::with_details(Code::Unavailable, "x", vec![0xff; 7].into());
+        assert_eq!(
+            grpc_retry(&garbage),
+            Some(None),
+            "undecodable details: no hint"
+        );
     }
 }
