@@ -231,20 +231,24 @@ fn user_spans_and_logs_of_a_sampled_out_run_stay_in_its_dropped_trace_on_every_t
 
 /// [`staged_and_failing`], plus `flaky`, which fails its first attempt, and a task group
 /// `g1`, `g2`.
-fn mixed(name: &str) -> (Plan, Handle<u32>) {
-    let mut g = DagBuilder::new(name);
-    let x = g.input::<u32>("x");
-    let (b, after) = staged_and_failing(&mut g, x);
-    let flaky = g
-        .node("flaky")
+/// A node `flaky`, retried up to 3 attempts, whose first attempt fails when `fails(x)`.
+fn flaky(g: &mut DagBuilder, x: Handle<u32>, fails: fn(u32) -> bool) -> Handle<u32> {
+    g.node("flaky")
         .retry(RetryPolicy::attempts(3))
-        .run(x, |ctx, x| {
-            if ctx.attempt() == 1 {
+        .run(x, move |ctx, x| {
+            if ctx.attempt() == 1 && fails(*x) {
                 Err(NodeError::msg("first attempt fails"))
             } else {
                 Ok(*x)
             }
-        });
+        })
+}
+
+fn mixed(name: &str) -> (Plan, Handle<u32>) {
+    let mut g = DagBuilder::new(name);
+    let x = g.input::<u32>("x");
+    let (b, after) = staged_and_failing(&mut g, x);
+    let flaky = flaky(&mut g, x, |_| true);
     let g1 = g.node("g1").task("grp").run(flaky, |_, v| Ok(v + 1));
     let g2 = g.node("g2").task("grp").run(g1, |_, v| Ok(v + 1));
     let dag = g.build().unwrap();
@@ -425,16 +429,7 @@ fn a_sampled_out_run_without_groups_keeps_its_retries_whether_or_not_all_went_fi
         .build();
     let mut g = DagBuilder::new("plain");
     let x = g.input::<u32>("x");
-    let flaky = g
-        .node("flaky")
-        .retry(RetryPolicy::attempts(3))
-        .run(x, |ctx, x| {
-            if ctx.attempt() == 1 && *x == 1 {
-                Err(NodeError::msg("first attempt fails"))
-            } else {
-                Ok(*x)
-            }
-        });
+    let flaky = flaky(&mut g, x, |x| x == 1);
     let next = g.node("next").run(flaky, |_, v| Ok(v + 1));
     let plan = g
         .build()
