@@ -2,6 +2,8 @@
 //! in cases that used to go wrong: reports from carried work, a node body under a detached
 //! context, payloads serde_json cannot hold whole, and concurrent metric queries.
 
+mod common;
+
 /// Reports from work carried out of a node keep the node and entity on their log records.
 mod carried {
     use dagtel::otel::carry;
@@ -166,10 +168,7 @@ mod reports {
 
     /// Hooks whose runs are all sampled out, recording into the shared telemetry's metrics.
     fn sampled_out_hooks() -> dagtel::otel::OtelHooks {
-        use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-        let off = SdkTracerProvider::builder()
-            .with_sampler(Sampler::AlwaysOff)
-            .build();
+        let off = crate::common::sampled_out::off_provider();
         dagtel::otel::OtelHooks::new(&off, telemetry().meter_provider())
     }
 

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::sampled_out::off_provider;
+
 use std::collections::HashMap;
 
 use common::metric_graph::staged_and_failing;
@@ -12,7 +14,7 @@ use dagtel::otel::testing::TestTelemetry;
 use dagtel::otel::{NodeSeries, OtelHooks, conventions as conv};
 use dagtel::*;
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use std::sync::Arc;
 
 fn kv(key: &'static str, value: impl Into<opentelemetry::Value>) -> KeyValue {
@@ -288,9 +290,7 @@ fn layer_series_exemplars_name_the_node_they_were_measured_in() {
 #[test]
 fn sampled_out_runs_keep_exemplars_only_with_always_on_and_without_ids() {
     let telemetry = TestTelemetry::new();
-    let off = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOff)
-        .build();
+    let off = off_provider();
     let plan = one_node("dropped");
     let series = node_series("dropped", "a", "ok");
     for (filter, kept) in [

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::sampled_out::off_provider;
+
 use common::metric_graph::staged_and_failing;
 use dagtel::otel::testing::TestTelemetry;
 use dagtel::otel::{OtelHooks, conventions as conv};
@@ -98,7 +100,6 @@ fn node_metrics_keep_one_series_per_node_and_status_across_runs_and_graphs() {
 #[test]
 fn node_series_by_layer_or_stage_carry_no_node_name() {
     use dagtel::otel::NodeSeries;
-    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
     let mut g = DagBuilder::new("grouped");
     let x = g.input::<u32>("x");
@@ -125,9 +126,7 @@ fn node_series_by_layer_or_stage_carry_no_node_name() {
     for sampled in [true, false] {
         for series in [NodeSeries::Layer, NodeSeries::Stage] {
             let telemetry = TestTelemetry::new();
-            let off = SdkTracerProvider::builder()
-                .with_sampler(Sampler::AlwaysOff)
-                .build();
+            let off = off_provider();
             let tracer = if sampled {
                 telemetry.tracer_provider()
             } else {

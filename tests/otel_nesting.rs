@@ -9,6 +9,8 @@ use std::time::Duration;
 
 mod common;
 
+use common::sampled_out::off_provider;
+
 use common::counting::counting;
 
 use dagtel::hooks::{HookResult, Hooks, Lifecycle, RunInfo, StageStart};
@@ -40,13 +42,6 @@ fn log<'a>(logs: &'a [SdkLogRecord], body: &str) -> &'a SdkLogRecord {
     logs.iter()
         .find(|l| l.body_str() == Some(body))
         .unwrap_or_else(|| panic!("no log record {body:?}"))
-}
-
-/// A tracer provider that samples nothing (a sampled-out run).
-fn off_provider() -> SdkTracerProvider {
-    SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOff)
-        .build()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,9 +385,7 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
         Ok(1u8)
     });
     let plan = plan_of(g, out);
-    let off = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOff)
-        .build();
+    let off = off_provider();
     Executor::sequential()
         .hook(OtelHooks::new(&off, telemetry.meter_provider()))
         .run(&plan, Inputs::new())

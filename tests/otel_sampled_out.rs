@@ -7,6 +7,8 @@ use std::sync::atomic::Ordering;
 
 mod common;
 
+use common::sampled_out::off_provider;
+
 use common::counting::counting;
 use common::metric_graph::staged_and_failing;
 
@@ -335,9 +337,7 @@ fn a_sampled_out_run_records_the_counters_and_durations_a_sampled_run_does() {
 #[test]
 fn durations_of_sampled_out_runs_reach_the_next_collection_or_are_recorded_when_the_hooks_go() {
     let telemetry = TestTelemetry::new();
-    let off = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOff)
-        .build();
+    let off = off_provider();
     let (plan, x) = layered("deferred");
     let count = |name: &'static str| {
         telemetry
@@ -424,9 +424,7 @@ fn a_broken_gate_or_work_wrapper_is_recorded_and_the_run_goes_on() {
 #[test]
 fn a_sampled_out_run_without_groups_keeps_its_retries_whether_or_not_all_went_first_time() {
     let telemetry = TestTelemetry::new();
-    let off = SdkTracerProvider::builder()
-        .with_sampler(Sampler::AlwaysOff)
-        .build();
+    let off = off_provider();
     let mut g = DagBuilder::new("plain");
     let x = g.input::<u32>("x");
     let flaky = flaky(&mut g, x, |x| x == 1);

@@ -3,3 +3,4 @@
 pub mod counting;
 pub mod metric_graph;
 pub mod random_graph;
+pub mod sampled_out;
