@@ -405,3 +405,136 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
         "not the inner node's"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A run without hooks leaves the OpenTelemetry context alone: inside a hooked node its spans
+// and logs are in the outer node's trace, so both carry the outer run id and the log names the
+// outer node. On its own, its spans and logs carry its run id. A new trace started in a node's
+// body still gets its run's id.
+// ---------------------------------------------------------------------------------------------
+
+/// A node that starts a span (through the raw API) and emits a log record, both named `label`.
+fn traced_node(
+    g: &mut DagBuilder,
+    name: &str,
+    telemetry: &TestTelemetry,
+    label: &'static str,
+) -> Handle<u8> {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let tracer = telemetry.tracer_provider().tracer("user");
+    let logger = telemetry.logger_provider().logger("user");
+    g.node(name).run((), move |_, ()| {
+        tracer.start(label).end();
+        emit(&logger, label);
+        Ok(1u8)
+    })
+}
+
+/// The `dag.run.id` of the span and of the log record named `label`, and the log's node.
+fn run_ids_of(telemetry: &TestTelemetry, label: &str) -> (String, String, Option<String>) {
+    let span = telemetry
+        .span(label)
+        .unwrap_or_else(|| panic!("no span {label:?}"));
+    let logs = telemetry.logs();
+    let record = log(&logs, label);
+    (
+        span.attribute_str(conv::RUN_ID)
+            .map(|r| r.into_owned())
+            .unwrap_or_default(),
+        record
+            .attribute_str(conv::RUN_ID)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        record.attribute_str(conv::NODE_NAME).map(str::to_owned),
+    )
+}
+
+#[test]
+fn a_run_without_hooks_inside_a_hooked_node_records_as_the_outer_node() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hookless-inner");
+    let inner_out = traced_node(&mut inner_g, "inner", &telemetry, "in inner");
+    let inner_plan = plan_of(inner_g, inner_out);
+    let mut g = DagBuilder::new("hooked-outer");
+    let out = g.node("outer").run((), move |_, ()| {
+        Executor::sequential()
+            .run_with(
+                &inner_plan,
+                Inputs::new(),
+                RunOptions::new().run_id("inner-run"),
+            )
+            .unwrap();
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
+        .unwrap();
+    assert_eq!(
+        run_ids_of(&telemetry, "in inner"),
+        (
+            "outer-run".to_owned(),
+            "outer-run".to_owned(),
+            Some("outer".to_owned())
+        ),
+        "(span's run, log's run, log's node): both in the outer node's trace"
+    );
+}
+
+#[test]
+fn spans_and_logs_of_a_run_without_hooks_carry_its_run_id() {
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("hookless");
+    let out = traced_node(&mut g, "alone", &telemetry, "in a hookless run");
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("plain-run"))
+        .unwrap();
+    assert_eq!(
+        run_ids_of(&telemetry, "in a hookless run"),
+        (
+            "plain-run".to_owned(),
+            "plain-run".to_owned(),
+            Some("alone".to_owned())
+        ),
+        "(span's run, log's run, log's node)"
+    );
+}
+
+#[test]
+fn a_new_trace_started_in_a_node_carries_the_run_id() {
+    use opentelemetry::Context;
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let telemetry = TestTelemetry::new();
+    let tracer = telemetry.tracer_provider().tracer("user");
+    let mut g = DagBuilder::new("detached");
+    let out = g.node("n").run((), move |_, ()| {
+        tracer.start_with_context("detached", &Context::new()).end();
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    Executor::parallel()
+        .threads(2)
+        .hook(telemetry.hooks())
+        .run_with(
+            &plan,
+            Inputs::new(),
+            RunOptions::new().run_id("detaching-run"),
+        )
+        .unwrap();
+    let detached = telemetry.span("detached").unwrap();
+    let node = telemetry.span("n").unwrap();
+    assert_eq!(
+        (
+            detached.parent_span_id == opentelemetry::trace::SpanId::INVALID,
+            detached.attribute_str(conv::RUN_ID).map(|r| r.into_owned())
+        ),
+        (true, Some("detaching-run".to_owned())),
+        "(a root span of its own, its run id)"
+    );
+    assert_ne!(
+        detached.span_context.trace_id(),
+        node.span_context.trace_id()
+    );
+}

@@ -3,19 +3,23 @@
 use std::time::Duration;
 
 use opentelemetry::trace::Span as _;
-use opentelemetry::{Context, Key, KeyValue};
+use opentelemetry::{Context, Key, KeyValue, StringValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
 use crate::otel::RunScope;
+use crate::otel::context;
 use crate::otel::conventions::RUN_ID;
 
 /// Stamps `dag.run.id` on every span started while a run is active.
 ///
 /// The run id is read from the span's *parent* context in
-/// [`on_start`](SpanProcessor::on_start), never from the thread's current context: a span may
+/// [`on_start`](SpanProcessor::on_start), not from the thread's current context: a span may
 /// be started with an explicit parent on a thread where another run is attached, and `on_end`
-/// runs wherever the span happens to end. Spans started outside any run are left untouched.
+/// runs wherever the span happens to end. A parent context outside any run (a new trace that
+/// a node body starts, or any span in a run without hooks) gets the run of the node running on
+/// the thread, the same run id the node's log records carry. Spans started outside any run
+/// are left untouched.
 ///
 /// Spans from the raw OpenTelemetry API, from `tracing` spans (through tracing-opentelemetry,
 /// whose parent is the current OpenTelemetry context) and from third-party crates are all
@@ -71,12 +75,17 @@ impl RunIdSpanProcessor {
 }
 
 fn stamp(span: &mut Span, cx: &Context) {
-    if let Some(run) = cx.get::<RunScope>().filter(|run| !run.stamps_itself()) {
-        span.set_attribute(KeyValue::new(
-            Key::from_static_str(RUN_ID),
-            run.run_id_value(),
-        ));
-    }
+    let run_id = match cx.get::<RunScope>() {
+        Some(run) if run.stamps_itself() => return,
+        Some(run) => run.run_id_value(),
+        // A parent outside any run's context (a new trace started in a node's body, or a span
+        // in a run without hooks): the run of the node running here, as its logs have it.
+        None => match context::stamp().run_id {
+            Some(run_id) => StringValue::from(run_id),
+            None => return,
+        },
+    };
+    span.set_attribute(KeyValue::new(Key::from_static_str(RUN_ID), run_id));
 }
 
 impl SpanProcessor for RunIdSpanProcessor {
