@@ -378,12 +378,18 @@ fn root_context(tracer: &SdkTracer) -> Context {
 // Main
 // ---------------------------------------------------------------------------------------------
 
+#[allow(dead_code)] // `otel_mimalloc.rs` includes this file as a module, with its own `main`
 fn main() {
+    run("system (glibc malloc on Linux)");
+}
+
+/// The whole suite; `allocator` names the global allocator in the report.
+pub fn run(allocator: &str) {
     let mut criterion = Criterion::default()
         .configure_from_args()
         .without_plots()
         .nresamples(20_000);
-    print_machine();
+    print_machine(allocator);
     let on = Telemetry::new(Sampler::AlwaysOn);
     let off = Telemetry::new(Sampler::AlwaysOff);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -521,7 +527,7 @@ fn main() {
         support::parallelism_probe(THREADS)
     );
     criterion.final_summary();
-    print_summary();
+    print_summary(allocator);
     let _ = on.tracer.shutdown();
     let _ = off.tracer.shutdown();
     let _ = on.meter.shutdown();
@@ -692,11 +698,11 @@ static DROPS: std::sync::Mutex<Vec<(String, u64, u64)>> = std::sync::Mutex::new(
 // Reporting
 // ---------------------------------------------------------------------------------------------
 
-fn print_machine() {
+fn print_machine(allocator: &str) {
     let model = support::cpu_model();
     println!(
         "[machine] {} logical CPUs, {model}; parallel variants use {THREADS} threads; \
-         BSP queue {BSP_QUEUE}, metric cardinality limit {CARDINALITY}",
+         BSP queue {BSP_QUEUE}, metric cardinality limit {CARDINALITY}; allocator: {allocator}",
         cores()
     );
 }
@@ -743,10 +749,10 @@ fn ratio(group: &str, variants: &[&str], value: Option<f64>) -> String {
     fmt(value)
 }
 
-fn print_summary() {
+fn print_summary(allocator: &str) {
     println!();
     println!("=== dagtel OpenTelemetry overhead: summary ===");
-    print_machine();
+    print_machine(allocator);
     for group in NOOP_GROUPS.iter().chain([&CPU_GROUP]) {
         print_group(group);
     }
