@@ -53,7 +53,15 @@ fn an_env_endpoint_rejected_after_merging_keeps_the_files_endpoint() {
         .config_file(&f.0)
         .resolve()
         .unwrap();
-    assert_eq!(r.warnings.len(), 3, "{:?}", r.warnings);
+    // One warning for the one variable, naming what each signal used instead.
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        ["traces", "logs", "metrics"]
+            .iter()
+            .all(|s| r.warnings[0].used.contains(&format!("otlp.{s}.endpoint"))),
+        "{}",
+        r.warnings[0]
+    );
     assert_eq!(
         r.settings.otlp.traces.endpoint,
         "http://file-collector:4318/v1/traces",

@@ -124,6 +124,7 @@ impl ConfigBuilder {
         let explanation = Explanation::build(&settings, source_of, |key| {
             env::variables_for(&specs, key).into_iter().next()
         });
+        merge_repeats(&mut warnings);
         for w in warnings.iter_mut().filter(|w| w.used.is_empty()) {
             w.used = used(&explanation, &w.keys);
         }
@@ -362,15 +363,6 @@ fn check_values(
             report(settings, &key, "must be at least 1 ms (zero would spin)");
             of(settings).schedule_delay = default.schedule_delay;
         }
-        if of(settings).max_queue_size > MAX_QUEUE_SIZE {
-            let key = format!("{name}.max_queue_size");
-            let problem = format!(
-                "larger than {MAX_QUEUE_SIZE}, the most dagtel allocates (each queued record \
-                 takes a preallocated slot of a few hundred bytes)"
-            );
-            report(settings, &key, &problem);
-            of(settings).max_queue_size = MAX_QUEUE_SIZE;
-        }
         if of(settings).max_queue_size == 0 {
             report(
                 settings,
@@ -445,6 +437,30 @@ fn default_exporters(settings: &mut Settings, source_of: &dyn Fn(&str) -> Source
 }
 
 /// A batch larger than the queue could never be filled: clamp it, with a warning.
+/// One warning per ignored value: a general variable checked once per signal (a certificate
+/// file without https, a gRPC `-bin` header) reports the same problem for each, so those
+/// become one warning about all the settings it affects.
+fn merge_repeats(warnings: &mut Vec<ConfigWarning>) {
+    let mut merged: Vec<ConfigWarning> = Vec::with_capacity(warnings.len());
+    for w in warnings.drain(..) {
+        let same = |m: &&mut ConfigWarning| {
+            (&m.variable, &m.value, &m.problem, &m.used)
+                == (&w.variable, &w.value, &w.problem, &w.used)
+        };
+        match merged.iter_mut().find(same) {
+            Some(m) => {
+                for key in w.keys {
+                    if !m.keys.contains(&key) {
+                        m.keys.push(key);
+                    }
+                }
+            }
+            None => merged.push(w),
+        }
+    }
+    *warnings = merged;
+}
+
 fn clamp_batches(
     settings: &mut Settings,
     source_of: &dyn Fn(&str) -> Source,
@@ -454,6 +470,23 @@ fn clamp_batches(
         ("span_batch", &mut settings.span_batch),
         ("log_batch", &mut settings.log_batch),
     ] {
+        // Clamped, not rejected: a larger queue asks for as much room as dagtel gives, and the
+        // lower layers' value (the default 2048) would be further from what was meant.
+        if batch.max_queue_size > MAX_QUEUE_SIZE {
+            let key = format!("{name}.max_queue_size");
+            let mut w = invalid(
+                &key,
+                batch.max_queue_size.to_string(),
+                &format!(
+                    "larger than {MAX_QUEUE_SIZE}, the most dagtel allocates (each queued record \
+                     takes a preallocated slot of a few hundred bytes)"
+                ),
+                &source_of(&key),
+            );
+            w.used = format!("{MAX_QUEUE_SIZE} (clamped)");
+            warnings.push(w);
+            batch.max_queue_size = MAX_QUEUE_SIZE;
+        }
         if batch.max_export_batch_size > batch.max_queue_size {
             let key = format!("{name}.max_export_batch_size");
             let queue_key = format!("{name}.max_queue_size");
