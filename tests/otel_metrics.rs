@@ -211,3 +211,51 @@ fn waiting_durations_keep_no_graph_alive() {
         .map(|h| h.count);
     assert_eq!(count, Some(3), "one duration per request, all exported");
 }
+
+/// Every instrument has the unit the conventions give it: seconds for durations, annotations
+/// for counts.
+#[test]
+fn every_instrument_has_its_documented_unit() {
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("units");
+    let x = g.input::<u32>("x");
+    let (b, after) = staged_and_failing(&mut g, x);
+    let report = g.node("report").run(b, |ctx, b| {
+        ctx.artifact("table", serde_json::json!({"rows": 3}));
+        ctx.dataset("table", 3, 2);
+        Ok(*b)
+    });
+    let dag = g.build().unwrap();
+    let plan = dag
+        .plan(&Request::new().output(report).output(after))
+        .unwrap();
+    let _ = Executor::sequential()
+        .failure_policy(FailurePolicy::Continue)
+        .hook(hooks(&telemetry))
+        .run(&plan, Inputs::new().set(x, 1));
+    let metrics = telemetry.metrics();
+    let mut units: Vec<(String, String)> = metrics
+        .iter()
+        .flat_map(|r| r.scope_metrics())
+        .flat_map(|s| s.metrics())
+        .filter(|m| m.name().starts_with("dag."))
+        .map(|m| (m.name().to_string(), m.unit().to_string()))
+        .collect();
+    units.sort();
+    units.dedup();
+    let expected: Vec<(String, String)> = [
+        ("dag.artifacts", "{artifact}"),
+        ("dag.dataset.columns", "{column}"),
+        ("dag.dataset.rows", "{row}"),
+        ("dag.node.duration", "s"),
+        ("dag.node.errors", "{error}"),
+        ("dag.node.retries", "{retry}"),
+        ("dag.node.skipped", "{node}"),
+        ("dag.run.duration", "s"),
+        ("dag.stage.duration", "s"),
+    ]
+    .iter()
+    .map(|(n, u)| (n.to_string(), u.to_string()))
+    .collect();
+    assert_eq!(units, expected);
+}

@@ -95,6 +95,17 @@ fn tracing_spans_under_an_attached_run_are_stamped_and_nested() {
     assert_eq!(inner.run_id().as_deref(), Some("run-tracing"));
     assert!(outer.is_child_of(&telemetry.span("run").unwrap()));
     assert!(inner.is_child_of(&outer));
+    assert_eq!(
+        (
+            outer.instrumentation_scope.name(),
+            outer.instrumentation_scope.version()
+        ),
+        (
+            dagtel::otel::logs::TRACING_SCOPE,
+            Some(env!("CARGO_PKG_VERSION"))
+        ),
+        "the tracing bridge's scope carries the dagtel version, as the hooks' scopes do"
+    );
 }
 
 #[test]

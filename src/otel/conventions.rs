@@ -55,16 +55,10 @@ pub const NODE_NAME: &str = "dag.node.name";
 pub const NODE_LAYER: &str = "dag.node.layer";
 /// The attempt number (1 for the first; 0 for a skipped node).
 pub const NODE_ATTEMPT: &str = "dag.node.attempt";
-/// Attempts the retry policy allows.
-pub const NODE_MAX_ATTEMPTS: &str = "dag.node.max_attempts";
 /// Whether another attempt follows this one.
 pub const NODE_WILL_RETRY: &str = "dag.node.will_retry";
-/// The node's fingerprint (hex).
-pub const NODE_FINGERPRINT: &str = "dag.node.fingerprint";
 /// The node's declared code version.
 pub const NODE_VERSION: &str = "dag.node.version";
-/// `sync` or `async`.
-pub const NODE_KIND: &str = "dag.node.kind";
 /// Upstream nodes with a span in this run (fan-in width).
 pub const NODE_PARENT_COUNT: &str = "dag.node.parent_count";
 /// Set (true) when the fan-in was wider than the link limit.
@@ -86,8 +80,6 @@ pub const LINK_PARENT: &str = "dag.link.parent";
 pub const LINK_PARENT_ENTITY: &str = "dag.link.parent_entity.id";
 /// On an artifact event: the artifact's name.
 pub const ARTIFACT_NAME: &str = "dag.artifact.name";
-/// On a node event: the event's name.
-pub const EVENT_NAME: &str = "dag.event.name";
 
 // Span event names.
 

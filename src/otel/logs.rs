@@ -141,7 +141,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     tracing_opentelemetry::layer()
-        .with_tracer(tracer_provider.tracer(TRACING_SCOPE))
+        .with_tracer(
+            tracer_provider.tracer_with_scope(
+                opentelemetry::InstrumentationScope::builder(TRACING_SCOPE)
+                    .with_version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            ),
+        )
         .with_filter(TelemetryNoise::new())
 }
 

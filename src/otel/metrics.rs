@@ -44,33 +44,55 @@ impl Instruments {
                 .with_boundaries(DURATION_BUCKETS.to_vec())
                 .build()
         };
-        let counter = |name: &'static str, what: &'static str| {
-            meter.u64_counter(name).with_description(what).build()
+        // Counts carry an annotation unit (`{error}`), as OpenTelemetry's conventions ask: a
+        // plain `1` reads as a ratio to the Prometheus translation, which would add `_ratio`.
+        let counter = |name: &'static str, unit: &'static str, what: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_unit(unit)
+                .with_description(what)
+                .build()
         };
-        let gauge = |name: &'static str, what: &'static str| {
-            meter.u64_gauge(name).with_description(what).build()
+        let gauge = |name: &'static str, unit: &'static str, what: &'static str| {
+            meter
+                .u64_gauge(name)
+                .with_unit(unit)
+                .with_description(what)
+                .build()
         };
         Self {
             run_duration: histogram(conv::METRIC_RUN_DURATION, "Wall time of a run."),
             stage_duration: histogram(conv::METRIC_STAGE_DURATION, "Wall time of a stage."),
             task_duration: histogram(conv::METRIC_TASK_DURATION, "Wall time of a task."),
             node_duration: histogram(conv::METRIC_NODE_DURATION, "Wall time of a node attempt."),
-            node_errors: counter(conv::METRIC_NODE_ERRORS, "Node attempts that failed."),
+            node_errors: counter(
+                conv::METRIC_NODE_ERRORS,
+                "{error}",
+                "Node attempts that failed.",
+            ),
             node_retries: counter(
                 conv::METRIC_NODE_RETRIES,
+                "{retry}",
                 "Node attempts that were retried.",
             ),
             node_skipped: counter(
                 conv::METRIC_NODE_SKIPPED,
+                "{node}",
                 "Nodes skipped after a failure or cancellation.",
             ),
-            artifacts: counter(conv::METRIC_ARTIFACTS, "Artifacts nodes reported."),
+            artifacts: counter(
+                conv::METRIC_ARTIFACTS,
+                "{artifact}",
+                "Artifacts nodes reported.",
+            ),
             dataset_rows: gauge(
                 conv::METRIC_DATASET_ROWS,
+                "{row}",
                 "Rows of the last dataset a node reported.",
             ),
             dataset_columns: gauge(
                 conv::METRIC_DATASET_COLUMNS,
+                "{column}",
                 "Columns of the last dataset a node reported.",
             ),
         }

@@ -61,9 +61,11 @@ impl fmt::Debug for InstallOptions {
 }
 
 impl InstallOptions {
-    /// The defaults: install globally, the run-id processors
-    /// ([`RunIdSpanProcessor`](crate::processors::RunIdSpanProcessor), [`RunIdLogProcessor`]) first, a fresh directory id, 5 s to shut
-    /// down, the parent context from this process's environment.
+    /// The defaults: install globally, [`RunIdLogProcessor`] before any log processor added
+    /// here, the run id of spans stamped by the exporting processor
+    /// ([`RunIdSpanProcessor::wrap`](crate::processors::RunIdSpanProcessor::wrap), after the
+    /// processors added with [`span_processor`](Self::span_processor)), a fresh directory id,
+    /// 5 s to shut down, the parent context from this process's environment.
     pub fn new() -> Self {
         Self::default()
     }

@@ -2,13 +2,13 @@
 //!
 //! Built in layers, each overriding the one before:
 //!
-//! 1. `Resource::builder()`: the SDK's defaults (`telemetry.sdk.*`, `service.name` fallback)
-//!    and its own reading of `OTEL_RESOURCE_ATTRIBUTES`. Starting anywhere else would lose
-//!    `telemetry.sdk.*`.
+//! 1. `Resource::builder_empty()` with the SDK's `TelemetryResourceDetector`
+//!    (`telemetry.sdk.*`). Not `Resource::builder()`, whose detectors would read
+//!    `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` raw from the process, past the
+//!    configuration's decoding, warnings and `ConfigBuilder::env` isolation.
 //! 2. The detectors listed in the settings (process, os, host, container, k8s). The process
 //!    detector's `process.command_args` is removed: command lines often carry secrets.
-//! 3. The parsed, percent-decoded resource attributes from the settings (the SDK does not
-//!    decode, so its own values are replaced here).
+//! 3. The parsed, percent-decoded resource attributes from the settings.
 //! 4. The service identity, set last so it always wins: `service.name` is the configured name
 //!    (`OTEL_SERVICE_NAME`), else `service.name` from the resource attributes, else the name
 //!    given to install; `service.instance.id` is the configured id, else the attribute, else a
