@@ -407,10 +407,10 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A run without hooks leaves the OpenTelemetry context alone: inside a hooked node its spans
-// and logs are in the outer node's trace, so both carry the outer run id and the log names the
-// outer node. On its own, its spans and logs carry its run id. A new trace started in a node's
-// body still gets its run's id.
+// A run without hooks attaches no context. On its own, its spans and logs carry its run id; a
+// new trace started in a node's body gets its run's id too. Inside a hooked node (the
+// documented exception) its spans are in the outer node's trace and carry the outer run id,
+// while its logs name the node the executor runs, with that node's run.
 // ---------------------------------------------------------------------------------------------
 
 /// A node that starts a span (through the raw API) and emits a log record, both named `label`.
@@ -450,7 +450,7 @@ fn run_ids_of(telemetry: &TestTelemetry, label: &str) -> (String, String, Option
 }
 
 #[test]
-fn a_run_without_hooks_inside_a_hooked_node_records_as_the_outer_node() {
+fn a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_node() {
     let telemetry = Arc::new(TestTelemetry::new());
     let mut inner_g = DagBuilder::new("hookless-inner");
     let inner_out = traced_node(&mut inner_g, "inner", &telemetry, "in inner");
@@ -475,10 +475,10 @@ fn a_run_without_hooks_inside_a_hooked_node_records_as_the_outer_node() {
         run_ids_of(&telemetry, "in inner"),
         (
             "outer-run".to_owned(),
-            "outer-run".to_owned(),
-            Some("outer".to_owned())
+            "inner-run".to_owned(),
+            Some("inner".to_owned())
         ),
-        "(span's run, log's run, log's node): both in the outer node's trace"
+        "(span's run, log's run, log's node), as documented"
     );
 }
 

@@ -23,9 +23,6 @@ pub(crate) struct Current<'a> {
     shared: OnceLock<EntityCell>,
     /// When it became current (see [`next_mark`]).
     mark: Cell<u64>,
-    /// The node that was current on this thread when this one became current: the node whose
-    /// body started the run this node belongs to, if any.
-    outer: Cell<*const Current<'static>>,
 }
 
 /// An entity id cell that several scopes of one node attempt share.
@@ -71,7 +68,6 @@ impl<'a> Current<'a> {
             entity: OnceLock::new(),
             shared: OnceLock::new(),
             mark: Cell::new(0),
-            outer: Cell::new(std::ptr::null()),
         }
     }
 
@@ -82,16 +78,6 @@ impl<'a> Current<'a> {
 
     pub(crate) fn run_id(&self) -> &RunId {
         self.run_id
-    }
-
-    /// The node that was current on this thread when this one became current (the node whose
-    /// body runs the run this node is in), while this one is current.
-    pub(crate) fn outer(&self) -> Option<&Current<'_>> {
-        // SAFETY: `scope` stored the pointer that was current when it began, and scopes on a
-        // thread nest: that node's scope encloses this one's, so it is alive for as long as
-        // `self` is inside its own scope, which is the only time anything reaches `self`
-        // (through `with`).
-        unsafe { self.outer.get().as_ref() }
     }
 
     pub(crate) fn node(&self) -> &Arc<NodeMeta> {
@@ -135,9 +121,7 @@ impl<'a> Current<'a> {
     pub(crate) fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
         self.mark.set(next_mark());
         let me = (self as *const Current<'a>).cast::<Current<'static>>();
-        let outer = CURRENT.with(|current| current.replace(me));
-        self.outer.set(outer);
-        let _restore = Restore(outer);
+        let _restore = Restore(CURRENT.with(|current| current.replace(me)));
         f()
     }
 }
@@ -169,13 +153,6 @@ mod tests {
             );
             Current::new(&run, &inner).scope(|| {
                 with(|c| c.expect("inner").set_entity("e-1"));
-                assert_eq!(
-                    with(|c| c
-                        .and_then(|c| c.outer())
-                        .map(|o| o.node().name().to_string()))
-                    .as_deref(),
-                    Some("outer")
-                );
                 assert_eq!(
                     with(|c| c.and_then(|c| c.entity().cloned())).as_deref(),
                     Some("e-1")

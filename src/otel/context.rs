@@ -148,13 +148,6 @@ pub(crate) enum Running<'a> {
 /// executor is not involved); work carried from elsewhere hides both, so the context's
 /// carried scope comes last. `f` runs outside any borrow of the context (it may attach one).
 pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
-    running_in(false, f)
-}
-
-/// [`running`]; with `telemetry_run`, the node whose run is the current context's: a run
-/// without hooks nested in a node's body leaves the context (and so the trace) to the outer
-/// run, so records made in it belong to the outer node, as the spans made there do.
-fn running_in<R>(telemetry_run: bool, f: impl FnOnce(Running<'_>) -> R) -> R {
     let (active, active_mark) = ACTIVE.with(Cell::get);
     // SAFETY: a non-null pointer was stored by `NodeScope::activate`, which borrows the
     // `Arc` for its whole call and restores the previous pointer when it returns or unwinds;
@@ -163,10 +156,6 @@ fn running_in<R>(telemetry_run: bool, f: impl FnOnce(Running<'_>) -> R) -> R {
     let active = unsafe { active.as_ref() };
     let mut f = Some(f);
     let decided = current::with(|node| {
-        let node = match node {
-            Some(node) if telemetry_run => in_context_run(node),
-            node => node,
-        };
         let pick = match (active, node) {
             (Some(scope), Some(node))
                 if scope.owner == Arc::as_ptr(node.node()) as usize
@@ -193,24 +182,6 @@ fn running_in<R>(telemetry_run: bool, f: impl FnOnce(Running<'_>) -> R) -> R {
         Some(scope) => f(Running::Carried(scope)),
         None => f(Running::None),
     }
-}
-
-/// `node`, or the innermost node its run runs inside (on this thread) whose run is the current
-/// context's; `node` itself when the context has no run.
-fn in_context_run<'c>(node: &'c current::Current<'c>) -> Option<&'c current::Current<'c>> {
-    Context::map_current(|cx| {
-        let Some(run) = cx.get::<RunScope>() else {
-            return Some(node);
-        };
-        let mut at = Some(node);
-        while let Some(candidate) = at {
-            if candidate.run_id() == run.run_id() {
-                return Some(candidate);
-            }
-            at = candidate.outer();
-        }
-        None
-    })
 }
 
 /// Runs `f` as work carried from elsewhere: neither the executor's running node nor a hook's
@@ -367,7 +338,7 @@ pub(crate) fn stamp() -> Stamp {
                 .and_then(|cx| cx.get::<RunScope>().map(|r| r.run_id.shared()))
         })
     };
-    running_in(true, |node| match node {
+    running(|node| match node {
         Running::Hooked(scope) => Stamp {
             run_id: run_of(scope),
             node: Some(Arc::clone(&scope.name)),
