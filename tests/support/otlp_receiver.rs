@@ -37,6 +37,8 @@ pub struct Received {
     pub traces: Vec<ExportTraceServiceRequest>,
     pub logs: Vec<ExportLogsServiceRequest>,
     pub metrics: Vec<ExportMetricsServiceRequest>,
+    /// The ASCII metadata of each trace export, lowercase names.
+    pub trace_headers: Vec<Vec<(String, String)>>,
 }
 
 #[derive(Clone, Default)]
@@ -48,7 +50,20 @@ impl TraceService for Store {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        self.0.lock().unwrap().traces.push(request.into_inner());
+        let headers = request
+            .metadata()
+            .iter()
+            .filter_map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(key, value) => Some((
+                    key.as_str().to_owned(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )),
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
+        let mut received = self.0.lock().unwrap();
+        received.trace_headers.push(headers);
+        received.traces.push(request.into_inner());
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }

@@ -7,6 +7,7 @@
 //! - `memory`: kept in the process for tests ([`MemoryExporters`]);
 //! - `none`: nothing.
 
+mod exact_headers;
 pub(crate) mod file;
 mod memory;
 pub(crate) mod otlp;

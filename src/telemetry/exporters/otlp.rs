@@ -1,7 +1,9 @@
 //! OTLP exporters, configured only from [`OtlpSettings`]: endpoint, protocol, headers, timeout,
 //! compression and TLS are all passed to the builders explicitly, so the values the
 //! configuration layer resolved are the values used (the builders would otherwise fall back to
-//! the `OTEL_EXPORTER_OTLP_*` variables for anything left unset).
+//! the `OTEL_EXPORTER_OTLP_*` variables for anything left unset). The header variables the
+//! builders merge in regardless are taken out again (`exact_headers`); a `none` compression
+//! cannot be passed, so the compression variables still apply then.
 //!
 //! gRPC exporters are built inside the telemetry runtime (see [`TelemetryRuntime`]); HTTP
 //! exporters use the blocking client and need no runtime. The protocol is always given, so the
@@ -15,6 +17,7 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::metrics::Temporality;
 
+use super::exact_headers::{self, ExactHeaders};
 use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byte};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
@@ -126,10 +129,12 @@ fn tonic<B: WithExportConfig + WithTonicConfig>(
     signal: Signal,
 ) -> Result<B, TelemetryError> {
     let endpoint = grpc_endpoint(settings);
+    let metadata = grpc_metadata(settings, signal)?;
     let mut builder = builder
         .with_protocol(opentelemetry_otlp::Protocol::Grpc)
         .with_timeout(settings.timeout)
-        .with_metadata(grpc_metadata(settings, signal)?);
+        .with_interceptor(exact_headers::grpc(metadata.clone()))
+        .with_metadata(metadata);
     if let Some(compression) = compression(settings) {
         builder = builder.with_compression(compression);
     }
@@ -184,7 +189,8 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
         Protocol::HttpProtobuf | Protocol::Grpc => opentelemetry_otlp::Protocol::HttpBinary,
     };
-    let headers: HashMap<String, String> = http_headers(settings, signal)?.into_iter().collect();
+    let checked = http_headers(settings, signal)?;
+    let headers: HashMap<String, String> = checked.iter().cloned().collect();
     let mut builder = builder
         .with_protocol(protocol)
         .with_endpoint(settings.endpoint.trim())
@@ -193,10 +199,29 @@ fn http<B: WithExportConfig + WithHttpConfig>(
     if let Some(compression) = compression(settings) {
         builder = builder.with_compression(compression);
     }
-    match tls::http_client(settings, signal, uses_tls(settings.endpoint.trim()))? {
-        Some(client) => Ok(builder.with_http_client(client)),
-        None => Ok(builder),
-    }
+    let client = match tls::http_client(settings, signal, uses_tls(settings.endpoint.trim()))? {
+        Some(client) => client,
+        None => default_http_client(settings.timeout).map_err(|reason| {
+            let source = opentelemetry_otlp::ExporterBuildError::InternalFailure(format!(
+                "the HTTP client: {reason}"
+            ));
+            build_error(signal, settings, source)
+        })?,
+    };
+    Ok(builder.with_http_client(ExactHeaders::new(client, &checked, signal)))
+}
+
+/// The blocking client starts its own runtime and refuses to be built inside another one, so
+/// it is built on a plain thread.
+pub(crate) fn default_http_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
+    std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .build()
+    })
+    .join()
+    .map_err(|_| "building it panicked".to_string())?
+    .map_err(|e| e.to_string())
 }
 
 /// The configured headers, checked as HTTP headers: a header that cannot be one is an error

@@ -25,7 +25,8 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 
 use super::otlp::{
-    build_error, compression, grpc_endpoint, grpc_metadata, http_headers, tls, uses_tls,
+    build_error, compression, default_http_client, grpc_endpoint, grpc_metadata, http_headers, tls,
+    uses_tls,
 };
 use super::retry::{Backoff, grpc_retry, retry_after, retryable_http};
 use crate::otel::exemplars::Exemplars;
@@ -185,19 +186,6 @@ impl OtlpMetricExporter {
     fn failed(&self, why: impl std::fmt::Display) -> OTelSdkError {
         OTelSdkError::InternalFailure(format!("metrics export to {}: {why}", self.endpoint))
     }
-}
-
-/// The blocking client starts its own runtime and refuses to be built inside another one, so
-/// it is built on a plain thread.
-fn default_http_client(timeout: Duration) -> Result<reqwest::blocking::Client, String> {
-    std::thread::spawn(move || {
-        reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .build()
-    })
-    .join()
-    .map_err(|_| "building it panicked".to_string())?
-    .map_err(|e| e.to_string())
 }
 
 /// Sends `request` over gRPC, retrying transient failures within `limit`.
