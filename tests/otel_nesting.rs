@@ -538,3 +538,62 @@ fn a_new_trace_started_in_a_node_carries_the_run_id() {
         node.span_context.trace_id()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A hooked run started in a hooked node's body: what its hooks log between its nodes is the
+// inner run's, not the outer node's.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn run_level_records_of_a_run_nested_in_a_hooked_node_name_no_node() {
+    /// Logs from `around_work`, where no node of its run is running.
+    struct LogsAroundWork(SdkLogger);
+    impl Hooks for LogsAroundWork {
+        type Run = ();
+        type Stage = ();
+        type Task = ();
+        type Node = ();
+        fn before_run(&self, _: &dagtel::hooks::RunStart<'_>) -> HookResult<()> {
+            Ok(())
+        }
+        fn around_work(&self, _: &(), work: &mut dyn FnMut()) -> HookResult {
+            emit(&self.0, "run-level of inner");
+            work();
+            Ok(())
+        }
+    }
+    let telemetry = Arc::new(TestTelemetry::new());
+    let logger = telemetry.logger_provider().logger("nesting");
+    let mut inner_g = DagBuilder::new("inner-dag");
+    let inner_out = inner_g.node("inner").run((), |_, ()| Ok(1u8));
+    let inner_plan = plan_of(inner_g, inner_out);
+    let hooks = Arc::clone(&telemetry);
+    let mut g = DagBuilder::new("outer-dag");
+    let out = g.node("outer").run((), move |_, ()| {
+        Executor::sequential()
+            .hook(hooks.hooks())
+            .hook(LogsAroundWork(logger.clone()))
+            .run_with(
+                &inner_plan,
+                Inputs::new(),
+                RunOptions::new().run_id("inner-run"),
+            )
+            .unwrap();
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
+        .unwrap();
+    let logs = telemetry.logs();
+    let record = log(&logs, "run-level of inner");
+    assert_eq!(
+        (
+            record.attribute_str(conv::RUN_ID),
+            record.attribute_str(conv::NODE_NAME)
+        ),
+        (Some("inner-run"), None),
+        "(run, node) of a record the inner run's hooks make between its nodes"
+    );
+}

@@ -339,11 +339,27 @@ pub(crate) fn stamp() -> Stamp {
         })
     };
     running(|node| match node {
-        Running::Hooked(scope) => Stamp {
-            run_id: run_of(scope),
-            node: Some(Arc::clone(&scope.name)),
-            entity: scope.entity().cloned(),
-        },
+        Running::Hooked(scope) => {
+            let run_id = run_of(scope);
+            // A hooked run started in this node's body, between its own nodes (its hooks'
+            // records): the context is that run's, and the record is the run's, not the node's.
+            let nested = run_id.as_deref().is_some_and(|id| {
+                current::with(|n| {
+                    n.is_some_and(|n| scope.is_for(n.node()) && n.run_id().as_str() != id)
+                })
+            });
+            if nested {
+                return Stamp {
+                    run_id,
+                    ..Stamp::default()
+                };
+            }
+            Stamp {
+                run_id,
+                node: Some(Arc::clone(&scope.name)),
+                entity: scope.entity().cloned(),
+            }
+        }
         Running::Carried(scope) => Stamp {
             run_id: run_of(&scope),
             node: Some(Arc::clone(&scope.name)),
