@@ -1,7 +1,8 @@
-//! The OTLP exporters send the configured headers and no others, although the OTLP library
-//! merges the process's `OTEL_EXPORTER_OTLP_HEADERS` into its requests by itself: over HTTP
-//! and over gRPC, the header the process variable adds is not sent and the configured value of
-//! a header wins over the variable's.
+//! The OTLP exporters send the configured headers and their own, and no others, although the
+//! OTLP library merges the process's `OTEL_EXPORTER_OTLP_HEADERS` into its requests by itself:
+//! over HTTP and over gRPC, a header the process variable adds is not sent (an escaped name
+//! included), the configured value of a header wins over the variable's, and the variable
+//! cannot replace the request's content type or dagtel's user agent.
 //!
 //! One test in its own binary: it sets a variable of the process environment.
 
@@ -81,7 +82,8 @@ fn only_the_configured_headers_are_sent() {
     unsafe {
         std::env::set_var(
             "OTEL_EXPORTER_OTLP_HEADERS",
-            "x-leaked=from-process,x-tenant=from-process",
+            "x-leaked=from-process,x-tenant=from-process,x%2Dsecret=from-process,\
+             content-type=text/plain,user-agent=from-process",
         );
     }
 
@@ -89,10 +91,12 @@ fn only_the_configured_headers_are_sent() {
     assert_eq!(
         (
             head.contains("x-tenant: configured"),
-            head.contains("x-leaked"),
-            head.contains("from-process")
+            head.contains("content-type: application/x-protobuf"),
+            head.contains("user-agent: otel-otlp-exporter-rust-dagtel/"),
+            head.contains("from-process"),
+            head.contains("text/plain"),
         ),
-        (true, false, false),
+        (true, true, true, false, false),
         "HTTP request head:\n{head}"
     );
 
@@ -107,9 +111,15 @@ fn only_the_configured_headers_are_sent() {
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
     };
+    let agent = value_of("user-agent").concat();
     assert_eq!(
-        (value_of("x-tenant"), value_of("x-leaked")),
-        (vec!["configured"], vec![]),
+        (
+            value_of("x-tenant"),
+            value_of("x-leaked"),
+            agent.starts_with("OTel-OTLP-Exporter-Rust-dagtel/"),
+            headers.iter().any(|(_, v)| v == "from-process"),
+        ),
+        (vec!["configured"], vec![], true, false),
         "gRPC metadata: {headers:?}"
     );
 }

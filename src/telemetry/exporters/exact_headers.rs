@@ -1,42 +1,58 @@
 //! The configured headers, and only those, on every OTLP request.
 //!
 //! `opentelemetry-otlp` merges the `OTEL_EXPORTER_OTLP_[SIGNAL_]HEADERS` variables of the
-//! process into the requests of the exporters it builds, over the configured headers, whatever
-//! the configuration resolved: a header the configuration ignored with a warning, or one that a
-//! `ConfigBuilder::env` isolation left out, would still be sent. These wrappers put the
-//! configured headers back as the only ones: for gRPC an interceptor that replaces the request's
-//! metadata, for HTTP a client that removes what the variables added.
+//! process into the requests of the exporters it builds, over the configured headers and over
+//! its own (`content-type`, `content-encoding`, `user-agent`), whatever the configuration
+//! resolved: a header the configuration ignored with a warning, or one that a
+//! `ConfigBuilder::env` isolation left out, would still be sent. These wrappers give each
+//! request its own headers and the configured ones, nothing else: for gRPC an interceptor that
+//! replaces the request's metadata, for HTTP a client that rebuilds the request's headers.
 
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use crate::telemetry::Signal;
-use crate::telemetry::config::percent_decode;
+use super::otlp::USER_AGENT;
 
-/// An interceptor that gives each request exactly `metadata`. The library calls it after
-/// adding its own metadata (the configured headers and the variables'), so this wins.
+/// An interceptor that gives each request exactly `metadata`, with dagtel's `user-agent` unless
+/// one is configured. The library calls it after adding its own metadata (the configured
+/// headers and the variables'), so this wins.
 pub(crate) fn grpc(
-    metadata: tonic::metadata::MetadataMap,
+    mut metadata: tonic::metadata::MetadataMap,
 ) -> impl tonic::service::Interceptor + Clone + Send + Sync + 'static {
+    if !metadata.contains_key("user-agent") {
+        metadata.insert(
+            "user-agent",
+            tonic::metadata::MetadataValue::from_static(USER_AGENT),
+        );
+    }
     move |mut request: tonic::Request<()>| {
         *request.metadata_mut() = metadata.clone();
         Ok(request)
     }
 }
 
-/// An HTTP client that sends each request with the configured headers and without those the
-/// process's header variables added.
+/// An HTTP client that sends each request with the headers of its body (`content-type` for
+/// the protocol, `content-encoding: gzip` when the body is gzip), dagtel's `user-agent` and the
+/// configured headers (which may replace the user agent), and no others.
 #[derive(Debug)]
 pub(crate) struct ExactHeaders<C> {
     inner: C,
-    configured: HeaderMap,
-    from_env: Vec<HeaderName>,
+    headers: HeaderMap,
 }
 
 impl<C> ExactHeaders<C> {
-    /// `inner` sending `signal`'s requests with the `configured` headers (already checked).
-    pub(crate) fn new(inner: C, configured: &[(String, String)], signal: Signal) -> Self {
+    /// `inner` sending bodies of `content_type` with the `configured` headers (already
+    /// checked: one that is not a valid header is left out).
+    pub(crate) fn new(
+        inner: C,
+        content_type: &'static str,
+        configured: &[(String, String)],
+    ) -> Self {
         let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
         for (name, value) in configured {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -45,46 +61,28 @@ impl<C> ExactHeaders<C> {
                 headers.insert(name, value);
             }
         }
-        Self {
-            inner,
-            configured: headers,
-            from_env: names_from_env(signal, |var| std::env::var(var).ok()),
-        }
+        // The body's own headers last: a configured `content-type` would misdescribe it.
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.remove(CONTENT_ENCODING);
+        Self { inner, headers }
     }
-}
 
-/// The header names the library reads for `signal`: the signal's variable if set, else the
-/// general one (its rule), parsed as leniently as it does. The request's own headers
-/// (`content-type`, `content-encoding`, `content-length`) are never removed.
-fn names_from_env(signal: Signal, var: impl Fn(&str) -> Option<String>) -> Vec<HeaderName> {
-    let specific = format!(
-        "OTEL_EXPORTER_OTLP_{}_HEADERS",
-        signal.name().to_ascii_uppercase()
-    );
-    let Some(list) = var(&specific).or_else(|| var("OTEL_EXPORTER_OTLP_HEADERS")) else {
-        return Vec::new();
-    };
-    list.split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .filter_map(|(key, _)| {
-            let key = key.trim();
-            let key = percent_decode(key).unwrap_or_else(|_| key.to_owned());
-            HeaderName::from_bytes(key.trim().as_bytes()).ok()
-        })
-        .filter(|name| !name.as_str().starts_with("content-"))
-        .collect()
+    /// The headers to send with `body`.
+    fn headers_for(&self, body: &[u8]) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        // The library compresses when configured to, or when a compression variable says so;
+        // a gzip stream starts with 1f 8b, a protobuf or JSON export request never does.
+        if body.starts_with(&[0x1f, 0x8b]) {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        headers
+    }
 }
 
 #[async_trait::async_trait]
 impl<C: HttpClient> HttpClient for ExactHeaders<C> {
     async fn send_bytes(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let headers = request.headers_mut();
-        for name in &self.from_env {
-            headers.remove(name);
-        }
-        for (name, value) in &self.configured {
-            headers.insert(name.clone(), value.clone());
-        }
+        *request.headers_mut() = self.headers_for(request.body());
         self.inner.send_bytes(request).await
     }
 }
@@ -93,22 +91,39 @@ impl<C: HttpClient> HttpClient for ExactHeaders<C> {
 mod tests {
     use super::*;
 
+    fn shown(headers: &HeaderMap) -> Vec<String> {
+        let mut shown: Vec<String> = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect();
+        shown.sort();
+        shown
+    }
+
     #[test]
-    fn the_signals_variable_wins_over_the_general_one_as_in_the_library() {
-        let env = |var: &str| match var {
-            "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-general=1".to_owned()),
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS" => {
-                Some(" X-Tenant = a , x%2Dbad=%zz, content-type=text/plain, junk".to_owned())
-            }
-            _ => None,
-        };
-        let names = |signal| -> Vec<String> {
-            names_from_env(signal, env)
-                .iter()
-                .map(|n| n.as_str().to_owned())
-                .collect()
-        };
-        assert_eq!(names(Signal::Traces), ["x-tenant", "x-bad"]);
-        assert_eq!(names(Signal::Logs), ["x-general"]);
+    fn the_body_decides_its_headers_and_the_configuration_the_rest() {
+        let configured = [
+            ("X-Tenant".to_owned(), "a".to_owned()),
+            ("content-type".to_owned(), "text/plain".to_owned()),
+        ];
+        let client = ExactHeaders::new((), "application/x-protobuf", &configured);
+        assert_eq!(
+            shown(&client.headers_for(&[0x0a, 0x01])),
+            [
+                "content-type: application/x-protobuf".to_owned(),
+                format!("user-agent: {USER_AGENT}"),
+                "x-tenant: a".to_owned(),
+            ]
+        );
+        assert!(
+            shown(&client.headers_for(&[0x1f, 0x8b, 0x08]))
+                .contains(&"content-encoding: gzip".into())
+        );
+        let agent = [("User-Agent".to_owned(), "mine/1".to_owned())];
+        let client = ExactHeaders::new((), "application/json", &agent);
+        assert_eq!(
+            shown(&client.headers_for(b"{}")),
+            ["content-type: application/json", "user-agent: mine/1"]
+        );
     }
 }

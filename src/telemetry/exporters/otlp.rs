@@ -22,6 +22,11 @@ use crate::telemetry::config::{Compression, OtlpSettings, Protocol, is_token_byt
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
 
+/// How the exporters name themselves to the collector, as the OTLP specification asks
+/// (`OTel-OTLP-Exporter-<language>/<version>`, with dagtel's name and version).
+pub(crate) const USER_AGENT: &str =
+    concat!("OTel-OTLP-Exporter-Rust-dagtel/", env!("CARGO_PKG_VERSION"));
+
 /// How long "no limit" is: a zero timeout (the specification's "no limit") passed to the
 /// exporters as is would fail every export at once.
 const NO_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -208,7 +213,11 @@ fn http<B: WithExportConfig + WithHttpConfig>(
             build_error(signal, settings, source)
         })?,
     };
-    Ok(builder.with_http_client(ExactHeaders::new(client, &checked, signal)))
+    let content_type = match protocol {
+        opentelemetry_otlp::Protocol::HttpJson => "application/json",
+        _ => "application/x-protobuf",
+    };
+    Ok(builder.with_http_client(ExactHeaders::new(client, content_type, &checked)))
 }
 
 /// The blocking client starts its own runtime and refuses to be built inside another one, so

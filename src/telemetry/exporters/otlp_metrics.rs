@@ -25,18 +25,14 @@ use tonic::codec::CompressionEncoding;
 use tonic::transport::Channel;
 
 use super::otlp::{
-    build_error, compression, default_http_client, grpc_endpoint, grpc_metadata, http_headers, tls,
-    uses_tls,
+    USER_AGENT, build_error, compression, default_http_client, grpc_endpoint, grpc_metadata,
+    http_headers, tls, uses_tls,
 };
 use super::retry::{Backoff, grpc_retry, retry_after, retryable_http};
 use crate::otel::exemplars::Exemplars;
 use crate::telemetry::config::{OtlpSettings, Protocol, mask_url};
 use crate::telemetry::runtime::TelemetryRuntime;
 use crate::telemetry::{Signal, TelemetryError};
-
-/// How the exporter names itself to the collector, as the OTLP specification asks
-/// (`OTel-OTLP-Exporter-<language>/<version>`, with dagtel's name and version).
-const USER_AGENT: &str = concat!("OTel-OTLP-Exporter-Rust-dagtel/", env!("CARGO_PKG_VERSION"));
 
 /// Sends metrics with exemplars to a collector.
 pub(crate) struct OtlpMetricExporter {
