@@ -7,6 +7,7 @@ mod labels;
 mod links;
 mod node_metrics;
 mod scopes;
+mod thread_cx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use self::deferred::Deferred;
 use self::labels::{GraphLabels, NodeLabels};
 use self::links::Registry;
 use self::scopes::Scopes;
+use self::thread_cx::{next_run, run_parent};
 use super::context::{NodeScope, RunScope};
 use super::conventions as conv;
 use super::exemplars::{ExemplarFilter, Exemplars, Origin};
@@ -356,6 +358,8 @@ enum Timed {
 #[derive(Debug, Default)]
 pub struct RunState {
     cx: Context,
+    /// This run's number, for the threads' copies of `cx` (see `thread_cx`).
+    number: u64,
     /// Whether the root span was sampled. Every other span of the run follows it, so a run
     /// is kept or dropped whole, and a dropped run builds no spans, links or attributes.
     sampled: bool,
@@ -375,7 +379,10 @@ pub struct StageState {
 /// Kept while a task runs.
 #[derive(Debug, Default)]
 pub struct TaskState {
-    cx: Context,
+    /// The task span's context; `None` for a task without span or timing, whose nodes start
+    /// under the stage's or run's context (no clone of it per task: on a parallel run every
+    /// clone and drop is an atomic on a line all workers share).
+    cx: Option<Context>,
     owns_span: bool,
     /// Task groups (or every task, with `TaskSpans::All`) are timed in `dag.task.duration`.
     timed: bool,
@@ -498,6 +505,7 @@ impl Hooks for OtelHooks {
         };
         Ok(RunState {
             cx,
+            number: next_run(),
             sampled,
             dag: Some(Arc::from(run.dag)),
             registry,
@@ -575,7 +583,7 @@ impl Hooks for OtelHooks {
         let wanted = task.task.is_group() || self.task_spans == TaskSpans::All;
         if !wanted || !parents.run.sampled {
             return Ok(TaskState {
-                cx: parent.clone(),
+                cx: wanted.then(|| parent.clone()),
                 owns_span: false,
                 timed: wanted,
             });
@@ -595,7 +603,7 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .start_with_context(tracer, parent);
         Ok(TaskState {
-            cx: parent.with_span(span),
+            cx: Some(parent.with_span(span)),
             owns_span: true,
             timed: true,
         })
@@ -607,19 +615,19 @@ impl Hooks for OtelHooks {
         state: TaskState,
         task: &TaskEnd<'_>,
     ) -> HookResult {
-        if !state.timed {
+        let (true, Some(cx)) = (state.timed, &state.cx) else {
             // A one-node task is its node: the node's span and duration already tell it.
             return Ok(());
-        }
+        };
         if state.owns_span {
-            end_with_outcome(&state.cx, task.outcome, "a node of this task failed");
+            end_with_outcome(cx, task.outcome, "a node of this task failed");
         }
         let mut attrs = vec![dag_attr(parents.run), status(task.outcome.as_str())];
         if let Some(stage) = task.task.stage() {
             attrs.push(KeyValue::new(conv::STAGE_NAME, stage.to_string()));
         }
         let seconds = task.duration.as_secs_f64();
-        self.record_duration(Timed::Task, &attrs, seconds, origin(&state.cx));
+        self.record_duration(Timed::Task, &attrs, seconds, origin(cx));
         Ok(())
     }
 
@@ -630,9 +638,17 @@ impl Hooks for OtelHooks {
     ) -> HookResult<NodeState> {
         let meta = node.node;
         let run = parents.run;
-        let parent = match parents.task {
-            Some(task) => &task.cx,
-            None => parent_cx(parents),
+        let thread_copy;
+        let parent = match (
+            parents.task.and_then(|task| task.cx.as_ref()),
+            parents.stage,
+        ) {
+            (Some(cx), _) => cx,
+            (None, Some(stage)) => &stage.cx,
+            (None, None) => {
+                thread_copy = run_parent(run.number, &run.cx);
+                &thread_copy
+            }
         };
         let is_async = meta.kind() == NodeKind::Async;
         if !run.sampled {
