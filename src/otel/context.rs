@@ -43,14 +43,6 @@ impl RunScope {
         self
     }
 
-    /// The same scope with its own allocation of the run id text (see `hooks::thread_cx`).
-    pub(crate) fn own_copy(&self) -> Self {
-        Self {
-            run_id: RunId::from(self.run_id.as_str()),
-            ..self.clone()
-        }
-    }
-
     /// The same scope, knowing the run's root span (so detached work can link to it).
     pub fn with_root(mut self, root: SpanContext) -> Self {
         self.root = Some(root);

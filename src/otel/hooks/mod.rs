@@ -7,7 +7,6 @@ mod labels;
 mod links;
 mod node_metrics;
 mod scopes;
-mod thread_cx;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +27,6 @@ use self::deferred::Deferred;
 use self::labels::{GraphLabels, NodeLabels};
 use self::links::Registry;
 use self::scopes::Scopes;
-use self::thread_cx::{next_run, run_parent};
 use super::context::{NodeScope, RunScope};
 use super::conventions as conv;
 use super::exemplars::{ExemplarFilter, Exemplars, Origin};
@@ -358,8 +356,6 @@ enum Timed {
 #[derive(Debug, Default)]
 pub struct RunState {
     cx: Context,
-    /// This run's number, for the threads' copies of `cx` (see `thread_cx`).
-    number: u64,
     /// Whether the root span was sampled. Every other span of the run follows it, so a run
     /// is kept or dropped whole, and a dropped run builds no spans, links or attributes.
     sampled: bool,
@@ -505,7 +501,6 @@ impl Hooks for OtelHooks {
         };
         Ok(RunState {
             cx,
-            number: next_run(),
             sampled,
             dag: Some(Arc::from(run.dag)),
             registry,
@@ -638,17 +633,9 @@ impl Hooks for OtelHooks {
     ) -> HookResult<NodeState> {
         let meta = node.node;
         let run = parents.run;
-        let thread_copy;
-        let parent = match (
-            parents.task.and_then(|task| task.cx.as_ref()),
-            parents.stage,
-        ) {
-            (Some(cx), _) => cx,
-            (None, Some(stage)) => &stage.cx,
-            (None, None) => {
-                thread_copy = run_parent(run.number, &run.cx);
-                &thread_copy
-            }
+        let parent = match parents.task.and_then(|task| task.cx.as_ref()) {
+            Some(cx) => cx,
+            None => parent_cx(parents),
         };
         let is_async = meta.kind() == NodeKind::Async;
         if !run.sampled {
