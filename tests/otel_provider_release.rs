@@ -46,9 +46,7 @@ fn one_node_dag() -> (Dag, Request, Handle<u32>) {
 
 /// A user with their own batch provider drops it after the run, as the SDK documents
 /// (dropping the last handle shuts the provider down and flushes the batch).
-fn run_then_drop_provider(
-    executor: impl FnOnce(OtelHooks) -> Result<Run, RunError>,
-) -> (bool, Vec<String>) {
+fn run_then_drop_provider(executor: impl FnOnce(OtelHooks) -> Result<Run, RunError>) {
     let recording = Recording::default();
     let tp = SdkTracerProvider::builder()
         .with_batch_exporter(recording.clone())
@@ -59,22 +57,21 @@ fn run_then_drop_provider(
     drop(tp);
     drop(mp);
     let names = recording.names.lock().unwrap().clone();
-    (recording.shut_down.load(Ordering::SeqCst), names)
+    assert!(
+        recording.shut_down.load(Ordering::SeqCst),
+        "the provider was shut down when its last handle went"
+    );
+    assert_eq!(names.len(), 2, "root and node spans flushed: {names:?}");
 }
 
 #[test]
 fn sequential_run_dropping_the_provider_shuts_it_down() {
     let (dag, request, n) = one_node_dag();
-    let (shut_down, names) = run_then_drop_provider(|hooks| {
+    run_then_drop_provider(|hooks| {
         Executor::sequential()
             .hook(hooks)
             .execute(&dag, &request, Inputs::new().set(n, 1))
     });
-    assert!(
-        shut_down,
-        "the provider was shut down when its last handle went"
-    );
-    assert_eq!(names.len(), 2, "root and node spans flushed: {names:?}");
 }
 
 #[test]
@@ -86,15 +83,10 @@ fn run_on_a_callers_pool_dropping_the_provider_shuts_it_down() {
             .unwrap(),
     );
     let (dag, request, n) = one_node_dag();
-    let (shut_down, names) = run_then_drop_provider(|hooks| {
+    run_then_drop_provider(|hooks| {
         Executor::parallel()
             .pool(Arc::clone(&pool))
             .hook(hooks)
             .execute(&dag, &request, Inputs::new().set(n, 1))
     });
-    assert!(
-        shut_down,
-        "the provider was shut down when its last handle went"
-    );
-    assert_eq!(names.len(), 2, "root and node spans flushed: {names:?}");
 }
