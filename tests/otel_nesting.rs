@@ -430,6 +430,46 @@ fn traced_node(
     })
 }
 
+/// Runs `inner_plan` with `inner` (run id `inner-run`) in the body of node `outer` of a run
+/// (`outer-run`) under `telemetry`'s hooks.
+fn run_inside_outer_node<H: dagtel::hooks::HookSet>(
+    telemetry: &TestTelemetry,
+    inner: Executor<H>,
+    inner_plan: Plan,
+) {
+    let mut g = DagBuilder::new("hooked-outer");
+    let out = g.node("outer").run((), move |_, ()| {
+        inner
+            .run_with(
+                &inner_plan,
+                Inputs::new(),
+                RunOptions::new().run_id("inner-run"),
+            )
+            .unwrap();
+        Ok(1u8)
+    });
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
+        .unwrap();
+}
+
+/// Asserts the `dag.run.id` of the span and of the log record named `label`, and the log's
+/// node.
+fn expect_run_ids(telemetry: &TestTelemetry, label: &str, expected: (&str, &str, &str)) {
+    let (span_run, log_run, log_node) = expected;
+    assert_eq!(
+        run_ids_of(telemetry, label),
+        (
+            span_run.to_owned(),
+            log_run.to_owned(),
+            Some(log_node.to_owned())
+        ),
+        "(span's run, log's run, log's node) of {label:?}"
+    );
+}
+
 /// The `dag.run.id` of the span and of the log record named `label`, and the log's node.
 fn run_ids_of(telemetry: &TestTelemetry, label: &str) -> (String, String, Option<String>) {
     let span = telemetry
@@ -455,31 +495,8 @@ fn a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_node() {
     let mut inner_g = DagBuilder::new("hookless-inner");
     let inner_out = traced_node(&mut inner_g, "inner", &telemetry, "in inner");
     let inner_plan = plan_of(inner_g, inner_out);
-    let mut g = DagBuilder::new("hooked-outer");
-    let out = g.node("outer").run((), move |_, ()| {
-        Executor::sequential()
-            .run_with(
-                &inner_plan,
-                Inputs::new(),
-                RunOptions::new().run_id("inner-run"),
-            )
-            .unwrap();
-        Ok(1u8)
-    });
-    let plan = plan_of(g, out);
-    Executor::sequential()
-        .hook(telemetry.hooks())
-        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
-        .unwrap();
-    assert_eq!(
-        run_ids_of(&telemetry, "in inner"),
-        (
-            "outer-run".to_owned(),
-            "inner-run".to_owned(),
-            Some("inner".to_owned())
-        ),
-        "(span's run, log's run, log's node), as documented"
-    );
+    run_inside_outer_node(&telemetry, Executor::sequential(), inner_plan);
+    expect_run_ids(&telemetry, "in inner", ("outer-run", "inner-run", "inner"));
 }
 
 #[test]
@@ -491,14 +508,10 @@ fn spans_and_logs_of_a_run_without_hooks_carry_its_run_id() {
     Executor::sequential()
         .run_with(&plan, Inputs::new(), RunOptions::new().run_id("plain-run"))
         .unwrap();
-    assert_eq!(
-        run_ids_of(&telemetry, "in a hookless run"),
-        (
-            "plain-run".to_owned(),
-            "plain-run".to_owned(),
-            Some("alone".to_owned())
-        ),
-        "(span's run, log's run, log's node)"
+    expect_run_ids(
+        &telemetry,
+        "in a hookless run",
+        ("plain-run", "plain-run", "alone"),
     );
 }
 
@@ -567,25 +580,10 @@ fn run_level_records_of_a_run_nested_in_a_hooked_node_name_no_node() {
     let mut inner_g = DagBuilder::new("inner-dag");
     let inner_out = inner_g.node("inner").run((), |_, ()| Ok(1u8));
     let inner_plan = plan_of(inner_g, inner_out);
-    let hooks = Arc::clone(&telemetry);
-    let mut g = DagBuilder::new("outer-dag");
-    let out = g.node("outer").run((), move |_, ()| {
-        Executor::sequential()
-            .hook(hooks.hooks())
-            .hook(LogsAroundWork(logger.clone()))
-            .run_with(
-                &inner_plan,
-                Inputs::new(),
-                RunOptions::new().run_id("inner-run"),
-            )
-            .unwrap();
-        Ok(1u8)
-    });
-    let plan = plan_of(g, out);
-    Executor::sequential()
+    let inner = Executor::sequential()
         .hook(telemetry.hooks())
-        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
-        .unwrap();
+        .hook(LogsAroundWork(logger));
+    run_inside_outer_node(&telemetry, inner, inner_plan);
     let logs = telemetry.logs();
     let record = log(&logs, "run-level of inner");
     assert_eq!(
