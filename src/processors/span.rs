@@ -27,8 +27,9 @@ use crate::otel::conventions::RUN_ID;
 /// [`carry`](crate::otel::carry) helpers to keep that true on other threads and tasks.
 ///
 /// Cost per span: one context lookup and, under a run, one attribute whose value shares the
-/// run id's allocation; a parent without a run adds a look at the thread's running node. It works in any SDK setup; add it before the exporting processor so the
-/// attribute is present when the span is exported (processors see spans in the order added).
+/// run id's allocation; a parent without a run adds a look at the thread's running node. It
+/// works in any SDK setup; add it before the exporting processor so the attribute is present
+/// when the span is exported (processors see spans in the order added).
 ///
 /// ```
 /// use dagtel::RunId;

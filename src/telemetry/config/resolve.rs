@@ -436,7 +436,6 @@ fn default_exporters(settings: &mut Settings, source_of: &dyn Fn(&str) -> Source
     }
 }
 
-/// A batch larger than the queue could never be filled: clamp it, with a warning.
 /// One warning per ignored value: a general variable checked once per signal (a certificate
 /// file without https, a gRPC `-bin` header) reports the same problem for each, so those
 /// become one warning about all the settings it affects.
@@ -461,6 +460,8 @@ fn merge_repeats(warnings: &mut Vec<ConfigWarning>) {
     *warnings = merged;
 }
 
+/// A queue larger than dagtel allocates, or a batch larger than the queue (it could never be
+/// filled): clamp it, with a warning.
 fn clamp_batches(
     settings: &mut Settings,
     source_of: &dyn Fn(&str) -> Source,

@@ -9,7 +9,6 @@
 //! exporters use the blocking client and need no runtime. The protocol is always given, so the
 //! `http-json` feature never changes what `http/protobuf` means.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use opentelemetry_otlp::{
@@ -134,12 +133,11 @@ fn tonic<B: WithExportConfig + WithTonicConfig>(
     signal: Signal,
 ) -> Result<B, TelemetryError> {
     let endpoint = grpc_endpoint(settings);
-    let metadata = grpc_metadata(settings, signal)?;
+    // The configured headers go in through the interceptor, which sets them as the only ones.
     let mut builder = builder
         .with_protocol(opentelemetry_otlp::Protocol::Grpc)
         .with_timeout(settings.timeout)
-        .with_interceptor(exact_headers::grpc(metadata.clone()))
-        .with_metadata(metadata);
+        .with_interceptor(exact_headers::grpc(grpc_metadata(settings, signal)?));
     if let Some(compression) = compression(settings) {
         builder = builder.with_compression(compression);
     }
@@ -194,13 +192,12 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         Protocol::HttpJson => opentelemetry_otlp::Protocol::HttpJson,
         Protocol::HttpProtobuf | Protocol::Grpc => opentelemetry_otlp::Protocol::HttpBinary,
     };
-    let checked = http_headers(settings, signal)?;
-    let headers: HashMap<String, String> = checked.iter().cloned().collect();
+    // The configured headers go in through the client, which sets them as the only ones.
+    let headers = http_headers(settings, signal)?;
     let mut builder = builder
         .with_protocol(protocol)
         .with_endpoint(settings.endpoint.trim())
-        .with_timeout(settings.timeout)
-        .with_headers(headers);
+        .with_timeout(settings.timeout);
     if let Some(compression) = compression(settings) {
         builder = builder.with_compression(compression);
     }
@@ -217,7 +214,7 @@ fn http<B: WithExportConfig + WithHttpConfig>(
         opentelemetry_otlp::Protocol::HttpJson => "application/json",
         _ => "application/x-protobuf",
     };
-    Ok(builder.with_http_client(ExactHeaders::new(client, content_type, &checked)))
+    Ok(builder.with_http_client(ExactHeaders::new(client, content_type, &headers)))
 }
 
 /// The blocking client starts its own runtime and refuses to be built inside another one, so
