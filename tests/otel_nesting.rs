@@ -437,6 +437,20 @@ fn run_inside_outer_node<H: dagtel::hooks::HookSet>(
     inner: Executor<H>,
     inner_plan: Plan,
 ) {
+    run_inside(
+        Executor::sequential().hook(telemetry.hooks()),
+        inner,
+        inner_plan,
+    );
+}
+
+/// Runs `inner_plan` with `inner` (run id `inner-run`) in the body of node `outer` of a run
+/// (`outer-run`) of `outer`.
+fn run_inside<O: dagtel::hooks::HookSet, H: dagtel::hooks::HookSet>(
+    outer: Executor<O>,
+    inner: Executor<H>,
+    inner_plan: Plan,
+) {
     let mut g = DagBuilder::new("hooked-outer");
     let out = g.node("outer").run((), move |_, ()| {
         inner
@@ -449,8 +463,7 @@ fn run_inside_outer_node<H: dagtel::hooks::HookSet>(
         Ok(1u8)
     });
     let plan = plan_of(g, out);
-    Executor::sequential()
-        .hook(telemetry.hooks())
+    outer
         .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
         .unwrap();
 }
@@ -558,7 +571,7 @@ fn a_new_trace_started_in_a_node_carries_the_run_id() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn run_level_records_of_a_run_nested_in_a_hooked_node_name_no_node() {
+fn run_level_records_of_a_run_nested_in_a_node_name_no_node() {
     /// Logs from `around_work`, where no node of its run is running.
     struct LogsAroundWork(SdkLogger);
     impl Hooks for LogsAroundWork {
@@ -575,23 +588,34 @@ fn run_level_records_of_a_run_nested_in_a_hooked_node_name_no_node() {
             Ok(())
         }
     }
-    let telemetry = Arc::new(TestTelemetry::new());
-    let logger = telemetry.logger_provider().logger("nesting");
-    let mut inner_g = DagBuilder::new("inner-dag");
-    let inner_out = inner_g.node("inner").run((), |_, ()| Ok(1u8));
-    let inner_plan = plan_of(inner_g, inner_out);
-    let inner = Executor::sequential()
-        .hook(telemetry.hooks())
-        .hook(LogsAroundWork(logger));
-    run_inside_outer_node(&telemetry, inner, inner_plan);
-    let logs = telemetry.logs();
-    let record = log(&logs, "run-level of inner");
-    assert_eq!(
-        (
-            record.attribute_str(conv::RUN_ID),
-            record.attribute_str(conv::NODE_NAME)
-        ),
-        (Some("inner-run"), None),
-        "(run, node) of a record the inner run's hooks make between its nodes"
-    );
+    // The outer run hooked and sampled, sampled out, or without hooks.
+    for outer in ["hooked", "sampled-out", "hook-free"] {
+        let telemetry = TestTelemetry::new();
+        let logger = telemetry.logger_provider().logger("nesting");
+        let mut inner_g = DagBuilder::new("inner-dag");
+        let inner_out = inner_g.node("inner").run((), |_, ()| Ok(1u8));
+        let inner_plan = plan_of(inner_g, inner_out);
+        let inner = Executor::sequential()
+            .hook(telemetry.hooks())
+            .hook(LogsAroundWork(logger));
+        match outer {
+            "hooked" => run_inside_outer_node(&telemetry, inner, inner_plan),
+            "sampled-out" => {
+                let off = off_provider();
+                let hooks = OtelHooks::new(&off, telemetry.meter_provider());
+                run_inside(Executor::sequential().hook(hooks), inner, inner_plan);
+            }
+            _ => run_inside(Executor::sequential(), inner, inner_plan),
+        }
+        let logs = telemetry.logs();
+        let record = log(&logs, "run-level of inner");
+        assert_eq!(
+            (
+                record.attribute_str(conv::RUN_ID),
+                record.attribute_str(conv::NODE_NAME)
+            ),
+            (Some("inner-run"), None),
+            "(run, node) of a record the inner run's hooks make between its nodes, outer run {outer}"
+        );
+    }
 }

@@ -24,6 +24,9 @@ pub struct RunScope {
     root_pending: bool,
     /// The hooks' instruments, for what nodes report in runs without node scopes.
     instruments: Option<Arc<Instruments>>,
+    /// The node (its declaration's address) the executor was running on the thread that
+    /// started the run, if any: the node whose body the run runs in.
+    launched_in: usize,
 }
 
 impl RunScope {
@@ -35,7 +38,21 @@ impl RunScope {
             root: None,
             root_pending: false,
             instruments: None,
+            launched_in: 0,
         }
+    }
+
+    /// The same scope, knowing the node (if any) whose body starts the run: the node the
+    /// executor is running on this thread.
+    pub(crate) fn launched_here(mut self) -> Self {
+        self.launched_in = current::with(|node| node.map_or(0, |n| Arc::as_ptr(n.node()) as usize));
+        self
+    }
+
+    /// Whether the run was started in the body of `node`, which is running now: records made
+    /// there outside the run's own nodes are the run's, not `node`'s.
+    fn launched_in(&self, node: &Arc<NodeMeta>) -> bool {
+        self.launched_in != 0 && self.launched_in == Arc::as_ptr(node) as usize
     }
 
     pub(crate) fn with_instruments(mut self, instruments: Arc<Instruments>) -> Self {
@@ -340,22 +357,14 @@ pub(crate) fn stamp() -> Stamp {
     };
     running(|node| match node {
         Running::Hooked(scope) => {
-            let run_id = run_of(scope);
-            // A hooked run started in this node's body, between its own nodes (its hooks'
-            // records): the context is that run's, and the record is the run's, not the node's.
-            let nested = run_id.as_deref().is_some_and(|id| {
-                current::with(|n| {
-                    n.is_some_and(|n| scope.is_for(n.node()) && n.run_id().as_str() != id)
-                })
-            });
-            if nested {
+            if let Some(run_id) = current::with(|n| n.and_then(|n| nested_run(n.node()))) {
                 return Stamp {
-                    run_id,
+                    run_id: Some(run_id),
                     ..Stamp::default()
                 };
             }
             Stamp {
-                run_id,
+                run_id: run_of(scope),
                 node: Some(Arc::clone(&scope.name)),
                 entity: scope.entity().cloned(),
             }
@@ -365,14 +374,31 @@ pub(crate) fn stamp() -> Stamp {
             node: Some(Arc::clone(&scope.name)),
             entity: scope.entity().cloned(),
         },
-        Running::Executor(node) => Stamp {
-            run_id: Some(node.run_id().shared()),
-            node: Some(node.node().shared_name()),
-            entity: node.entity().cloned(),
+        Running::Executor(node) => match nested_run(node.node()) {
+            Some(run_id) => Stamp {
+                run_id: Some(run_id),
+                ..Stamp::default()
+            },
+            None => Stamp {
+                run_id: Some(node.run_id().shared()),
+                node: Some(node.node().shared_name()),
+                entity: node.entity().cloned(),
+            },
         },
         Running::None => Stamp {
             run_id: run(),
             ..Stamp::default()
         },
+    })
+}
+
+/// The run of the current context when it was started in the body of `node` (running on this
+/// thread): a record made there, outside that run's own nodes (its hooks' records between its
+/// nodes), is the run's and names no node.
+fn nested_run(node: &Arc<NodeMeta>) -> Option<Arc<str>> {
+    Context::map_current(|cx| {
+        cx.get::<RunScope>()
+            .filter(|run| run.launched_in(node))
+            .map(|run| run.run_id.shared())
     })
 }

@@ -444,7 +444,8 @@ impl Hooks for OtelHooks {
             None => base,
         };
         let scope = RunScope::new(run.run_id.clone(), run.dag)
-            .with_instruments(Arc::clone(&self.instruments));
+            .with_instruments(Arc::clone(&self.instruments))
+            .launched_here();
         // The root carries the run id itself, so it has one even without the processor.
         let mut attributes = vec![
             KeyValue::new(conv::RUN_ID, scope.run_id_value()),
