@@ -70,3 +70,29 @@ fn an_env_endpoint_rejected_after_merging_keeps_the_files_endpoint() {
         r.explain().get("otlp.traces.endpoint").unwrap().source
     );
 }
+
+/// A general OTLP setting in a file that each signal rejects (a CA certificate with a plain
+/// http endpoint) is one warning, named by the file's key.
+#[test]
+fn a_general_file_setting_rejected_for_every_signal_warns_once() {
+    let f = TempToml::new(
+        "[otlp]\nendpoint = \"http://collector:4318\"\ncertificate = \"/etc/ssl/ca.pem\"\n",
+    );
+    let r = ConfigBuilder::new()
+        .env(Vec::<(String, String)>::new())
+        .config_file(&f.0)
+        .resolve()
+        .unwrap();
+    let certificate: Vec<&str> = r
+        .warnings
+        .iter()
+        .filter(|w| w.variable.contains("certificate"))
+        .map(|w| w.variable.as_str())
+        .collect();
+    assert_eq!(certificate.len(), 1, "{:?}", r.warnings);
+    assert!(
+        certificate[0].starts_with("otlp.certificate in file:"),
+        "{certificate:?}"
+    );
+    assert!(r.settings.otlp.traces.certificate.is_none());
+}

@@ -438,16 +438,20 @@ fn default_exporters(settings: &mut Settings, source_of: &dyn Fn(&str) -> Source
 
 /// One warning per ignored value: a general variable checked once per signal (a certificate
 /// file without https, a gRPC `-bin` header) reports the same problem for each, so those
-/// become one warning about all the settings it affects.
+/// become one warning about all the settings it affects. A file's or the builder's general
+/// key is reported under each signal's key (`otlp.traces.certificate in file:..`); merged,
+/// the warning names the general one.
 fn merge_repeats(warnings: &mut Vec<ConfigWarning>) {
     let mut merged: Vec<ConfigWarning> = Vec::with_capacity(warnings.len());
     for w in warnings.drain(..) {
+        let general = general_name(&w.variable);
         let same = |m: &&mut ConfigWarning| {
-            (&m.variable, &m.value, &m.problem, &m.used)
-                == (&w.variable, &w.value, &w.problem, &w.used)
+            (general_name(&m.variable), &m.value, &m.problem, &m.used)
+                == (general.clone(), &w.value, &w.problem, &w.used)
         };
         match merged.iter_mut().find(same) {
             Some(m) => {
+                m.variable = general;
                 for key in w.keys {
                     if !m.keys.contains(&key) {
                         m.keys.push(key);
@@ -458,6 +462,19 @@ fn merge_repeats(warnings: &mut Vec<ConfigWarning>) {
         }
     }
     *warnings = merged;
+}
+
+/// `otlp.<signal>.<setting> in <layer>` as `otlp.<setting> in <layer>`; anything else as is.
+fn general_name(variable: &str) -> String {
+    if let Some((key, layer)) = variable.split_once(" in ") {
+        for signal in Signal::ALL {
+            let prefix = format!("otlp.{}.", signal.name());
+            if let Some(setting) = key.strip_prefix(&prefix) {
+                return format!("otlp.{setting} in {layer}");
+            }
+        }
+    }
+    variable.to_owned()
 }
 
 /// A queue larger than dagtel allocates, or a batch larger than the queue (it could never be
