@@ -729,3 +729,43 @@ fn wide_requests_and_groups_list_their_first_names_and_count_them_all() {
     assert_eq!(nodes, want, "the group's first nodes, in order");
     assert_eq!(int(attr(&task, conv::TASK_NODE_COUNT)), 70);
 }
+
+/// With `TaskSpans::All` every task, one-node tasks included, gets a span between its stage
+/// (or the run) and its node, and a `dag.task.duration` point; on the parallel executor too.
+#[test]
+fn every_task_gets_a_span_and_a_duration_with_task_spans_all() {
+    use dagtel::otel::TaskSpans;
+    for (mode, executor) in executors() {
+        let telemetry = TestTelemetry::new();
+        let hooks = telemetry.hooks_builder().task_spans(TaskSpans::All).build();
+        let mut g = DagBuilder::new("all-tasks");
+        let a = g.node("a").run((), |_, ()| Ok(1u32));
+        let b = g.node("b").run((), |_, ()| Ok(2u32));
+        let sum = g.node("sum").run((a, b), |_, (a, b)| Ok(*a + *b));
+        let plan = plan_of_output(g, sum);
+        executor.hook(hooks).run(&plan, Inputs::new()).unwrap();
+        let run = telemetry.span("run all-tasks").expect("the run span");
+        for node in ["a", "b", "sum"] {
+            let task = telemetry
+                .span(&format!("task {node}"))
+                .unwrap_or_else(|| panic!("a span for task {node}"));
+            let span = telemetry.span(node).unwrap();
+            assert_eq!(
+                (task.is_child_of(&run), span.is_child_of(&task)),
+                (true, true),
+                "{mode}: task {node} under the run, node {node} under its task"
+            );
+        }
+        let points = telemetry
+            .histogram(conv::METRIC_TASK_DURATION, &[])
+            .map(|h| h.count);
+        assert_eq!(points, Some(3), "{mode}: one task duration per task");
+    }
+}
+
+fn plan_of_output<T>(g: DagBuilder, out: Handle<T>) -> Plan {
+    g.build()
+        .unwrap()
+        .plan(&Request::new().output(out))
+        .unwrap()
+}
