@@ -378,7 +378,10 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
         let meta = NodeMeta::new("inner");
         let task = TaskMeta::single(&meta);
         let mut node = run.node(None, &meta, &task);
-        node.run(|| ctx.entity("inner-entity"));
+        node.run(|| {
+            ctx.entity("inner-entity");
+            emit(&logger, "in the hand-driven node");
+        });
         node.finish(NodeOutcome::Succeeded);
         run.finish();
         emit(&logger, "outer after inner");
@@ -397,6 +400,12 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
         Some("inner-entity")
     );
     let logs = telemetry.logs();
+    let inside = log(&logs, "in the hand-driven node");
+    assert_eq!(
+        inside.attribute_str(conv::NODE_NAME),
+        Some("inner"),
+        "a record in the hand-driven node's body is that node's"
+    );
     let record = log(&logs, "outer after inner");
     assert_eq!(record.attribute_str(conv::NODE_NAME), Some("outer"));
     assert_eq!(

@@ -357,7 +357,13 @@ pub(crate) fn stamp() -> Stamp {
     };
     running(|node| match node {
         Running::Hooked(scope) => {
-            if let Some(run_id) = current::with(|n| n.and_then(|n| nested_run(n.node()))) {
+            // Only when the hook's scope is the executor's running node's: a newer scope (a
+            // hand-driven node in that run) is a node of the run, and names itself.
+            let nested = current::with(|n| {
+                n.filter(|n| scope.is_for(n.node()))
+                    .and_then(|n| nested_run(n.node()))
+            });
+            if let Some(run_id) = nested {
                 return Stamp {
                     run_id: Some(run_id),
                     ..Stamp::default()
