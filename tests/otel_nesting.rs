@@ -416,10 +416,10 @@ fn an_inner_hand_driven_nodes_entity_stays_its_own() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A run without hooks attaches no context. On its own, its spans and logs carry its run id; a
-// new trace started in a node's body gets its run's id too. Inside a hooked node (the
-// documented exception) its spans are in the outer node's trace and carry the outer run id,
-// while its logs name the node the executor runs, with that node's run.
+// A run without hooks attaches only its caller's context. On its own, its spans and logs carry
+// its run id; a new trace started in a node's body gets its run's id too. Inside a hooked node
+// (the documented exception) its spans are in the outer node's trace and carry the outer run
+// id, while its logs name the node the executor runs, with that node's run.
 // ---------------------------------------------------------------------------------------------
 
 /// A node that starts a span (through the raw API) and emits a log record, both named `label`.
@@ -513,12 +513,22 @@ fn run_ids_of(telemetry: &TestTelemetry, label: &str) -> (String, String, Option
 
 #[test]
 fn a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_node() {
-    let telemetry = Arc::new(TestTelemetry::new());
-    let mut inner_g = DagBuilder::new("hookless-inner");
-    let inner_out = traced_node(&mut inner_g, "inner", &telemetry, "in inner");
-    let inner_plan = plan_of(inner_g, inner_out);
-    run_inside_outer_node(&telemetry, Executor::sequential(), inner_plan);
-    expect_run_ids(&telemetry, "in inner", ("outer-run", "inner-run", "inner"));
+    // The parallel run's node runs on a pool thread, where the run attaches its caller's
+    // context (the outer node's): the same records as on the caller's thread.
+    for inner in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let telemetry = Arc::new(TestTelemetry::new());
+        let mut inner_g = DagBuilder::new("hookless-inner");
+        let inner_out = traced_node(&mut inner_g, "inner", &telemetry, "in inner");
+        let inner_plan = plan_of(inner_g, inner_out);
+        run_inside_outer_node(&telemetry, inner, inner_plan);
+        expect_run_ids(&telemetry, "in inner", ("outer-run", "inner-run", "inner"));
+        let outer = telemetry.span("outer").expect("the outer node's span");
+        assert_eq!(
+            telemetry.span("in inner").unwrap().parent_span_id,
+            outer.span_context.span_id(),
+            "the inner node's span is a child of the outer node's"
+        );
+    }
 }
 
 #[test]

@@ -217,7 +217,12 @@ impl<H: HookSet> Executor<H> {
     }
 
     /// Runs a plan. Blocks until every node has finished or been skipped; from async code,
-    /// call it inside `tokio::task::spawn_blocking`.
+    /// call it inside `tokio::task::spawn_blocking` (through [`carry::spawn_blocking`](crate::otel::carry::spawn_blocking)
+    /// to keep the task's OpenTelemetry context).
+    ///
+    /// The run's work sees the OpenTelemetry context that is current here, on whichever pool
+    /// or tokio thread it runs, under whatever its hooks attach: a span that a node body
+    /// starts is a child of the caller's span, with or without hooks.
     pub fn run_with(
         &self,
         plan: &Plan,

@@ -161,6 +161,9 @@ pub(crate) struct RunShared<H: HookSet> {
     pub(crate) failure_order: Mutex<Vec<u32>>,
     pub(crate) mode: ExecutionMode,
     pub(crate) sched: Scheduler,
+    /// The OpenTelemetry context current where the run was started: the run's work sees it
+    /// wherever it runs (see `at_work`), under whatever its hooks attach.
+    pub(crate) caller: opentelemetry::Context,
 }
 
 pub(crate) struct Setup<H> {
@@ -304,6 +307,7 @@ pub(crate) fn prepare<H: HookSet>(
         failure_order: Mutex::new(Vec::new()),
         mode: setup.mode,
         sched: setup.sched,
+        caller: opentelemetry::Context::current(),
     }))
 }
 

@@ -201,7 +201,20 @@ impl<H: HookSet> RunShared<H> {
     /// task was parked (see [`begin_task`](Self::begin_task)); tasks to start next go to
     /// `ready`, and the caller releases the downstream tasks (see [`release`](Self::release))
     /// once this returns `true`.
-    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
+    ///
+    /// Tokio's threads carry no context of their own: the task runs with the run's caller's
+    /// context attached on every poll, under whatever its hooks attach.
+    pub(crate) fn run_task_async<'a>(
+        self: &'a Arc<Self>,
+        task: u32,
+        ready: &'a mut Ready,
+    ) -> impl Future<Output = bool> + Send + 'a {
+        use opentelemetry::context::FutureExt as _;
+        self.run_task_on_tokio(task, ready)
+            .with_context(self.caller.clone())
+    }
+
+    async fn run_task_on_tokio(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
         // Plans with async nodes always deliver node events (see `prepare`).
         let plan = &*self.plan.inner;
         let Some(mut scope) = self.begin_task::<true>(task, &plan.entries[task as usize], ready)
@@ -256,14 +269,19 @@ impl<H: HookSet> RunShared<H> {
         self.release(task, ready);
     }
 
-    /// Runs `work` inside the hooks' `around_work`, unless this thread is inside it for this
-    /// run already (a join's half that ran where it was forked).
+    /// Runs `work` with the run's caller's OpenTelemetry context attached, inside the hooks'
+    /// `around_work`, unless this thread is inside both for this run already (a join's half
+    /// that ran where it was forked).
+    ///
+    /// The caller's context is attached even when it is empty: a pool thread that waits inside
+    /// other work (a join in another run's node, a user's job) runs this run's jobs on top of
+    /// that work's context, which must not leak into this run's nodes.
     pub(crate) fn at_work(&self, work: impl FnOnce()) {
         thread_local! {
             static WORKING_ON: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
         }
         let me = (self as *const Self).cast::<()>();
-        if !H::ACTIVE || WORKING_ON.with(|w| w.get()) == me {
+        if WORKING_ON.with(|w| w.get()) == me {
             return work();
         }
         struct Restore(*const ());
@@ -273,6 +291,10 @@ impl<H: HookSet> RunShared<H> {
             }
         }
         let _restore = Restore(WORKING_ON.with(|w| w.replace(me)));
+        let _caller = self.caller.clone().attach();
+        if !H::ACTIVE {
+            return work();
+        }
         let mut work = Some(work);
         self.hooks.around_work(
             &self.run_state,

@@ -1,0 +1,197 @@
+//! A run carries its caller's OpenTelemetry context to wherever its work runs, with hooks or
+//! without: spans user code starts in a node nest under the caller's span on every pool
+//! thread and in async nodes, and a job a pool thread picks up while it waits inside unrelated
+//! work sees the run's caller's context, not the context of the work it waits in.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use dagtel::otel::testing::TestTelemetry;
+use dagtel::*;
+use opentelemetry::Context;
+use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::trace::SpanData;
+
+/// A value the caller puts in its context, to tell whose context a node sees.
+#[derive(Debug)]
+struct Marker(&'static str);
+
+fn marker() -> Option<&'static str> {
+    Context::map_current(|cx| cx.get::<Marker>().map(|m| m.0))
+}
+
+/// Each node's name and the marker it saw.
+type Seen = Arc<Mutex<Vec<(String, Option<&'static str>)>>>;
+
+/// `width` sync nodes (each starts a span named after itself, sleeps a little so that every
+/// worker gets some, and reports the marker it sees and its thread), one async node doing the
+/// same, and a fan-in over all of them.
+fn wide_plan(
+    telemetry: &TestTelemetry,
+    width: usize,
+    seen: &Seen,
+    threads: &Arc<Mutex<HashSet<std::thread::ThreadId>>>,
+) -> Plan {
+    let tracer = telemetry.tracer_provider().tracer("user");
+    let mut g = DagBuilder::new("caller-context");
+    let mut leaves: Vec<Handle<u8>> = (0..width)
+        .map(|i| {
+            let (tracer, seen, threads) = (tracer.clone(), seen.clone(), threads.clone());
+            let name = format!("leaf-{i}");
+            g.node(name.clone()).run((), move |_, ()| {
+                tracer.start(name.clone()).end();
+                std::thread::sleep(Duration::from_millis(2));
+                seen.lock().unwrap().push((name.clone(), marker()));
+                threads.lock().unwrap().insert(std::thread::current().id());
+                Ok(1u8)
+            })
+        })
+        .collect();
+    let (async_tracer, async_seen) = (tracer.clone(), seen.clone());
+    leaves.push(g.node("async-leaf").run_async((), move |_, ()| {
+        let (tracer, seen) = (async_tracer.clone(), async_seen.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tracer.start("async-leaf").end();
+            seen.lock().unwrap().push(("async-leaf".into(), marker()));
+            Ok(1u8)
+        }
+    }));
+    let total = g.node("total").run(leaves, |_, values| {
+        Ok(values.iter().map(|&&v| v as usize).sum::<usize>())
+    });
+    g.build()
+        .unwrap()
+        .plan(&Request::new().output(total))
+        .unwrap()
+}
+
+/// Runs `executor` on a wide plan inside a caller span whose context also holds a [`Marker`];
+/// checks that every node saw the marker and that every user span is a child of the caller's
+/// span. Returns how many pool threads ran sync nodes.
+fn check_caller_context<H: hooks::HookSet>(executor: Executor<H>) -> usize {
+    let telemetry = TestTelemetry::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let width = 32;
+    let plan = wide_plan(&telemetry, width, &seen, &threads);
+    let tracer = telemetry.tracer_provider().tracer("caller");
+    let caller = tracer.start("caller");
+    let caller_cx = Context::current_with_span(caller).with_value(Marker("caller"));
+    {
+        let _attached = caller_cx.clone().attach();
+        executor.run(&plan, Inputs::new()).unwrap();
+    }
+    caller_cx.span().end();
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), width + 1, "every leaf reported");
+    for (node, marker) in &seen {
+        assert_eq!(*marker, Some("caller"), "the context node {node} saw");
+    }
+    let spans = telemetry.spans();
+    let caller_span = find(&spans, "caller");
+    for (node, _) in &seen {
+        let span = find(&spans, node);
+        assert_eq!(
+            (span.span_context.trace_id(), span.parent_span_id),
+            (
+                caller_span.span_context.trace_id(),
+                caller_span.span_context.span_id()
+            ),
+            "(trace, parent) of the span node {node} started: the caller's span"
+        );
+    }
+    threads.lock().unwrap().len()
+}
+
+fn find<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name:?}"))
+}
+
+#[test]
+fn parallel_nodes_without_hooks_nest_under_the_callers_span() {
+    let threads = check_caller_context(Executor::parallel().threads(4));
+    assert!(threads >= 2, "the nodes ran on {threads} pool thread(s)");
+}
+
+#[test]
+fn parallel_nodes_with_hooks_that_attach_nothing_nest_under_the_callers_span() {
+    struct Counting;
+    impl hooks::Hooks for Counting {
+        type Run = ();
+        type Stage = ();
+        type Task = ();
+        type Node = ();
+    }
+    let threads = check_caller_context(Executor::parallel().threads(4).hook(Counting));
+    assert!(threads >= 2, "the nodes ran on {threads} pool thread(s)");
+}
+
+#[test]
+fn sequential_nodes_without_hooks_nest_under_the_callers_span() {
+    check_caller_context(Executor::sequential());
+}
+
+/// The rayon pitfall, with a run's job: the pool's only thread runs an unrelated job that has
+/// its own context attached and, while it waits (`yield_now`), runs the run's jobs. Those must
+/// see the run's caller's context, not the waiting job's.
+#[test]
+fn a_job_run_by_a_thread_waiting_in_other_work_sees_its_callers_context() {
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let (waiting_tx, waiting_rx) = mpsc::channel();
+    {
+        let done = done.clone();
+        pool.spawn(move || {
+            let _unrelated = Context::new().with_value(Marker("unrelated")).attach();
+            waiting_tx.send(()).unwrap();
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+        });
+    }
+    waiting_rx.recv().unwrap();
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut g = DagBuilder::new("stolen");
+    let nodes: Vec<Handle<u8>> = (0..8)
+        .map(|i| {
+            let seen = seen.clone();
+            g.node(format!("n{i}")).run((), move |_, ()| {
+                seen.lock().unwrap().push(marker());
+                Ok(1u8)
+            })
+        })
+        .collect();
+    let total = g.node("total").run(nodes, |_, values| {
+        Ok(values.iter().map(|&&v| v as usize).sum::<usize>())
+    });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(total))
+        .unwrap();
+    {
+        let _caller = Context::new().with_value(Marker("caller")).attach();
+        Executor::parallel()
+            .pool(pool.clone())
+            .run(&plan, Inputs::new())
+            .unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen, vec![Some("caller"); 8], "the markers the nodes saw");
+}
