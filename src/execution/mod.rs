@@ -180,7 +180,8 @@ impl<H: HookSet> Executor<H> {
     ///
     /// The runtime must be multi-threaded (`run` blocks its caller, so a current-thread
     /// runtime would never get to run the nodes) and have timers enabled (for timeouts and
-    /// retry backoff); runs report [`RunError::Runtime`] otherwise.
+    /// retry backoff); runs report [`RunError::Runtime`] otherwise. (Built with
+    /// `panic = "abort"`, timers cannot be checked: make sure they are enabled.)
     pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
         self.runtime = AsyncRuntime::Given(handle);
         self
@@ -313,9 +314,7 @@ fn check_runtime(handle: &tokio::runtime::Handle) -> Result<(), RunError> {
                 .into(),
         ));
     }
-    let _context = handle.enter();
-    let timers = std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO)));
-    if timers.is_err() {
+    if !has_timers(handle) {
         return Err(RunError::Runtime(
             "the runtime has no timers, which async node timeouts and retry backoff need; \
              build it with `enable_time()` or `enable_all()`"
@@ -323,6 +322,18 @@ fn check_runtime(handle: &tokio::runtime::Handle) -> Result<(), RunError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `handle`'s runtime has timers. Tokio has no query for it (tokio-rs/tokio#8361), so
+/// this makes a timer and catches the panic of a runtime without them. Where a panic aborts,
+/// the probe cannot be made: the runtime is taken as it is, and one without timers panics at
+/// the first async timeout or backoff.
+fn has_timers(handle: &tokio::runtime::Handle) -> bool {
+    if cfg!(panic = "abort") {
+        return true;
+    }
+    let _context = handle.enter();
+    std::panic::catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))).is_ok()
 }
 
 impl<H: HookSet> std::fmt::Debug for Executor<H> {
