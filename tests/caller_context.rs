@@ -195,3 +195,135 @@ fn a_job_run_by_a_thread_waiting_in_other_work_sees_its_callers_context() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen, vec![Some("caller"); 8], "the markers the nodes saw");
 }
+
+/// Roots `a` and `b` on a one-thread pool: `a`'s body attaches a context of its own and waits
+/// on rayon (as a `join` or `par_iter` would), so the thread runs `b`'s job inside `a`'s body.
+/// Returns the marker `b` saw.
+fn marker_seen_by_a_job_run_inside_a_sibling<H: hooks::HookSet>(
+    executor: Executor<H>,
+) -> Option<&'static str> {
+    let seen = Arc::new(Mutex::new(None));
+    let b_ran = Arc::new(AtomicBool::new(false));
+    let mut g = DagBuilder::new("reentry");
+    let a = {
+        let b_ran = b_ran.clone();
+        g.node("a").run((), move |_, ()| {
+            let _own = Context::current().with_value(Marker("a's own")).attach();
+            while !b_ran.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            Ok(1u8)
+        })
+    };
+    let b = {
+        let (seen, b_ran) = (seen.clone(), b_ran.clone());
+        g.node("b").run((), move |_, ()| {
+            *seen.lock().unwrap() = Some(marker());
+            b_ran.store(true, Ordering::Release);
+            Ok(1u8)
+        })
+    };
+    let total = g.node("total").run((a, b), |_, (a, b)| Ok(*a + *b));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(total))
+        .unwrap();
+    {
+        let _caller = Context::new().with_value(Marker("caller")).attach();
+        executor.run(&plan, Inputs::new()).unwrap();
+    }
+    seen.lock().unwrap().expect("b ran")
+}
+
+fn one_thread_pool() -> Arc<rayon::ThreadPool> {
+    Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn a_job_run_inside_a_sibling_nodes_body_sees_the_callers_context() {
+    let seen =
+        marker_seen_by_a_job_run_inside_a_sibling(Executor::parallel().pool(one_thread_pool()));
+    assert_eq!(seen, Some("caller"), "the marker node b saw");
+}
+
+#[test]
+fn a_job_run_inside_a_sibling_nodes_body_sees_the_callers_context_without_node_events() {
+    // The hook-free node path, which a sampled-out `OtelHooks` run takes.
+    struct NoNodeEvents;
+    impl hooks::Hooks for NoNodeEvents {
+        type Run = ();
+        type Stage = ();
+        type Task = ();
+        type Node = ();
+        fn node_events(&self, _: &()) -> bool {
+            false
+        }
+    }
+    let executor = Executor::parallel()
+        .pool(one_thread_pool())
+        .hook(NoNodeEvents);
+    let seen = marker_seen_by_a_job_run_inside_a_sibling(executor);
+    assert_eq!(seen, Some("caller"), "the marker node b saw");
+}
+
+/// The same under real parallel execution: node `busy` attaches its own context and waits in
+/// a `join` whose long half another worker takes; meanwhile a fan-out of the run releases 16
+/// nodes, some of which `busy`'s thread runs while it waits. Every one sees the caller's
+/// context (which jobs land where varies; none may see `busy`'s).
+#[test]
+fn nodes_run_while_a_sibling_waits_in_a_join_see_the_callers_context() {
+    for _ in 0..3 {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut g = DagBuilder::new("join-wait");
+        let busy = g.node("busy").run((), |_, ()| {
+            let _own = Context::current().with_value(Marker("busy's own")).attach();
+            rayon::join(
+                || std::thread::sleep(Duration::from_millis(10)),
+                || std::thread::sleep(Duration::from_millis(30)),
+            );
+            Ok(0u8)
+        });
+        let fan = g.node("fan").run((), |_, ()| {
+            std::thread::sleep(Duration::from_millis(12));
+            Ok(1u8)
+        });
+        let mut leaves = vec![busy];
+        for i in 0..16 {
+            let seen = seen.clone();
+            leaves.push(g.node(format!("child-{i}")).run(fan, move |_, _| {
+                std::thread::sleep(Duration::from_millis(1));
+                seen.lock().unwrap().push(marker());
+                Ok(1u8)
+            }));
+        }
+        let total = g.node("total").run(leaves, |_, values| {
+            Ok(values.iter().map(|&&v| v as usize).sum::<usize>())
+        });
+        let plan = g
+            .build()
+            .unwrap()
+            .plan(&Request::new().output(total))
+            .unwrap();
+        {
+            let _caller = Context::new().with_value(Marker("caller")).attach();
+            Executor::parallel()
+                .threads(3)
+                .run(&plan, Inputs::new())
+                .unwrap();
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![Some("caller"); 16],
+            "the markers the children saw"
+        );
+    }
+}

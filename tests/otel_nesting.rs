@@ -531,6 +531,179 @@ fn a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_node() {
     }
 }
 
+/// An async node that starts a span (through the raw API) and emits a log record, both named
+/// `label`, after an await.
+fn traced_async_node(
+    g: &mut DagBuilder,
+    name: &str,
+    telemetry: &TestTelemetry,
+    label: &'static str,
+) -> Handle<u8> {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let tracer = telemetry.tracer_provider().tracer("user");
+    let logger = telemetry.logger_provider().logger("user");
+    g.node(name).run_async((), move |_, ()| {
+        let (tracer, logger) = (tracer.clone(), logger.clone());
+        async move {
+            tokio::task::yield_now().await;
+            tracer.start(label).end();
+            emit(&logger, label);
+            Ok(1u8)
+        }
+    })
+}
+
+#[test]
+fn an_async_node_of_a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_node() {
+    // As for a sync node: on tokio the run attaches its caller's context (the outer node's),
+    // and each poll has the async node as the thread's running node.
+    for inner in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let telemetry = Arc::new(TestTelemetry::new());
+        let mut inner_g = DagBuilder::new("hookless-inner");
+        let inner_out = traced_async_node(&mut inner_g, "inner-async", &telemetry, "in inner");
+        let inner_plan = plan_of(inner_g, inner_out);
+        run_inside_outer_node(&telemetry, inner, inner_plan);
+        expect_run_ids(
+            &telemetry,
+            "in inner",
+            ("outer-run", "inner-run", "inner-async"),
+        );
+    }
+}
+
+#[test]
+fn an_async_node_of_a_run_without_hooks_keeps_its_entity_across_polls() {
+    let telemetry = TestTelemetry::new();
+    let logger = telemetry.logger_provider().logger("user");
+    let mut g = DagBuilder::new("hookless-async");
+    let out = g.node("fetch").run_async((), move |ctx, ()| {
+        let logger = logger.clone();
+        async move {
+            ctx.entity("obs-9");
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            emit(&logger, "after the awaits");
+            Ok(1u8)
+        }
+    });
+    Executor::parallel()
+        .threads(2)
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("plain"),
+        )
+        .unwrap();
+    let logs = telemetry.logs();
+    let record = log(&logs, "after the awaits");
+    assert_eq!(
+        (
+            record.attribute_str(conv::RUN_ID),
+            record.attribute_str(conv::NODE_NAME),
+            record.attribute_str(conv::ENTITY_ID)
+        ),
+        (Some("plain"), Some("fetch"), Some("obs-9")),
+        "(run, node, entity) of the async node's log record"
+    );
+}
+
+#[test]
+fn a_run_without_hooks_started_from_carried_async_work_is_not_the_outer_nodes() {
+    // From an async node, through `carry::spawn_blocking`: the context the inner run starts
+    // from holds the outer node's scope, which must not name the inner run's records.
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hookless-inner");
+    let inner_out = traced_async_node(&mut inner_g, "inner-async", &telemetry, "in inner");
+    let inner_plan = Arc::new(plan_of(inner_g, inner_out));
+    let mut g = DagBuilder::new("hooked-outer");
+    let out = g.node("outer-async").run_async((), move |_, ()| {
+        let inner_plan = Arc::clone(&inner_plan);
+        async move {
+            carry::spawn_blocking(move || {
+                Executor::parallel()
+                    .threads(2)
+                    .run_with(
+                        &inner_plan,
+                        Inputs::new(),
+                        RunOptions::new().run_id("inner-run"),
+                    )
+                    .map(drop)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            Ok(1u8)
+        }
+    });
+    let plan = plan_of(g, out);
+    Executor::sequential()
+        .hook(telemetry.hooks())
+        .run_with(&plan, Inputs::new(), RunOptions::new().run_id("outer-run"))
+        .unwrap();
+    expect_run_ids(
+        &telemetry,
+        "in inner",
+        ("outer-run", "inner-run", "inner-async"),
+    );
+}
+
+/// Logs `before task <id>` from `before_task`.
+struct LogsBeforeTask(SdkLogger);
+
+impl Hooks for LogsBeforeTask {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+
+    fn before_task(
+        &self,
+        _: dagtel::hooks::Parents<'_, Self>,
+        task: &dagtel::hooks::TaskStart<'_>,
+    ) -> HookResult<()> {
+        let label = if task.task.id() == "async" {
+            "before the async task"
+        } else {
+            "before a sync task"
+        };
+        emit(&self.0, label);
+        Ok(())
+    }
+}
+
+#[test]
+fn hook_records_between_async_nodes_of_a_nested_run_are_the_runs() {
+    // On tokio as on pool threads, the hooks' `around_work` (the run's context) is around
+    // what the run does between its nodes.
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hooked-inner");
+    let sync = inner_g.node("sync").run((), |_, ()| Ok(1u8));
+    let asynchronous = inner_g
+        .node("async")
+        .run_async((), |_, ()| async { Ok(1u8) });
+    let total = inner_g
+        .node("total")
+        .run((sync, asynchronous), |_, (a, b)| Ok(*a + *b));
+    let inner_plan = plan_of(inner_g, total);
+    let inner = Executor::parallel()
+        .threads(2)
+        .hook(telemetry.hooks())
+        .hook(LogsBeforeTask(telemetry.logger_provider().logger("hook")));
+    run_inside_outer_node(&telemetry, inner, inner_plan);
+    let logs = telemetry.logs();
+    for label in ["before the async task", "before a sync task"] {
+        let record = log(&logs, label);
+        assert_eq!(
+            (
+                record.attribute_str(conv::RUN_ID),
+                record.attribute_str(conv::NODE_NAME)
+            ),
+            (Some("inner-run"), None),
+            "(run, node) of the record {label:?}"
+        );
+    }
+}
+
 #[test]
 fn spans_and_logs_of_a_run_without_hooks_carry_its_run_id() {
     let telemetry = TestTelemetry::new();

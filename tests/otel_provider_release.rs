@@ -90,3 +90,44 @@ fn run_on_a_callers_pool_dropping_the_provider_shuts_it_down() {
             .execute(&dag, &request, Inputs::new().set(n, 1))
     });
 }
+
+#[test]
+fn a_run_keeps_nothing_of_its_callers_context() {
+    // The run attaches its caller's context (here holding a span of the user's provider) on
+    // pool and tokio threads; once `run` returns, no copy of it is left anywhere.
+    use opentelemetry::Context;
+    use opentelemetry::trace::{TraceContextExt as _, Tracer as _, TracerProvider as _};
+    let mut g = DagBuilder::new("caller");
+    let mut leaves: Vec<Handle<u8>> = (0..16)
+        .map(|i| g.node(format!("leaf-{i}")).run((), |_, ()| Ok(1u8)))
+        .collect();
+    leaves.push(g.node("async").run_async((), |_, ()| async { Ok(1u8) }));
+    let total = g.node("total").run(leaves, |_, leaves| Ok(leaves.len()));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(total))
+        .unwrap();
+    let executor = Executor::parallel().threads(3);
+    for _ in 0..3 {
+        let recording = Recording::default();
+        let tp = SdkTracerProvider::builder()
+            .with_batch_exporter(recording.clone())
+            .build();
+        {
+            let span = tp.tracer("user").start("caller");
+            let _attached = Context::current_with_span(span).attach();
+            executor.run(&plan, Inputs::new()).unwrap();
+        }
+        drop(tp);
+        assert!(
+            recording.shut_down.load(Ordering::SeqCst),
+            "the provider was shut down when its last handle went"
+        );
+        assert_eq!(
+            *recording.names.lock().unwrap(),
+            ["caller"],
+            "the caller's span ended and was flushed"
+        );
+    }
+}

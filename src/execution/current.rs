@@ -2,9 +2,10 @@
 //! processor and the console format name it on every record, `ctx.entity` keeps the node's
 //! entity id in it, and the `carry` helpers make a context from it for other threads.
 //!
-//! The executor sets it around every sync node body, in every run: a thread-local pointer
-//! write before and after, so it costs next to nothing, and it is there in runs whose hooks
-//! skip node events (see `Hooks::node_events`), where no per-node context is built.
+//! The executor sets it around every sync node body and every poll of an async node's
+//! attempt, in every run: a thread-local pointer write before and after, so it costs next to
+//! nothing, and it is there in runs whose hooks skip node events (see `Hooks::node_events`),
+//! where no per-node context is built.
 
 use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
@@ -23,6 +24,8 @@ pub(crate) struct Current<'a> {
     shared: OnceLock<EntityCell>,
     /// When it became current (see [`next_mark`]).
     mark: Cell<u64>,
+    /// Whether it stands for an async node during one poll (see [`Current::polled`]).
+    polled: bool,
 }
 
 /// An entity id cell that several scopes of one node attempt share.
@@ -31,6 +34,30 @@ pub(crate) type EntityCell = Arc<OnceLock<Arc<str>>>;
 thread_local! {
     static CURRENT: Cell<*const Current<'static>> = const { Cell::new(std::ptr::null()) };
     static MARKS: Cell<u64> = const { Cell::new(0) };
+    /// The run whose work this thread is doing outside any node body (see
+    /// `RunShared::at_work`); null inside a node body, so that a job
+    /// of the same run that the body's rayon waits pick up enters the run afresh instead of
+    /// inheriting whatever the body attached.
+    static WORKING_ON: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The run this thread is doing work for outside any node body (null if none).
+pub(crate) fn working_on() -> *const () {
+    WORKING_ON.with(Cell::get)
+}
+
+/// Makes `run` the one this thread works for until the guard drops.
+pub(crate) fn work_on(run: *const ()) -> impl Drop {
+    Reset(&WORKING_ON, WORKING_ON.with(|w| w.replace(run)))
+}
+
+/// Puts a thread-local pointer back as it was before a scope.
+struct Reset<T: 'static>(&'static std::thread::LocalKey<Cell<*const T>>, *const T);
+
+impl<T> Drop for Reset<T> {
+    fn drop(&mut self) {
+        self.0.with(|cell| cell.set(self.1));
+    }
 }
 
 /// A number that grows each time something becomes this thread's running node, so that of two
@@ -46,17 +73,11 @@ pub(crate) fn next_mark() -> u64 {
 /// Runs `f` with no node current on this thread (work carried from elsewhere says which node
 /// it belongs to itself); the current one is back afterwards.
 pub(crate) fn hide<R>(f: impl FnOnce() -> R) -> R {
-    let _restore = Restore(CURRENT.with(|current| current.replace(std::ptr::null())));
+    let _restore = Reset(
+        &CURRENT,
+        CURRENT.with(|current| current.replace(std::ptr::null())),
+    );
     f()
-}
-
-/// Puts back the pointer that was current before a scope.
-struct Restore(*const Current<'static>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        CURRENT.with(|current| current.set(self.0));
-    }
 }
 
 impl<'a> Current<'a> {
@@ -68,7 +89,28 @@ impl<'a> Current<'a> {
             entity: OnceLock::new(),
             shared: OnceLock::new(),
             mark: Cell::new(0),
+            polled: false,
         }
+    }
+
+    /// The async node `node` of run `run_id` during one poll of its future. A new one is made
+    /// for each poll; they share `entity`, so an entity declared in one poll is the node's in
+    /// the next. A scope its hooks put in its context speaks for it first (see
+    /// [`is_polled`](Self::is_polled)).
+    pub(crate) fn polled(run_id: &'a RunId, node: &'a Arc<NodeMeta>, entity: &EntityCell) -> Self {
+        let shared = OnceLock::new();
+        let _ = shared.set(Arc::clone(entity));
+        Self {
+            shared,
+            polled: true,
+            ..Self::new(run_id, node)
+        }
+    }
+
+    /// Whether this is an async node's poll, whose hooks may keep their own scope of the node
+    /// in its context (an instrumentation's, holding its span and entity).
+    pub(crate) fn is_polled(&self) -> bool {
+        self.polled
     }
 
     /// When it became current: compare with [`next_mark`] values.
@@ -118,10 +160,14 @@ impl<'a> Current<'a> {
 
     /// Runs `f` with this node current on this thread; the previous one (a node of an outer
     /// run, or none) is current again afterwards, also when `f` unwinds.
+    ///
+    /// No run's work is this thread's meanwhile (see [`working_on`]): what the body does is
+    /// its own, and a job of the run that the body's waits pick up enters the run afresh.
     pub(crate) fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
         self.mark.set(next_mark());
         let me = (self as *const Current<'a>).cast::<Current<'static>>();
-        let _restore = Restore(CURRENT.with(|current| current.replace(me)));
+        let _restore = Reset(&CURRENT, CURRENT.with(|current| current.replace(me)));
+        let _no_run = work_on(std::ptr::null());
         f()
     }
 }

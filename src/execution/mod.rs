@@ -223,7 +223,7 @@ impl<H: HookSet> Executor<H> {
     ///
     /// The run's work sees the OpenTelemetry context that is current here, on whichever pool
     /// or tokio thread it runs, under whatever its hooks attach: a span that a node body
-    /// starts is a child of the caller's span, with or without hooks.
+    /// starts nests under the caller's span, with or without hooks.
     pub fn run_with(
         &self,
         plan: &Plan,

@@ -182,11 +182,14 @@ impl<H: HookSet> Drop for AbandonOnDrop<H> {
     fn drop(&mut self) {
         if self.armed {
             let mut ready = Ready::new();
-            self.shared.abandon_task(
-                self.task,
-                "not finished: the tokio runtime dropped the node's task (was it shut down?)",
-                &mut ready,
-            );
+            // Work for the run like any other (stage hooks may run): in its context.
+            self.shared.at_work(|| {
+                self.shared.abandon_task(
+                    self.task,
+                    "not finished: the tokio runtime dropped the node's task (was it shut down?)",
+                    &mut ready,
+                )
+            });
             if !ready.is_empty() {
                 spawn_drive(&self.shared, ready);
             }
@@ -212,11 +215,11 @@ fn spawn_async<H: HookSet>(shared: &Arc<RunShared<H>>, task: u32) {
             .catch_unwind()
             .await;
         abandon.armed = false;
-        match finished {
+        shared.at_work(|| match finished {
             Ok(true) => shared.release(task, &mut ready),
             Ok(false) => {} // parked: its stage's first task will start it
             Err(_) => shared.abandon_task(task, "not finished: the executor panicked", &mut ready),
-        }
+        });
         if !ready.is_empty() {
             spawn_drive(&shared, ready);
         }

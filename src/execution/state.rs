@@ -307,7 +307,7 @@ pub(crate) fn prepare<H: HookSet>(
         failure_order: Mutex::new(Vec::new()),
         mode: setup.mode,
         sched: setup.sched,
-        caller: opentelemetry::Context::current(),
+        caller: crate::otel::context::for_new_run(opentelemetry::Context::current()),
     }))
 }
 

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use smallvec::SmallVec;
 
 use super::ThreadLabel;
-use super::current::Current;
+use super::current::{Current, EntityCell};
 use super::prefetch::prefetch;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::{Body, NodeMeta, SyncFn};
@@ -202,16 +202,16 @@ impl<H: HookSet> RunShared<H> {
     /// `ready`, and the caller releases the downstream tasks (see [`release`](Self::release))
     /// once this returns `true`.
     ///
-    /// Tokio's threads carry no context of their own: the task runs with the run's caller's
-    /// context attached on every poll, under whatever its hooks attach.
-    pub(crate) fn run_task_async<'a>(
-        self: &'a Arc<Self>,
-        task: u32,
-        ready: &'a mut Ready,
-    ) -> impl Future<Output = bool> + Send + 'a {
-        use opentelemetry::context::FutureExt as _;
-        self.run_task_on_tokio(task, ready)
-            .with_context(self.caller.clone())
+    /// Every poll is work for the run like a pool job (see [`at_work`](Self::at_work)): the
+    /// caller's context and the hooks' `around_work` are around it.
+    pub(crate) async fn run_task_async(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
+        let mut task = std::pin::pin!(self.run_task_on_tokio(task, ready));
+        std::future::poll_fn(|cx| {
+            let mut polled = std::task::Poll::Pending;
+            self.at_work(|| polled = task.as_mut().poll(cx));
+            polled
+        })
+        .await
     }
 
     async fn run_task_on_tokio(self: &Arc<Self>, task: u32, ready: &mut Ready) -> bool {
@@ -277,20 +277,11 @@ impl<H: HookSet> RunShared<H> {
     /// other work (a join in another run's node, a user's job) runs this run's jobs on top of
     /// that work's context, which must not leak into this run's nodes.
     pub(crate) fn at_work(&self, work: impl FnOnce()) {
-        thread_local! {
-            static WORKING_ON: std::cell::Cell<*const ()> = const { std::cell::Cell::new(std::ptr::null()) };
-        }
         let me = (self as *const Self).cast::<()>();
-        if WORKING_ON.with(|w| w.get()) == me {
+        if super::current::working_on() == me {
             return work();
         }
-        struct Restore(*const ());
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                WORKING_ON.with(|w| w.set(self.0));
-            }
-        }
-        let _restore = Restore(WORKING_ON.with(|w| w.replace(me)));
+        let _working = super::current::work_on(me);
         let _caller = self.caller.clone().attach();
         if !H::ACTIVE {
             return work();
@@ -795,7 +786,18 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// One attempt of an async node as a `'static` future: body, timeout and panic capture.
+    /// While it is polled, the node is this thread's running node, as a sync node is while
+    /// its body runs (records name it; an entity it declares is kept across polls).
     fn attempt_future(&self, p: u32, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
+        let mut attempt = self.attempt_body(p, attempt, slot);
+        let (run_id, node) = (self.run_id.clone(), Arc::clone(&self.hot(p).meta));
+        let entity = EntityCell::default();
+        Box::pin(std::future::poll_fn(move |cx| {
+            Current::polled(&run_id, &node, &entity).scope(|| attempt.as_mut().poll(cx))
+        }))
+    }
+
+    fn attempt_body(&self, p: u32, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
         let hot = self.hot(p);
         let Body::Async(body) = &hot.body else {
             put(

@@ -243,10 +243,11 @@ pub trait Hooks: Send + Sync + 'static {
     }
 
     /// Wraps each stretch of work a thread does for the run: the sequential executor's whole
-    /// loop, and each chain of tasks a rayon worker runs without a break. Node bodies run
-    /// inside it, so this is where run-level state (an OpenTelemetry context, say) can be
-    /// made current on every thread, in runs with or without node events. Must call `work`
-    /// once; if it does not (or fails before), the executor does and records the failure.
+    /// loop, each chain of tasks a rayon worker runs without a break, and each poll of a task
+    /// with async nodes on tokio. Node bodies run inside it, so this is where run-level
+    /// state (an OpenTelemetry context, say) can be made current on every thread, in runs
+    /// with or without node events. Must call `work` once; if it does not (or fails before),
+    /// the executor does and records the failure.
     fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut()) -> HookResult {
         let _ = run;
         work();

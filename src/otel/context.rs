@@ -160,6 +160,15 @@ pub(crate) enum Running<'a> {
     None,
 }
 
+/// `cx` as the context a new run starts from: a run started inside work carried from a node
+/// (whose context holds that node's scope) is not that node's, so the scope is masked.
+pub(crate) fn for_new_run(cx: Context) -> Context {
+    match cx.get::<Arc<NodeScope>>() {
+        Some(_) => cx.with_value(NodeScope::mask()),
+        None => cx,
+    }
+}
+
 /// Calls `f` with the node the code running here belongs to. The executor's running node
 /// decides; a hook's active scope stands for it when it is that node's (or newer, or the
 /// executor is not involved); work carried from elsewhere hides both, so the context's
@@ -180,6 +189,11 @@ pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
             {
                 Running::Hooked(scope)
             }
+            // An async node's poll whose context holds its hooks' scope of the same node:
+            // that scope (below) has the node's span and entity.
+            (_, Some(node)) if node.is_polled() && carries_scope_of(node.node()) => {
+                return None;
+            }
             (_, Some(node)) => Running::Executor(node),
             (Some(scope), None) => Running::Hooked(scope),
             (None, None) => return None,
@@ -199,6 +213,14 @@ pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
         Some(scope) => f(Running::Carried(scope)),
         None => f(Running::None),
     }
+}
+
+/// Whether the current context holds a scope of `node`'s running attempt.
+fn carries_scope_of(node: &Arc<NodeMeta>) -> bool {
+    Context::map_current(|cx| {
+        cx.get::<Arc<NodeScope>>()
+            .is_some_and(|scope| scope.is_for(node))
+    })
 }
 
 /// Runs `f` as work carried from elsewhere: neither the executor's running node nor a hook's

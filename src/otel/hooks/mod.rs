@@ -438,11 +438,7 @@ impl Hooks for OtelHooks {
             }
             _ => current,
         };
-        // A run started from work carried out of a node is not that node's: mask its scope.
-        let base = match base.get::<Arc<NodeScope>>() {
-            Some(_) => base.with_value(NodeScope::mask()),
-            None => base,
-        };
+        let base = super::context::for_new_run(base);
         let scope = RunScope::new(run.run_id.clone(), run.dag)
             .with_instruments(Arc::clone(&self.instruments))
             .launched_here();
