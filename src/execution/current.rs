@@ -31,41 +31,63 @@ pub(crate) struct Current<'a> {
 /// An entity id cell that several scopes of one node attempt share.
 pub(crate) type EntityCell = Arc<OnceLock<Arc<str>>>;
 
-thread_local! {
-    static CURRENT: Cell<*const Current<'static>> = const { Cell::new(std::ptr::null()) };
-    static MARKS: Cell<u64> = const { Cell::new(0) };
+/// What this thread is doing, in one thread-local (one address computation for all of it).
+struct Here {
+    /// The running node (see [`Current::scope`]).
+    current: Cell<*const Current<'static>>,
     /// The run whose work this thread is doing outside any node body (see
-    /// `RunShared::at_work`); null inside a node body, so that a job
-    /// of the same run that the body's rayon waits pick up enters the run afresh instead of
-    /// inheriting whatever the body attached.
-    static WORKING_ON: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+    /// `RunShared::at_work`); null inside a node body, so that a job of the same run that the
+    /// body's rayon waits pick up enters the run afresh instead of inheriting whatever the
+    /// body attached.
+    working_on: Cell<*const ()>,
+    /// See [`next_mark`].
+    marks: Cell<u64>,
+}
+
+thread_local! {
+    static HERE: Here = const {
+        Here {
+            current: Cell::new(std::ptr::null()),
+            working_on: Cell::new(std::ptr::null()),
+            marks: Cell::new(0),
+        }
+    };
 }
 
 /// The run this thread is doing work for outside any node body (null if none).
 pub(crate) fn working_on() -> *const () {
-    WORKING_ON.with(Cell::get)
+    HERE.with(|here| here.working_on.get())
 }
 
 /// Makes `run` the one this thread works for until the guard drops.
 pub(crate) fn work_on(run: *const ()) -> impl Drop {
-    Reset(&WORKING_ON, WORKING_ON.with(|w| w.replace(run)))
+    HERE.with(|here| Restore {
+        current: here.current.get(),
+        working_on: here.working_on.replace(run),
+    })
 }
 
-/// Puts a thread-local pointer back as it was before a scope.
-struct Reset<T: 'static>(&'static std::thread::LocalKey<Cell<*const T>>, *const T);
+/// Puts this thread's running node and run back as they were before a scope.
+struct Restore {
+    current: *const Current<'static>,
+    working_on: *const (),
+}
 
-impl<T> Drop for Reset<T> {
+impl Drop for Restore {
     fn drop(&mut self) {
-        self.0.with(|cell| cell.set(self.1));
+        HERE.with(|here| {
+            here.current.set(self.current);
+            here.working_on.set(self.working_on);
+        });
     }
 }
 
 /// A number that grows each time something becomes this thread's running node, so that of two
 /// thread-local notions of it (this one and a hook's) the newer can be told.
 pub(crate) fn next_mark() -> u64 {
-    MARKS.with(|marks| {
-        let mark = marks.get() + 1;
-        marks.set(mark);
+    HERE.with(|here| {
+        let mark = here.marks.get() + 1;
+        here.marks.set(mark);
         mark
     })
 }
@@ -73,10 +95,10 @@ pub(crate) fn next_mark() -> u64 {
 /// Runs `f` with no node current on this thread (work carried from elsewhere says which node
 /// it belongs to itself); the current one is back afterwards.
 pub(crate) fn hide<R>(f: impl FnOnce() -> R) -> R {
-    let _restore = Reset(
-        &CURRENT,
-        CURRENT.with(|current| current.replace(std::ptr::null())),
-    );
+    let _restore = HERE.with(|here| Restore {
+        current: here.current.replace(std::ptr::null()),
+        working_on: here.working_on.get(),
+    });
     f()
 }
 
@@ -164,17 +186,23 @@ impl<'a> Current<'a> {
     /// No run's work is this thread's meanwhile (see [`working_on`]): what the body does is
     /// its own, and a job of the run that the body's waits pick up enters the run afresh.
     pub(crate) fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.mark.set(next_mark());
         let me = (self as *const Current<'a>).cast::<Current<'static>>();
-        let _restore = Reset(&CURRENT, CURRENT.with(|current| current.replace(me)));
-        let _no_run = work_on(std::ptr::null());
+        let _restore = HERE.with(|here| {
+            let mark = here.marks.get() + 1;
+            here.marks.set(mark);
+            self.mark.set(mark);
+            Restore {
+                current: here.current.replace(me),
+                working_on: here.working_on.replace(std::ptr::null()),
+            }
+        });
         f()
     }
 }
 
 /// Calls `f` with the node current on this thread, if any.
 pub(crate) fn with<R>(f: impl FnOnce(Option<&Current<'_>>) -> R) -> R {
-    let current = CURRENT.with(Cell::get);
+    let current = HERE.with(|here| here.current.get());
     // SAFETY: a non-null pointer was stored by `Current::scope`, which borrows the `Current`
     // for the whole scope and restores the previous pointer when the scope ends (also when
     // unwinding). So while it is stored, this thread is inside that scope and the value is
