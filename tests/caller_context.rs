@@ -327,3 +327,110 @@ fn nodes_run_while_a_sibling_waits_in_a_join_see_the_callers_context() {
         );
     }
 }
+
+thread_local! {
+    /// Set while a user's own rayon job (not one of the run's) runs on this thread.
+    static IN_USER_JOB: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// What a node saw: its marker and whether it ran inside the user's job.
+type SeenInJob = Arc<Mutex<Vec<(&'static str, Option<&'static str>, bool)>>>;
+
+/// The run's own jobs picked up by a user's job: on a one-thread pool, `r` releases `a`, `b`
+/// and the async `x`; `a`'s body hands a job of its own to rayon (`rayon::spawn`, no helper)
+/// once `x`'s child `c` has been handed to the pool. That job attaches a context of its own and
+/// waits on rayon (`yield_now`), on top of the run's join of `a` and `b`, so the thread runs
+/// `b` (the join's stolen half) and `c` (a spawned job) inside it. Both must see the caller's
+/// context. Returns what `b` and `c` saw.
+fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
+    executor: Executor<H>,
+) -> Vec<(&'static str, Option<&'static str>, bool)> {
+    let seen: SeenInJob = Arc::new(Mutex::new(Vec::new()));
+    let x_done = Arc::new(AtomicBool::new(false));
+    let report = |seen: &SeenInJob, name: &'static str| {
+        let in_job = IN_USER_JOB.with(|flag| flag.get());
+        seen.lock().unwrap().push((name, marker(), in_job));
+    };
+    let mut g = DagBuilder::new("user-job");
+    let r = g.node("r").run((), |_, ()| Ok(1u8));
+    let x = {
+        let x_done = x_done.clone();
+        g.node("x").run_async(r, move |_, _| {
+            let x_done = x_done.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                x_done.store(true, Ordering::Release);
+                Ok(1u8)
+            }
+        })
+    };
+    let c = {
+        let seen = seen.clone();
+        g.node("c").run(x, move |_, _| {
+            report(&seen, "c");
+            Ok(1u8)
+        })
+    };
+    let a = {
+        let seen = seen.clone();
+        g.node("a").run(r, move |_, _| {
+            while !x_done.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // `x` has ended; its task hands `c` to the pool right after.
+            std::thread::sleep(Duration::from_millis(50));
+            let seen = seen.clone();
+            rayon::spawn(move || {
+                let _own = Context::new().with_value(Marker("user job's own")).attach();
+                IN_USER_JOB.with(|flag| flag.set(true));
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while seen.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                }
+                IN_USER_JOB.with(|flag| flag.set(false));
+            });
+            Ok(1u8)
+        })
+    };
+    let b = {
+        let seen = seen.clone();
+        g.node("b").run(r, move |_, _| {
+            report(&seen, "b");
+            Ok(1u8)
+        })
+    };
+    let total = g
+        .node("total")
+        .run((a, b, c), |_, (a, b, c)| Ok(*a + *b + *c));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(total))
+        .unwrap();
+    {
+        let _caller = Context::new().with_value(Marker("caller")).attach();
+        executor.run(&plan, Inputs::new()).unwrap();
+    }
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn the_runs_jobs_picked_up_by_a_users_job_see_the_callers_context() {
+    let expected = vec![("b", Some("caller"), true), ("c", Some("caller"), true)];
+    let seen = seen_by_jobs_picked_up_by_a_users_job(Executor::parallel().pool(one_thread_pool()));
+    assert_eq!(
+        seen, expected,
+        "node, marker seen, ran inside the user's job"
+    );
+    let telemetry = TestTelemetry::new();
+    let seen = seen_by_jobs_picked_up_by_a_users_job(
+        Executor::parallel()
+            .pool(one_thread_pool())
+            .hook(telemetry.hooks()),
+    );
+    assert_eq!(seen, expected, "the same with OpenTelemetry hooks");
+}

@@ -67,6 +67,17 @@ pub(crate) fn work_on(run: *const ()) -> impl Drop {
     })
 }
 
+/// Runs `f` as work of no run, for a job of a run that this thread may have picked up while it
+/// waited inside other work: the job then enters its run afresh (see `RunShared::at_work`)
+/// instead of trusting that the context attached is still the run's.
+pub(crate) fn off_work<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = HERE.with(|here| Restore {
+        current: here.current.get(),
+        working_on: here.working_on.replace(std::ptr::null()),
+    });
+    f()
+}
+
 /// Puts this thread's running node and run back as they were before a scope.
 struct Restore {
     current: *const Current<'static>,

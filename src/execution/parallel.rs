@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
+use super::current::off_work;
 use super::state::RunShared;
 use super::task::Ready;
 use crate::hooks::HookSet;
@@ -159,7 +160,10 @@ fn spawn_drive<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: Ready) {
         let shared = guard.shared();
         // Node bodies and hooks are contained already; this only keeps an executor bug from
         // aborting the process (rayon aborts on a panicking job).
-        if catch_unwind(AssertUnwindSafe(|| drive_many(shared, &tasks))).is_err() {
+        // The thread may run this job while it waits inside any work (of this run too, with
+        // a user's job on top that attached its own context), so the job enters its run afresh.
+        let drive = || off_work(|| drive_many(shared, &tasks));
+        if catch_unwind(AssertUnwindSafe(drive)).is_err() {
             // Some of its tasks may not have run: `finish` looks for nodes without a record.
             shared.irregular.store(true, Ordering::Relaxed);
         }
@@ -235,7 +239,19 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
         _ => match Nested::enter(shared.sched.max_nesting) {
             Some(_level) => {
                 let (left, right) = tasks.split_at(tasks.len() / 2);
-                rayon::join(|| drive_many(shared, left), || drive_many(shared, right));
+                rayon::join_context(
+                    |_| drive_many(shared, left),
+                    |right_half| {
+                        if right_half.migrated() {
+                            // Run by a thread that stole it or that took it up inside other
+                            // work (a user's job waiting on top of this join): not where the
+                            // join left the run's context.
+                            off_work(|| drive_many(shared, right))
+                        } else {
+                            drive_many(shared, right)
+                        }
+                    },
+                );
             }
             None => {
                 // Halves, not one job per task: a wide list stays two jobs, which split it
