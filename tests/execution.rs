@@ -426,6 +426,71 @@ fn async_timeout_is_a_failure_and_can_be_retried() {
     }
 }
 
+/// A future that panics when dropped: the node's attempt ends with the timeout, and the drop
+/// that follows it does not make the executor run the body a second time.
+#[test]
+fn a_timed_out_future_that_panics_when_dropped_runs_once() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("dropped while still running");
+        }
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut g = DagBuilder::new("timeout-drop");
+    let seen = calls.clone();
+    let slow = g
+        .node("slow")
+        .timeout(Duration::from_millis(20))
+        .run_async((), move |_, ()| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let _guard = PanicOnDrop;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                std::mem::forget(_guard);
+                Ok(1u8)
+            }
+        });
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(slow))
+        .unwrap();
+    let telemetry = dagtel::otel::testing::TestTelemetry::new();
+    let with_hooks = Executor::parallel().threads(2).hook(telemetry.hooks());
+    let mut runs: Vec<(String, Result<Run, RunError>)> = executors()
+        .into_iter()
+        .map(|(mode, exec)| {
+            calls.store(0, Ordering::SeqCst);
+            let run = exec.run(&plan, Inputs::new());
+            (
+                format!("{mode}: {} call(s)", calls.load(Ordering::SeqCst)),
+                run,
+            )
+        })
+        .collect();
+    calls.store(0, Ordering::SeqCst);
+    let run = with_hooks.run(&plan, Inputs::new());
+    runs.push((
+        format!("hooked: {} call(s)", calls.load(Ordering::SeqCst)),
+        run,
+    ));
+    for (label, run) in runs {
+        assert!(label.ends_with(": 1 call(s)"), "{label}");
+        let err = run.unwrap_err();
+        let node = err.record().unwrap().node("slow").unwrap().clone();
+        assert_eq!(
+            node.outcome,
+            Some(NodeOutcome::TimedOut {
+                limit: Duration::from_millis(20)
+            }),
+            "{label}"
+        );
+        assert_eq!(node.attempts, 1, "{label}");
+    }
+}
+
 #[test]
 fn async_panic_and_error_are_contained() {
     let mut g = DagBuilder::new("async-fail");

@@ -267,8 +267,8 @@ pub(crate) fn prepare<H: HookSet>(
         },
         &failures,
     );
-    // Async nodes always get their events: their wrappers are how hooks follow them
-    // across polls, and `around_work` covers sync work only.
+    // Async nodes always get their events: their wrappers are how hooks follow a node
+    // across polls (`around_work` wraps each poll but does not say whose).
     let node_events =
         H::ACTIVE && (plan.has_async() || setup.hooks.node_events(&run_state, &failures));
     let stages = inner

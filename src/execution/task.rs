@@ -287,15 +287,22 @@ impl<H: HookSet> RunShared<H> {
             return work();
         }
         let mut work = Some(work);
+        let mut escaped = None;
         self.hooks.around_work(
             &self.run_state,
             &mut || {
                 if let Some(work) = work.take() {
-                    work();
+                    // A panic out of the work is the executor's, not the hooks': it must reach
+                    // the job's own guard (which records the loss), not be blamed on a hook
+                    // and swallowed, which would leave an async task pending forever.
+                    escaped = catch_unwind(AssertUnwindSafe(work)).err();
                 }
             },
             &self.failures,
         );
+        if let Some(payload) = escaped {
+            std::panic::resume_unwind(payload);
+        }
         if work.is_some() {
             // Not run: its nodes have no record, which `finish` must look for.
             self.irregular.store(true, Ordering::Relaxed);
@@ -746,16 +753,10 @@ impl<H: HookSet> RunShared<H> {
             let wrapped = self.hooks.around_async(&state, &ev, future, &self.failures);
             // Each hook's wrapper is contained by the hook set; this guards the executor.
             let _ = AssertUnwindSafe(wrapped).catch_unwind().await;
-            let mut result = take(&slot);
-            if result.is_none() {
-                // A wrapper dropped the node's future (recorded against it): run the node
-                // without wrappers.
-                let _ = AssertUnwindSafe(self.attempt_future(p, attempt, slot.clone()))
-                    .catch_unwind()
-                    .await;
-                result = take(&slot);
-            }
-            let (value, outcome) = or_failed(result, "async node did not complete");
+            // The hook set runs the node's future to its end whatever the wrappers do, and
+            // the attempt settles its outcome before anything of it is dropped; a missing one
+            // is an executor bug, which fails the attempt rather than run the body again.
+            let (value, outcome) = or_failed(take(&slot), "async node did not complete");
             let end = self.clock.raw();
             let will_retry = self.end_attempt::<true>(
                 &hot.meta,
@@ -836,15 +837,22 @@ impl<H: HookSet> RunShared<H> {
                 Ok(future) => future,
                 Err(outcome) => return put(&slot, (None, outcome)),
             };
-            let guarded = AssertUnwindSafe(future).catch_unwind();
-            let finished = match limit {
-                Some(limit) => match tokio::time::timeout(limit, guarded).await {
-                    Ok(done) => done,
-                    Err(_) => return put(&slot, (None, NodeOutcome::TimedOut { limit })),
-                },
-                None => guarded.await,
+            // Kept here, not moved into the timeout: a timed-out future is dropped below, after
+            // the attempt's outcome is settled, and a panic while dropping it is the node's.
+            let mut guarded = std::pin::pin!(Some(AssertUnwindSafe(future).catch_unwind()));
+            let Some(running) = guarded.as_mut().as_pin_mut() else {
+                return;
             };
-            put(&slot, settle_result(finished.map_err(panic_message)));
+            let attempt = match limit {
+                Some(limit) => match tokio::time::timeout(limit, running).await {
+                    Ok(done) => settle_result(done.map_err(panic_message)),
+                    Err(_) => (None, NodeOutcome::TimedOut { limit }),
+                },
+                None => settle_result(running.await.map_err(panic_message)),
+            };
+            // On a panic the assignment still leaves `None` behind: nothing is dropped twice.
+            let _ = catch_unwind(AssertUnwindSafe(|| guarded.set(None)));
+            put(&slot, attempt);
         }
         .boxed()
     }
