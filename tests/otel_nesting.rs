@@ -571,6 +571,70 @@ fn an_async_node_of_a_run_without_hooks_inside_a_hooked_node_logs_as_its_own_nod
     }
 }
 
+/// What the nodes of a run without hooks report through their context is not the hooked
+/// outer run's: no artifact counted or dataset measured under the outer DAG's name, no span
+/// event on the outer node's span (a run without hooks reports nothing, nested or not).
+#[test]
+fn reports_of_a_run_without_hooks_inside_a_hooked_node_are_not_the_outer_runs() {
+    for inner in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let telemetry = Arc::new(TestTelemetry::new());
+        let mut inner_g = DagBuilder::new("hookless-inner");
+        let sync = inner_g.node("inner-sync").run((), |ctx, ()| {
+            ctx.artifact("inner-file", serde_json::json!({"bytes": 1}));
+            ctx.dataset("inner-table", 10, 2);
+            Ok(1u8)
+        });
+        let asynchronous = inner_g
+            .node("inner-async")
+            .run_async((), |ctx, ()| async move {
+                tokio::task::yield_now().await;
+                ctx.artifact("inner-file", serde_json::json!({"bytes": 1}));
+                ctx.dataset("inner-table", 10, 2);
+                Ok(1u8)
+            });
+        let both = inner_g
+            .node("inner-both")
+            .run((sync, asynchronous), |_, (a, b)| Ok(*a + *b));
+        let inner_plan = plan_of(inner_g, both);
+        let mut g = DagBuilder::new("hooked-outer");
+        let out = g.node("outer").run((), move |ctx, ()| {
+            ctx.artifact("outer-file", serde_json::json!({"bytes": 1}));
+            inner.run(&inner_plan, Inputs::new()).unwrap();
+            Ok(1u8)
+        });
+        Executor::sequential()
+            .hook(telemetry.hooks())
+            .run(&plan_of(g, out), Inputs::new())
+            .unwrap();
+        assert_eq!(
+            telemetry.counter(conv::METRIC_ARTIFACTS, &[]),
+            Some(1.0),
+            "only the outer node's artifact is counted"
+        );
+        assert_eq!(
+            telemetry.counter(
+                conv::METRIC_ARTIFACTS,
+                &[opentelemetry::KeyValue::new(conv::NODE_NAME, "outer")]
+            ),
+            Some(1.0)
+        );
+        let measured = telemetry
+            .metrics()
+            .iter()
+            .flat_map(|r| r.scope_metrics())
+            .flat_map(|s| s.metrics())
+            .any(|m| m.name() == conv::METRIC_DATASET_ROWS);
+        assert!(!measured, "no dataset was measured");
+        let outer = telemetry.span("outer").expect("the outer node's span");
+        let events: Vec<_> = outer.events.iter().map(|e| e.name.to_string()).collect();
+        assert_eq!(
+            events,
+            vec![conv::EVENT_ARTIFACT.to_string()],
+            "the outer span's events"
+        );
+    }
+}
+
 #[test]
 fn an_async_node_of_a_run_without_hooks_keeps_its_entity_across_polls() {
     let telemetry = TestTelemetry::new();

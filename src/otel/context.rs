@@ -336,12 +336,18 @@ impl NodeScope {
         running(|node| match node {
             Running::Hooked(scope) => Some(Arc::clone(scope)),
             Running::Carried(scope) => Some(scope),
-            Running::Executor(node) => Context::map_current(|cx| cx.get::<RunScope>().is_some())
-                .then(|| {
-                    let mut scope = NodeScope::for_node(node.node(), None);
-                    scope.entity = Entity::Shared(node.shared_entity());
-                    Arc::new(scope)
-                }),
+            // A run whose hooks skip node events (a sampled-out run) still reports; a run
+            // without hooks nested in a hooked node sees the outer run's scope, which is not
+            // its own: it reports nothing, as it would anywhere else.
+            Running::Executor(node) => Context::map_current(|cx| {
+                cx.get::<RunScope>()
+                    .is_some_and(|run| run.run_id == *node.run_id())
+            })
+            .then(|| {
+                let mut scope = NodeScope::for_node(node.node(), None);
+                scope.entity = Entity::Shared(node.shared_entity());
+                Arc::new(scope)
+            }),
             Running::None => None,
         })
     }
