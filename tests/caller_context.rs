@@ -138,6 +138,26 @@ fn sequential_nodes_without_hooks_nest_under_the_callers_span() {
     check_caller_context(Executor::sequential());
 }
 
+/// Builds `g`, plans `output` and runs it with `executor` in a context marked `caller`.
+fn run_as_caller<H: hooks::HookSet, T>(executor: Executor<H>, g: DagBuilder, output: Handle<T>) {
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(output))
+        .unwrap();
+    let _caller = Context::new().with_value(Marker("caller")).attach();
+    executor.run(&plan, Inputs::new()).unwrap();
+}
+
+/// Runs the pool's pending jobs on this thread (as a rayon wait does) until `done`.
+fn help_pool_until(done: impl Fn() -> bool) {
+    while !done() {
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+}
+
 /// The rayon pitfall, with a run's job: the pool's only thread runs an unrelated job that has
 /// its own context attached and, while it waits (`yield_now`), runs the run's jobs. Those must
 /// see the run's caller's context, not the waiting job's.
@@ -156,11 +176,7 @@ fn a_job_run_by_a_thread_waiting_in_other_work_sees_its_callers_context() {
         pool.spawn(move || {
             let _unrelated = Context::new().with_value(Marker("unrelated")).attach();
             waiting_tx.send(()).unwrap();
-            while !done.load(Ordering::Acquire) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            }
+            help_pool_until(|| done.load(Ordering::Acquire));
         });
     }
     waiting_rx.recv().unwrap();
@@ -209,11 +225,7 @@ fn marker_seen_by_a_job_run_inside_a_sibling<H: hooks::HookSet>(
         let b_ran = b_ran.clone();
         g.node("a").run((), move |_, ()| {
             let _own = Context::current().with_value(Marker("a's own")).attach();
-            while !b_ran.load(Ordering::Acquire) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            }
+            help_pool_until(|| b_ran.load(Ordering::Acquire));
             Ok(1u8)
         })
     };
@@ -226,15 +238,7 @@ fn marker_seen_by_a_job_run_inside_a_sibling<H: hooks::HookSet>(
         })
     };
     let total = g.node("total").run((a, b), |_, (a, b)| Ok(*a + *b));
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(total))
-        .unwrap();
-    {
-        let _caller = Context::new().with_value(Marker("caller")).attach();
-        executor.run(&plan, Inputs::new()).unwrap();
-    }
+    run_as_caller(executor, g, total);
     seen.lock().unwrap().expect("b ran")
 }
 
@@ -347,9 +351,14 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
 ) -> Vec<(&'static str, Option<&'static str>, bool)> {
     let seen: SeenInJob = Arc::new(Mutex::new(Vec::new()));
     let x_done = Arc::new(AtomicBool::new(false));
-    let report = |seen: &SeenInJob, name: &'static str| {
-        let in_job = IN_USER_JOB.with(|flag| flag.get());
-        seen.lock().unwrap().push((name, marker(), in_job));
+    // A node after `dep` that reports what it saw.
+    let reporting = |g: &mut DagBuilder, name: &'static str, dep: Handle<u8>| {
+        let seen = seen.clone();
+        g.node(name).run(dep, move |_, _| {
+            let in_job = IN_USER_JOB.with(|flag| flag.get());
+            seen.lock().unwrap().push((name, marker(), in_job));
+            Ok(1u8)
+        })
     };
     let mut g = DagBuilder::new("user-job");
     let r = g.node("r").run((), |_, ()| Ok(1u8));
@@ -364,13 +373,7 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
             }
         })
     };
-    let c = {
-        let seen = seen.clone();
-        g.node("c").run(x, move |_, _| {
-            report(&seen, "c");
-            Ok(1u8)
-        })
-    };
+    let c = reporting(&mut g, "c", x);
     let a = {
         let seen = seen.clone();
         g.node("a").run(r, move |_, _| {
@@ -384,35 +387,19 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
                 let _own = Context::new().with_value(Marker("user job's own")).attach();
                 IN_USER_JOB.with(|flag| flag.set(true));
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while seen.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
-                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                        std::thread::sleep(Duration::from_micros(100));
-                    }
-                }
+                help_pool_until(|| {
+                    seen.lock().unwrap().len() == 2 || std::time::Instant::now() > deadline
+                });
                 IN_USER_JOB.with(|flag| flag.set(false));
             });
             Ok(1u8)
         })
     };
-    let b = {
-        let seen = seen.clone();
-        g.node("b").run(r, move |_, _| {
-            report(&seen, "b");
-            Ok(1u8)
-        })
-    };
+    let b = reporting(&mut g, "b", r);
     let total = g
         .node("total")
         .run((a, b, c), |_, (a, b, c)| Ok(*a + *b + *c));
-    let plan = g
-        .build()
-        .unwrap()
-        .plan(&Request::new().output(total))
-        .unwrap();
-    {
-        let _caller = Context::new().with_value(Marker("caller")).attach();
-        executor.run(&plan, Inputs::new()).unwrap();
-    }
+    run_as_caller(executor, g, total);
     let mut seen = seen.lock().unwrap().clone();
     seen.sort();
     seen
