@@ -3,8 +3,16 @@
 //! Reading the OS monotonic clock costs about 30 ns on virtual machines, more than the rest of
 //! the per-node bookkeeping; the TSC-based `quanta` clock costs about 11 ns. Raw readings are
 //! stored and turned into wall-clock times once, when the record is built.
+//!
+//! The `quanta` clock is made once per process: making one checks the CPU's features with
+//! `cpuid`, which a virtual machine traps, and that cost about 25 µs per run on a VM (more than
+//! the whole run of a small DAG).
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
+
+/// The process's clock; runs take a copy.
+static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
 
 #[derive(Clone)]
 pub(crate) struct Clock {
@@ -15,7 +23,7 @@ pub(crate) struct Clock {
 
 impl Clock {
     pub(crate) fn start() -> Self {
-        let clock = quanta::Clock::new();
+        let clock = CLOCK.get_or_init(quanta::Clock::new).clone();
         let anchor_raw = clock.raw();
         Self {
             clock,
