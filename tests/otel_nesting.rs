@@ -635,6 +635,59 @@ fn reports_of_a_run_without_hooks_inside_a_hooked_node_are_not_the_outer_runs() 
     }
 }
 
+/// The run id and node name of the log record whose body is `body`.
+fn stamp_of(logs: &[SdkLogRecord], body: &str) -> (Option<String>, Option<String>) {
+    let record = log(logs, body);
+    (
+        record.attribute_str(conv::RUN_ID).map(str::to_owned),
+        record.attribute_str(conv::NODE_NAME).map(str::to_owned),
+    )
+}
+
+/// A node that logs `direct`, then logs `carried` from work it carries to another thread.
+fn node_carrying_work(g: &mut DagBuilder, name: &str, telemetry: &TestTelemetry) -> Handle<u8> {
+    let logger = telemetry.logger_provider().logger("user");
+    g.node(name).run((), move |_, ()| {
+        emit(&logger, "direct");
+        let logger = logger.clone();
+        let job = carry::carry(move || emit(&logger, "carried"));
+        std::thread::spawn(job).join().unwrap();
+        Ok(1u8)
+    })
+}
+
+/// Work a node of a run without hooks carries elsewhere names the node and its run, as the
+/// node's own records do: at the top level, and nested in a hooked node (whose run is in the
+/// context the inner run carries).
+#[test]
+fn carried_work_of_a_run_without_hooks_names_its_node_and_run() {
+    for inner in [Executor::sequential(), Executor::parallel().threads(2)] {
+        let telemetry = Arc::new(TestTelemetry::new());
+        let mut inner_g = DagBuilder::new("hookless-inner");
+        let inner_out = node_carrying_work(&mut inner_g, "inner", &telemetry);
+        run_inside_outer_node(&telemetry, inner, plan_of(inner_g, inner_out));
+        let logs = telemetry.logs();
+        let expected = (Some("inner-run".into()), Some("inner".into()));
+        assert_eq!(stamp_of(&logs, "direct"), expected, "the node's own log");
+        assert_eq!(stamp_of(&logs, "carried"), expected, "carried work's log");
+    }
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("hookless");
+    let out = node_carrying_work(&mut g, "alone", &telemetry);
+    Executor::parallel()
+        .threads(2)
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("plain"),
+        )
+        .unwrap();
+    let logs = telemetry.logs();
+    let expected = (Some("plain".into()), Some("alone".into()));
+    assert_eq!(stamp_of(&logs, "direct"), expected, "the node's own log");
+    assert_eq!(stamp_of(&logs, "carried"), expected, "carried work's log");
+}
+
 #[test]
 fn an_async_node_of_a_run_without_hooks_keeps_its_entity_across_polls() {
     let telemetry = TestTelemetry::new();

@@ -36,9 +36,9 @@ struct Here {
     /// The running node (see [`Current::scope`]).
     current: Cell<*const Current<'static>>,
     /// The run whose work this thread is doing outside any node body (see
-    /// `RunShared::at_work`); null inside a node body, so that a job of the same run that the
-    /// body's rayon waits pick up enters the run afresh instead of inheriting whatever the
-    /// body attached.
+    /// `RunShared::at_work`); null inside a node body, spawned jobs and migrated join halves
+    /// (see `off_work`), so that a job of the run picked up inside other work enters the run
+    /// afresh instead of inheriting whatever that work attached.
     working_on: Cell<*const ()>,
     /// See [`next_mark`].
     marks: Cell<u64>,

@@ -301,6 +301,8 @@ impl<H: HookSet> RunShared<H> {
             &self.failures,
         );
         if let Some(payload) = escaped {
+            // Whatever the job was doing may be left undone: `finish` must look.
+            self.irregular.store(true, Ordering::Relaxed);
             std::panic::resume_unwind(payload);
         }
         if work.is_some() {
@@ -790,11 +792,24 @@ impl<H: HookSet> RunShared<H> {
     /// While it is polled, the node is this thread's running node, as a sync node is while
     /// its body runs (records name it; an entity it declares is kept across polls).
     fn attempt_future(&self, p: u32, attempt: u32, slot: AttemptSlot) -> BoxFuture<'static, ()> {
-        let mut attempt = self.attempt_body(p, attempt, slot);
+        let mut attempt = self.attempt_body(p, attempt, slot.clone());
         let (run_id, node) = (self.run_id.clone(), Arc::clone(&self.hot(p).meta));
         let entity = EntityCell::default();
         Box::pin(std::future::poll_fn(move |cx| {
-            Current::polled(&run_id, &node, &entity).scope(|| attempt.as_mut().poll(cx))
+            Current::polled(&run_id, &node, &entity).scope(|| {
+                // The body's own panics are caught inside; one here is the attempt's plumbing
+                // (a timer polled without a timer driver, say): it ends the attempt with its
+                // cause instead of leaving it without an outcome.
+                catch_unwind(AssertUnwindSafe(|| attempt.as_mut().poll(cx))).unwrap_or_else(
+                    |payload| {
+                        let message = format!("the attempt panicked: {}", panic_message(payload));
+                        if let Ok(mut slot) = slot.lock() {
+                            slot.get_or_insert((None, NodeOutcome::Panicked { message }));
+                        }
+                        std::task::Poll::Ready(())
+                    },
+                )
+            })
         }))
     }
 
@@ -851,7 +866,11 @@ impl<H: HookSet> RunShared<H> {
                 None => settle_result(running.await.map_err(panic_message)),
             };
             // On a panic the assignment still leaves `None` behind: nothing is dropped twice.
-            let _ = catch_unwind(AssertUnwindSafe(|| guarded.set(None)));
+            // The attempt keeps its outcome; the panic hook has reported the panic, and its
+            // payload is dropped safely (a payload may panic when dropped, too).
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| guarded.set(None))) {
+                drop(panic_message(payload));
+            }
             put(&slot, attempt);
         }
         .boxed()

@@ -247,7 +247,9 @@ pub trait Hooks: Send + Sync + 'static {
     /// with async nodes on tokio. Node bodies run inside it, so this is where run-level
     /// state (an OpenTelemetry context, say) can be made current on every thread, in runs
     /// with or without node events. Must call `work` once; if it does not (or fails before),
-    /// the executor does and records the failure.
+    /// the executor does and records the failure. Must be re-entrant: a job of the run that a
+    /// thread takes up while it waits inside other work (a join, a node body's rayon wait) is
+    /// a stretch of its own, inside the one the thread was in.
     fn around_work(&self, run: &Self::Run, work: &mut dyn FnMut()) -> HookResult {
         let _ = run;
         work();

@@ -61,10 +61,10 @@ use super::context::hidden;
 
 /// The context to carry: the current one, with a scope for the running node added when the
 /// run's hooks put none there (runs without node events, see
-/// [`NodeScope::current`](crate::otel::NodeScope::current)).
+/// [`NodeScope::current`](crate::otel::NodeScope::current), and runs without hooks).
 fn captured() -> Context {
     let cx = Context::current();
-    match NodeScope::here() {
+    match NodeScope::to_carry() {
         Some(scope) => cx.with_value(scope),
         None => cx,
     }

@@ -121,6 +121,11 @@ pub struct NodeScope {
     node_cx: Mutex<Option<Context>>,
     /// The address of the node's declaration, to tell it is the executor's running node.
     owner: usize,
+    /// Set on a scope made for a node of a run without hooks, to name it and its run in work
+    /// carried from it: such a scope reports nothing (no hooks, no span, no metrics), and its
+    /// run is this one, not the run of the context it is carried in (an outer run's, when the
+    /// run is nested in a hooked node).
+    silent_run: Option<Arc<str>>,
 }
 
 /// A scope's entity id: its own, or a cell shared with the executor's record of the node (a
@@ -244,6 +249,7 @@ impl NodeScope {
             entity: Entity::Own(OnceLock::new()),
             node_cx: Mutex::new(None),
             owner: 0,
+            silent_run: None,
         }
     }
 
@@ -330,26 +336,41 @@ impl NodeScope {
         })
     }
 
-    /// [`current`](Self::current); else, inside a run's context, a scope made for the node the
-    /// executor is running on this thread.
+    /// The scope that node reports go to: [`current`](Self::current); else, inside the
+    /// context of the executor's running node's own run (a run whose hooks skip node events,
+    /// a sampled-out one), a scope made for that node. `None` in a run without hooks.
     pub(crate) fn here() -> Option<Arc<NodeScope>> {
+        Self::to_carry().filter(|scope| scope.reports())
+    }
+
+    /// The scope to carry to other threads: [`here`](Self::here), or in a run without hooks a
+    /// silent scope of the executor's running node, so that records made in carried work name
+    /// the node and its run as the node's own records do.
+    pub(crate) fn to_carry() -> Option<Arc<NodeScope>> {
         running(|node| match node {
             Running::Hooked(scope) => Some(Arc::clone(scope)),
             Running::Carried(scope) => Some(scope),
-            // A run whose hooks skip node events (a sampled-out run) still reports; a run
-            // without hooks nested in a hooked node sees the outer run's scope, which is not
-            // its own: it reports nothing, as it would anywhere else.
-            Running::Executor(node) => Context::map_current(|cx| {
-                cx.get::<RunScope>()
-                    .is_some_and(|run| run.run_id == *node.run_id())
-            })
-            .then(|| {
+            Running::Executor(node) => {
                 let mut scope = NodeScope::for_node(node.node(), None);
                 scope.entity = Entity::Shared(node.shared_entity());
-                Arc::new(scope)
-            }),
+                // A run without hooks nested in a hooked node sees the outer run's scope,
+                // which is not its own.
+                let own_run = Context::map_current(|cx| {
+                    cx.get::<RunScope>()
+                        .is_some_and(|run| run.run_id == *node.run_id())
+                });
+                if !own_run {
+                    scope.silent_run = Some(node.run_id().shared());
+                }
+                Some(Arc::new(scope))
+            }
             Running::None => None,
         })
+    }
+
+    /// Whether what the node reports is recorded (see [`NodeScope::to_carry`]).
+    pub(crate) fn reports(&self) -> bool {
+        self.silent_run.is_none()
     }
 }
 
@@ -404,7 +425,7 @@ pub(crate) fn stamp() -> Stamp {
             }
         }
         Running::Carried(scope) => Stamp {
-            run_id: run_of(&scope),
+            run_id: scope.silent_run.clone().or_else(|| run_of(&scope)),
             node: Some(Arc::clone(&scope.name)),
             entity: scope.entity().cloned(),
         },

@@ -50,7 +50,10 @@ pub(crate) fn entity(id: &str) {
                 }
             });
         }
-        Running::Carried(scope) => declare(&scope),
+        Running::Carried(scope) if scope.reports() => declare(&scope),
+        Running::Carried(scope) => {
+            let _ = scope.set_entity(id);
+        }
         Running::Executor(node) => node.set_entity(id),
         Running::None => {}
     });
