@@ -881,7 +881,8 @@ fn a_new_trace_started_in_a_node_carries_the_run_id() {
 
 #[test]
 fn run_level_records_of_a_run_nested_in_a_node_name_no_node() {
-    /// Logs from `around_work`, where no node of its run is running.
+    /// Logs from `around_work`, where no node of its run is running, directly and from work
+    /// carried to another thread.
     struct LogsAroundWork(SdkLogger);
     impl Hooks for LogsAroundWork {
         type Run = ();
@@ -893,6 +894,9 @@ fn run_level_records_of_a_run_nested_in_a_node_name_no_node() {
         }
         fn around_work(&self, _: &(), work: &mut dyn FnMut()) -> HookResult {
             emit(&self.0, "run-level of inner");
+            let logger = self.0.clone();
+            let job = carry::carry(move || emit(&logger, "carried run-level of inner"));
+            std::thread::spawn(job).join().unwrap();
             work();
             Ok(())
         }
@@ -917,14 +921,212 @@ fn run_level_records_of_a_run_nested_in_a_node_name_no_node() {
             _ => run_inside(Executor::sequential(), inner, inner_plan),
         }
         let logs = telemetry.logs();
-        let record = log(&logs, "run-level of inner");
-        assert_eq!(
-            (
-                record.attribute_str(conv::RUN_ID),
-                record.attribute_str(conv::NODE_NAME)
-            ),
-            (Some("inner-run"), None),
-            "(run, node) of a record the inner run's hooks make between its nodes, outer run {outer}"
-        );
+        for body in ["run-level of inner", "carried run-level of inner"] {
+            assert_eq!(
+                stamp_of(&logs, body),
+                (Some("inner-run".to_owned()), None),
+                "(run, node) of {body:?}, a record the inner run's hooks make between its \
+                 nodes, outer run {outer}"
+            );
+        }
     }
+}
+
+/// A span started in work carried from a node of a run without hooks: `RunIdSpanProcessor`
+/// gives it the node's run at the top level (the carried silent scope's run), and the outer
+/// run's id when the run is nested in a hooked node (the documented exception).
+#[test]
+fn spans_in_work_carried_from_a_run_without_hooks() {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    fn node(g: &mut DagBuilder, telemetry: &TestTelemetry) -> Handle<u8> {
+        let tracer = telemetry.tracer_provider().tracer("user");
+        g.node("hookless").run((), move |_, ()| {
+            let tracer = tracer.clone();
+            let job = carry::carry(move || tracer.start("carried span").end());
+            std::thread::spawn(job).join().unwrap();
+            Ok(1u8)
+        })
+    }
+    let span_run = |telemetry: &TestTelemetry| {
+        telemetry
+            .span("carried span")
+            .expect("the carried span")
+            .attribute_str(conv::RUN_ID)
+            .map(|r| r.into_owned())
+    };
+    let telemetry = TestTelemetry::new();
+    let mut g = DagBuilder::new("hookless");
+    let out = node(&mut g, &telemetry);
+    Executor::parallel()
+        .threads(2)
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("plain"),
+        )
+        .unwrap();
+    assert_eq!(span_run(&telemetry).as_deref(), Some("plain"), "top level");
+
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hookless-inner");
+    let inner_out = node(&mut inner_g, &telemetry);
+    run_inside_outer_node(
+        &telemetry,
+        Executor::sequential(),
+        plan_of(inner_g, inner_out),
+    );
+    assert_eq!(
+        span_run(&telemetry).as_deref(),
+        Some("outer-run"),
+        "nested in a hooked node: the span's parent context has the outer run"
+    );
+}
+
+/// An entity declared in work carried from a node of a run without hooks nested in a hooked
+/// node is the inner node's (its later records carry it) and is not set on the outer node's
+/// span, whose context the carried work runs in.
+#[test]
+fn silent_carried_work_declares_its_entity_for_the_node_only() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let logger = telemetry.logger_provider().logger("user");
+    let mut inner_g = DagBuilder::new("hookless-inner");
+    let inner_out = inner_g.node("inner").run((), move |ctx, ()| {
+        std::thread::scope(|s| {
+            s.spawn(carry::carry(|| ctx.entity("e-carried")));
+        });
+        emit(&logger, "after the entity");
+        Ok(1u8)
+    });
+    run_inside_outer_node(
+        &telemetry,
+        Executor::sequential(),
+        plan_of(inner_g, inner_out),
+    );
+    let outer = telemetry.span("outer").expect("the outer node's span");
+    assert_eq!(
+        outer.attribute_str(conv::ENTITY_ID),
+        None,
+        "the outer node's span got the inner node's entity"
+    );
+    let logs = telemetry.logs();
+    assert_eq!(
+        log(&logs, "after the entity").attribute_str(conv::ENTITY_ID),
+        Some("e-carried"),
+        "the inner node's later record"
+    );
+}
+
+/// A hooked run started inside work carried from a node of a run without hooks: its records
+/// are its own (the carried silent scope is masked), and the carried work's own records are
+/// the hookless node's.
+#[test]
+fn a_hooked_run_started_in_silent_carried_work_is_its_own() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hooked-inner");
+    let logger = telemetry.logger_provider().logger("user");
+    let inner_out = inner_g.node("inner").run((), move |_, ()| {
+        emit(&logger, "in the hooked inner node");
+        Ok(1u8)
+    });
+    let inner_plan = plan_of(inner_g, inner_out);
+    let hooks = Arc::new(telemetry.hooks());
+    let logger = telemetry.logger_provider().logger("user");
+    let mut g = DagBuilder::new("hookless-outer");
+    let out = g.node("outer").run((), move |_, ()| {
+        let (hooks, plan, logger) = (Arc::clone(&hooks), inner_plan.clone(), logger.clone());
+        let job = carry::carry(move || {
+            emit(&logger, "carried, before the inner run");
+            Executor::sequential()
+                .hook(hooks)
+                .run_with(&plan, Inputs::new(), RunOptions::new().run_id("inner-run"))
+                .unwrap();
+            emit(&logger, "carried, after the inner run");
+        });
+        std::thread::spawn(job).join().unwrap();
+        Ok(1u8)
+    });
+    Executor::sequential()
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("outer-run"),
+        )
+        .unwrap();
+    let logs = telemetry.logs();
+    let outer = (Some("outer-run".to_owned()), Some("outer".to_owned()));
+    assert_eq!(stamp_of(&logs, "carried, before the inner run"), outer);
+    assert_eq!(stamp_of(&logs, "carried, after the inner run"), outer);
+    assert_eq!(
+        stamp_of(&logs, "in the hooked inner node"),
+        (Some("inner-run".to_owned()), Some("inner".to_owned()))
+    );
+    let inner_span = telemetry.span("inner").expect("the inner node's span");
+    assert_eq!(
+        inner_span.attribute_str(conv::RUN_ID).as_deref(),
+        Some("inner-run")
+    );
+}
+
+/// Work an async node of a run without hooks carries with `carry::spawn` names the node and
+/// its run.
+#[test]
+fn work_spawned_from_an_async_node_of_a_run_without_hooks_names_it() {
+    let telemetry = TestTelemetry::new();
+    let logger = telemetry.logger_provider().logger("user");
+    let mut g = DagBuilder::new("hookless-async");
+    let out = g.node("fetch").run_async((), move |_, ()| {
+        let logger = logger.clone();
+        async move {
+            carry::spawn(async move { emit(&logger, "spawned") })
+                .await
+                .unwrap();
+            Ok(1u8)
+        }
+    });
+    Executor::parallel()
+        .threads(2)
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("plain"),
+        )
+        .unwrap();
+    assert_eq!(
+        stamp_of(&telemetry.logs(), "spawned"),
+        (Some("plain".to_owned()), Some("fetch".to_owned()))
+    );
+}
+
+/// Reports made in work carried from a node of a run without hooks nested in a hooked node
+/// go nowhere (silent scope): no event on the outer node's span, no artifact counted under
+/// the outer run. Fails if `NodeScope::here` stops filtering silent scopes.
+#[test]
+fn reports_in_silent_carried_work_go_nowhere() {
+    let telemetry = Arc::new(TestTelemetry::new());
+    let mut inner_g = DagBuilder::new("hookless-inner");
+    let inner_out = inner_g.node("inner").run((), |ctx, ()| {
+        std::thread::scope(|s| {
+            s.spawn(carry::carry(|| {
+                ctx.event("carried-event", serde_json::json!({"n": 1}));
+                ctx.artifact("carried-file", serde_json::json!({"bytes": 1}));
+                ctx.dataset("carried-table", 10, 2);
+            }));
+        });
+        Ok(1u8)
+    });
+    run_inside_outer_node(
+        &telemetry,
+        Executor::sequential(),
+        plan_of(inner_g, inner_out),
+    );
+    assert_eq!(telemetry.counter(conv::METRIC_ARTIFACTS, &[]), None);
+    let outer = telemetry.span("outer").expect("the outer node's span");
+    assert!(outer.events.is_empty(), "{:?}", outer.events);
+    assert!(
+        !telemetry
+            .logs()
+            .iter()
+            .any(|l| l.body_str() == Some("carried-event")),
+        "no report record"
+    );
 }

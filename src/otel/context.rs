@@ -325,9 +325,12 @@ impl NodeScope {
     /// context was carried from), if any.
     ///
     /// In runs whose hooks skip node events (a sampled-out run, see
-    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)) no hook keeps a node scope;
-    /// [`carry`](super::carry) and the node's reports then make one from what the executor
-    /// knows of the running node, and this returns `None`.
+    /// [`Hooks::node_events`](crate::hooks::Hooks::node_events)) and in runs without hooks no
+    /// hook keeps a node scope; [`carry`](super::carry) and the node's reports then make one
+    /// from what the executor knows of the running node, and this returns `None` in the
+    /// node's body. In work carried from the node it returns the scope `carry` made (in a run
+    /// without hooks a silent one: it names the node, and what is reported there is not
+    /// recorded).
     pub fn current() -> Option<Arc<NodeScope>> {
         running(|node| match node {
             Running::Hooked(scope) => Some(Arc::clone(scope)),
@@ -340,25 +343,42 @@ impl NodeScope {
     /// context of the executor's running node's own run (a run whose hooks skip node events,
     /// a sampled-out one), a scope made for that node. `None` in a run without hooks.
     pub(crate) fn here() -> Option<Arc<NodeScope>> {
-        Self::to_carry().filter(|scope| scope.reports())
+        Self::of_running(false)
     }
 
     /// The scope to carry to other threads: [`here`](Self::here), or in a run without hooks a
     /// silent scope of the executor's running node, so that records made in carried work name
     /// the node and its run as the node's own records do.
     pub(crate) fn to_carry() -> Option<Arc<NodeScope>> {
+        Self::of_running(true)
+    }
+
+    /// [`to_carry`](Self::to_carry) with `silent`, else [`here`](Self::here) (which makes no
+    /// scope it would throw away: a report in a run without hooks stays a lookup).
+    fn of_running(silent: bool) -> Option<Arc<NodeScope>> {
         running(|node| match node {
-            Running::Hooked(scope) => Some(Arc::clone(scope)),
-            Running::Carried(scope) => Some(scope),
+            Running::Hooked(scope) => {
+                // As in `stamp`: between the nodes of a run started in this node's body, the
+                // work is that run's and names no node.
+                let nested = current::with(|n| {
+                    n.is_some_and(|n| scope.is_for(n.node()) && nested_run(n.node()).is_some())
+                });
+                (!nested).then(|| Arc::clone(scope))
+            }
+            Running::Carried(scope) => (silent || scope.reports()).then_some(scope),
+            Running::Executor(node) if nested_run(node.node()).is_some() => None,
             Running::Executor(node) => {
-                let mut scope = NodeScope::for_node(node.node(), None);
-                scope.entity = Entity::Shared(node.shared_entity());
                 // A run without hooks nested in a hooked node sees the outer run's scope,
                 // which is not its own.
                 let own_run = Context::map_current(|cx| {
                     cx.get::<RunScope>()
                         .is_some_and(|run| run.run_id == *node.run_id())
                 });
+                if !own_run && !silent {
+                    return None;
+                }
+                let mut scope = NodeScope::for_node(node.node(), None);
+                scope.entity = Entity::Shared(node.shared_entity());
                 if !own_run {
                     scope.silent_run = Some(node.run_id().shared());
                 }
