@@ -635,6 +635,18 @@ fn reports_of_a_run_without_hooks_inside_a_hooked_node_are_not_the_outer_runs() 
     }
 }
 
+/// Runs `out` of `g` without hooks on two threads, as run `plain`.
+fn run_plain<T>(g: DagBuilder, out: Handle<T>) {
+    Executor::parallel()
+        .threads(2)
+        .run_with(
+            &plan_of(g, out),
+            Inputs::new(),
+            RunOptions::new().run_id("plain"),
+        )
+        .unwrap();
+}
+
 /// The run id and node name of the log record whose body is `body`.
 fn stamp_of(logs: &[SdkLogRecord], body: &str) -> (Option<String>, Option<String>) {
     let record = log(logs, body);
@@ -674,14 +686,7 @@ fn carried_work_of_a_run_without_hooks_names_its_node_and_run() {
     let telemetry = TestTelemetry::new();
     let mut g = DagBuilder::new("hookless");
     let out = node_carrying_work(&mut g, "alone", &telemetry);
-    Executor::parallel()
-        .threads(2)
-        .run_with(
-            &plan_of(g, out),
-            Inputs::new(),
-            RunOptions::new().run_id("plain"),
-        )
-        .unwrap();
+    run_plain(g, out);
     let logs = telemetry.logs();
     let expected = (Some("plain".into()), Some("alone".into()));
     assert_eq!(stamp_of(&logs, "direct"), expected, "the node's own log");
@@ -703,14 +708,7 @@ fn an_async_node_of_a_run_without_hooks_keeps_its_entity_across_polls() {
             Ok(1u8)
         }
     });
-    Executor::parallel()
-        .threads(2)
-        .run_with(
-            &plan_of(g, out),
-            Inputs::new(),
-            RunOptions::new().run_id("plain"),
-        )
-        .unwrap();
+    run_plain(g, out);
     let logs = telemetry.logs();
     let record = log(&logs, "after the awaits");
     assert_eq!(
@@ -957,14 +955,7 @@ fn spans_in_work_carried_from_a_run_without_hooks() {
     let telemetry = TestTelemetry::new();
     let mut g = DagBuilder::new("hookless");
     let out = node(&mut g, &telemetry);
-    Executor::parallel()
-        .threads(2)
-        .run_with(
-            &plan_of(g, out),
-            Inputs::new(),
-            RunOptions::new().run_id("plain"),
-        )
-        .unwrap();
+    run_plain(g, out);
     assert_eq!(span_run(&telemetry).as_deref(), Some("plain"), "top level");
 
     let telemetry = Arc::new(TestTelemetry::new());
@@ -1083,14 +1074,7 @@ fn work_spawned_from_an_async_node_of_a_run_without_hooks_names_it() {
             Ok(1u8)
         }
     });
-    Executor::parallel()
-        .threads(2)
-        .run_with(
-            &plan_of(g, out),
-            Inputs::new(),
-            RunOptions::new().run_id("plain"),
-        )
-        .unwrap();
+    run_plain(g, out);
     assert_eq!(
         stamp_of(&telemetry.logs(), "spawned"),
         (Some("plain".to_owned()), Some("fetch".to_owned()))
