@@ -91,9 +91,12 @@ pub(crate) struct Latch {
 
 impl Latch {
     pub(crate) fn open(&self) {
-        // Taking the lock orders the store with a waiter between its check and its wait.
-        let _guard = self.lock.lock();
-        self.opened.store(true, Ordering::Release);
+        {
+            // Taking the lock orders the store with a waiter between its check and its wait.
+            let _guard = self.lock.lock();
+            self.opened.store(true, Ordering::Release);
+        }
+        // Outside the lock: a woken waiter does not find it still held and sleep again.
         self.cond.notify_all();
     }
 
@@ -115,7 +118,9 @@ impl Latch {
 
     /// Wakes waiters without opening (new work for the caller).
     pub(crate) fn nudge(&self) {
-        let _guard = self.lock.lock();
+        // The lock orders the new work with a waiter's check; the waking happens outside it,
+        // as in `open`.
+        drop(self.lock.lock());
         self.cond.notify_all();
     }
 
