@@ -4,7 +4,11 @@
 //!
 //! References in the same process: a round trip through a rayon pool of the same size
 //! (`pool.install` of an empty closure from outside the pool, the least a parallel run can
-//! wait for) and calling the ten node bodies directly.
+//! wait for), one through a tokio runtime like the executor's own (a task spawned from
+//! outside it that answers on a channel), and calling the ten node bodies directly.
+//!
+//! `seq_async_1_node` and `par2_async_1_node` run one async node (on the executor's own tokio
+//! runtime): the round trip to tokio and back.
 //!
 //! Run with `cargo bench --bench run_overhead`. After criterion's report, a summary prints
 //! the median time per run of each benchmark and the ratios. See BENCHMARKS.md.
@@ -103,6 +107,15 @@ fn main() {
     let meter = SdkMeterProvider::builder().build();
     let hooked = Executor::sequential().hook(OtelHooks::new(&tracer, &meter));
 
+    let mut g = DagBuilder::new("async-1");
+    let async_out = g
+        .node("a")
+        .run_async((), |_, ()| async { Ok::<u64, dagtel::NodeError>(1) });
+    let async_one = g
+        .build()
+        .expect("valid graph")
+        .plan(&Request::new().output(async_out))
+        .expect("plannable graph");
     let (one, one_out) = chain(1);
     let (ten, ten_out) = chain(10);
     let check = |run: dagtel::Run, out: Handle<u64>, expected: u64| {
@@ -121,8 +134,34 @@ fn main() {
     bench(&mut c, "par2_chain_10", || {
         check(par.run(&ten, Inputs::new()).expect("run"), ten_out, 10)
     });
+    bench(&mut c, "seq_async_1_node", || {
+        check(
+            seq.run(&async_one, Inputs::new()).expect("run"),
+            async_out,
+            1,
+        )
+    });
+    bench(&mut c, "par2_async_1_node", || {
+        check(
+            par.run(&async_one, Inputs::new()).expect("run"),
+            async_out,
+            1,
+        )
+    });
     bench(&mut c, "seq_otel_1_node", || {
         check(hooked.run(&one, Inputs::new()).expect("run"), one_out, 1)
+    });
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    bench(&mut c, "tokio_round_trip", || {
+        let (done, wait) = std::sync::mpsc::channel();
+        tokio.spawn(async move {
+            let _ = done.send(black_box(1u64));
+        });
+        assert_eq!(wait.recv().expect("the task ran"), 1);
     });
     bench(&mut c, "pool_round_trip", || {
         black_box(pool.install(|| black_box(1u64)));
@@ -146,8 +185,11 @@ fn print_summary() {
         "seq_chain_10",
         "par2_1_node",
         "par2_chain_10",
+        "seq_async_1_node",
+        "par2_async_1_node",
         "seq_otel_1_node",
         "pool_round_trip",
+        "tokio_round_trip",
         "direct_chain_10",
     ];
     let medians: BTreeMap<&str, Option<Duration>> =
@@ -163,9 +205,12 @@ fn print_summary() {
         _ => "n/a".to_string(),
     };
     println!(
-        "ratios: par2_1_node/pool_round_trip = {}, seq_otel_1_node/seq_1_node = {}, \
+        "ratios: par2_1_node/pool_round_trip = {}, seq_async_1_node/tokio_round_trip = {}, \
+         par2_async_1_node/tokio_round_trip = {}, seq_otel_1_node/seq_1_node = {}, \
          seq_chain_10/seq_1_node = {}",
         ratio("par2_1_node", "pool_round_trip"),
+        ratio("seq_async_1_node", "tokio_round_trip"),
+        ratio("par2_async_1_node", "tokio_round_trip"),
         ratio("seq_otel_1_node", "seq_1_node"),
         ratio("seq_chain_10", "seq_1_node"),
     );
