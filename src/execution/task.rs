@@ -853,7 +853,7 @@ impl<H: HookSet> RunShared<H> {
                 Err(outcome) => return put(&slot, (None, outcome)),
             };
             // Kept here, not moved into the timeout: a timed-out future is dropped below, after
-            // the attempt's outcome is settled, and a panic while dropping it is the node's.
+            // the attempt's outcome is settled, and a panic while dropping it is contained.
             let mut guarded = std::pin::pin!(Some(AssertUnwindSafe(future).catch_unwind()));
             let Some(running) = guarded.as_mut().as_pin_mut() else {
                 return;
