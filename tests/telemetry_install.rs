@@ -523,6 +523,37 @@ fn the_parent_context_comes_from_the_given_environment() {
     assert_eq!(outcome, ShutdownOutcome::Completed);
 }
 
+/// A parent process that passes baggage but no trace context (it ran outside any span, or
+/// propagates baggage only) still hands its baggage to every run's nodes.
+#[test]
+fn baggage_from_a_parent_without_a_trace_context_reaches_the_nodes() {
+    use opentelemetry::baggage::BaggageExt as _;
+    let s = settings("baggage-only", &[ExporterKind::Memory]);
+    let env = [("BAGGAGE", "tenant=acme")];
+    let guard = install(&s, "svc", local().parent_env(env)).unwrap();
+    assert!(!guard.parent().is_remote());
+    let mut g = dagtel::DagBuilder::new("baggage");
+    let seen = g.node("seen").run((), |_, ()| {
+        Ok(Context::current()
+            .baggage()
+            .get("tenant")
+            .map(|v| v.to_string()))
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&dagtel::Request::new().output(seen)).unwrap();
+    for executor in [
+        dagtel::Executor::sequential(),
+        dagtel::Executor::parallel().threads(2),
+    ] {
+        let run = executor
+            .hook(guard.hooks())
+            .run(&plan, dagtel::Inputs::new())
+            .unwrap();
+        assert_eq!(run.outputs().get(seen).unwrap().as_deref(), Some("acme"));
+    }
+    guard.shutdown();
+}
+
 /// gRPC exporters live on the guard's own runtime: installing and shutting down from inside a
 /// single-threaded runtime (where blocking would starve an exporter built on the caller's
 /// runtime) neither panics nor loses the count.

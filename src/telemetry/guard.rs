@@ -123,7 +123,7 @@ impl TelemetryGuard {
         hooks = hooks
             .max_links(self.settings.limits.span_link_count as usize)
             .node_series(self.settings.metrics.node_series);
-        if self.parent.is_remote() {
+        if self.parent.carries_anything() {
             hooks = hooks.parent(self.parent.context.clone());
         }
         if let Some(run_id) = &self.parent.run_id {

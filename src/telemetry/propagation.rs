@@ -49,6 +49,14 @@ impl ParentContext {
         use opentelemetry::trace::TraceContextExt;
         self.context.span().span_context().is_valid()
     }
+
+    /// Whether a parent process passed a valid trace context or any baggage: either is worth
+    /// handing to the runs (baggage alone comes from a parent outside any span, or one that
+    /// propagates baggage only).
+    pub(crate) fn carries_anything(&self) -> bool {
+        use opentelemetry::baggage::BaggageExt;
+        self.is_remote() || !self.context.baggage().is_empty()
+    }
 }
 
 /// The composite propagator for the configured propagators (`OTEL_PROPAGATORS`).
