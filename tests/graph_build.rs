@@ -26,6 +26,29 @@ fn duplicate_node_names_are_rejected() {
     assert!(err.to_string().contains("`a`"), "{err}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// BlankName
+
+#[test]
+fn blank_graph_node_and_input_names_are_rejected() {
+    let mut g = DagBuilder::new("blank");
+    let x = g.input::<u64>(" ");
+    let _a = g.node("a").run(x, |_, x| Ok(x + 1));
+    let err = build_err(g);
+    assert_eq!(err, BuildError::BlankName { name: " ".into() });
+    assert!(err.to_string().contains("\" \""), "{err}");
+
+    let mut g = DagBuilder::new("blank");
+    let x = g.input::<u64>("x");
+    let _a = g.node("").run(x, |_, x| Ok(x + 1));
+    assert_eq!(build_err(g), BuildError::BlankName { name: "".into() });
+
+    let mut g = DagBuilder::new("\t");
+    let x = g.input::<u64>("x");
+    let _a = g.node("a").run(x, |_, x| Ok(x + 1));
+    assert_eq!(build_err(g), BuildError::BlankName { name: "\t".into() });
+}
+
 #[test]
 fn node_with_the_name_of_an_input_is_rejected() {
     let mut g = DagBuilder::new("dup");

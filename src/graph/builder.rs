@@ -117,11 +117,15 @@ impl DagBuilder {
 
     /// Validates the declarations and freezes them into a [`Dag`].
     ///
-    /// Errors, checked in this order: duplicate names, invalid node options (both found as
-    /// the nodes were declared), then node by node handles from another builder and missing
+    /// Errors, checked in this order: duplicate names, blank names and invalid node options
+    /// (found as the nodes were declared), then node by node handles from another builder and missing
     /// dependencies, then type mismatches, cycles, and task groups that mix stages or are not
     /// contiguous.
-    pub fn build(self) -> Result<Dag, BuildError> {
+    pub fn build(mut self) -> Result<Dag, BuildError> {
+        if self.name.trim().is_empty() {
+            let name = self.name.clone();
+            self.problems.insert(0, BuildError::BlankName { name });
+        }
         let mut problems = self.problems;
         // Stable: duplicates first, each kind in declaration order.
         problems.sort_by_key(|p| !matches!(p, BuildError::DuplicateName { .. }));
@@ -146,6 +150,11 @@ impl DagBuilder {
         output: TypeTag,
     ) -> Handle<T> {
         let index = self.decls.len() as u32;
+        if node.name.trim().is_empty() {
+            self.problems.push(BuildError::BlankName {
+                name: node.name.clone(),
+            });
+        }
         match self.by_name.entry(node.name.clone()) {
             Entry::Occupied(_) => self.problems.push(BuildError::DuplicateName {
                 name: node.name.clone(),
@@ -214,6 +223,12 @@ impl NodeBuilder<'_> {
     }
 
     /// Limits each attempt of an async node; building fails if set on a sync node.
+    ///
+    /// The limit is checked where the body awaits: a body that blocks its thread (e.g. with
+    /// `std::thread::sleep` or a blocking read) runs to its end and is not timed out, and
+    /// holds a tokio worker meanwhile. Blocking work belongs in
+    /// [`carry::spawn_blocking`](crate::otel::carry::spawn_blocking) (or
+    /// `tokio::task::spawn_blocking`), awaited by the body.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
         self

@@ -39,6 +39,13 @@ pub enum BuildError {
         /// The nodes of the cycle, in order.
         nodes: Vec<String>,
     },
+    /// A graph, node or input named with nothing but whitespace: names are what spans,
+    /// metrics, records and errors show.
+    #[error("blank name {name:?}: every graph, node and input needs a name with text in it")]
+    BlankName {
+        /// The name as given.
+        name: String,
+    },
     /// A handle made by another builder was used here.
     #[error("node `{node}` uses a handle from another graph builder")]
     ForeignHandle {
