@@ -39,6 +39,33 @@ fn a_certificate_with_the_default_http_endpoint_is_ignored_with_a_warning() {
     );
 }
 
+/// A gRPC endpoint without a scheme is plain `http://` when insecure: its TLS files are
+/// ignored with a warning too, instead of failing the install.
+#[test]
+fn a_certificate_with_an_insecure_scheme_less_grpc_endpoint_is_ignored_with_a_warning() {
+    let r = ConfigBuilder::new()
+        .env([
+            ("OTEL_TRACES_EXPORTER", "otlp"),
+            ("OTEL_LOGS_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:9"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ssl/ca.pem"),
+        ])
+        .resolve()
+        .unwrap();
+    assert!(r.settings.otlp.traces.certificate.is_none(), "{r:?}");
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.variable == "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(install(&r.settings, "svc", local()).is_ok());
+}
+
 #[test]
 fn a_header_the_config_accepts_does_not_fail_the_grpc_install() {
     let r = ConfigBuilder::new()

@@ -324,11 +324,15 @@ fn check_values(
         }
         // TLS files only mean something for an https endpoint; for plain http they would
         // stop the exporter from being built, so they are ignored (with a warning).
-        // An unset endpoint is the default one, `http://localhost:...`.
+        // An unset endpoint is the default one, `http://localhost:...`; a gRPC endpoint
+        // without a scheme is `http://` when insecure (the exporter's rule).
         let otlp = settings.otlp.get(signal);
+        let endpoint = match otlp.protocol {
+            Protocol::Grpc => crate::telemetry::exporters::otlp::grpc_endpoint(otlp),
+            _ => otlp.endpoint.clone(),
+        };
         let plain_http = !otlp.endpoint_set
-            || otlp
-                .endpoint
+            || endpoint
                 .get(..7)
                 .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
         let files = [
