@@ -290,6 +290,9 @@ pub(crate) mod tls {
             "a CA certificate"
         } else if settings.client_certificate.is_some() || settings.client_key.is_some() {
             "a client certificate"
+        } else if https && !settings.endpoint.contains("://") {
+            "a gRPC endpoint without a scheme (https unless `OTEL_EXPORTER_OTLP_INSECURE=true` \
+             or the signal's own `..._INSECURE`)"
         } else if https {
             "an https endpoint"
         } else {
@@ -506,6 +509,15 @@ mod tests {
                 ..
             }
         ));
+        // gRPC without a scheme is https by the specification's rule: the error says why.
+        let mut s = Settings::default().otlp.traces;
+        s.protocol = crate::telemetry::config::Protocol::Grpc;
+        s.endpoint = "localhost:4317".into();
+        let err = span_exporter(&s, &runtime).unwrap_err().to_string();
+        assert!(
+            err.contains("without a scheme") && err.contains("OTEL_EXPORTER_OTLP_INSECURE=true"),
+            "{err}"
+        );
     }
 
     #[test]
