@@ -15,6 +15,8 @@
 //!    fresh UUIDv7; `service.version`, `service.namespace` and `deployment.environment.name`
 //!    are set when configured.
 
+use std::path::Path;
+
 use opentelemetry::{Key, KeyValue};
 use opentelemetry_resource_detectors::{
     ContainerResourceDetector, HostResourceDetector, K8sResourceDetector, OsResourceDetector,
@@ -56,6 +58,8 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
     );
 
+    // An empty `service.name=` or `service.instance.id=` names nothing: the next source
+    // (the name given here, a fresh id) applies, as for an empty variable.
     let attribute = |key: &str| {
         settings
             .resource_attributes
@@ -63,6 +67,7 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
+            .filter(|v| !v.trim().is_empty())
     };
     let service = &settings.service;
     let name = service
@@ -80,6 +85,7 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
         .instance_id
         .clone()
         .or_else(|| attribute(SERVICE_INSTANCE_ID))
+        .filter(|id| !id.trim().is_empty())
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     builder = builder.with_attribute(KeyValue::new(SERVICE_INSTANCE_ID, instance_id));
     for (key, value) in [
@@ -94,7 +100,6 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
     builder.build()
 }
 
-/// What one detector finds, as attributes.
 /// The specification's name for a service nobody named: `unknown_service:<executable>`.
 fn unknown_service() -> String {
     let exe = std::env::current_exe().ok();
@@ -108,13 +113,22 @@ fn unknown_service() -> String {
     }
 }
 
+/// Present in every Kubernetes pod (unless service-account mounting is turned off, when the
+/// pod cannot be told from any other container).
+const K8S_NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// What one detector finds, as attributes.
 fn detect(detector: Detector) -> Vec<KeyValue> {
     let found = match detector {
         Detector::Process => ProcessResourceDetector.detect(),
         Detector::Os => OsResourceDetector.detect(),
         Detector::Host => HostResourceDetector::default().detect(),
         Detector::Container => ContainerResourceDetector.detect(),
-        Detector::K8s => K8sResourceDetector.detect(),
+        // The detector reads `HOSTNAME`, which container runtimes set outside Kubernetes
+        // too (to the container id): only a pod's service-account namespace file makes it
+        // a pod.
+        Detector::K8s if Path::new(K8S_NAMESPACE_FILE).exists() => K8sResourceDetector.detect(),
+        Detector::K8s => return Vec::new(),
     };
     let command_args = Key::from_static_str(PROCESS_COMMAND_ARGS);
     found
@@ -133,6 +147,39 @@ mod tests {
         resource.get(&Key::from_static_str(key))
     }
 
+    /// Outside a pod the detector would name one after `HOSTNAME`, which container runtimes
+    /// set to the container id.
+    /// Runs in a child process with `HOSTNAME` set (tests never change their own
+    /// environment); the child is this test binary running `k8s_detector_in_child` alone.
+    #[test]
+    fn k8s_detector_finds_nothing_outside_a_pod() {
+        if Path::new(K8S_NAMESPACE_FILE).exists() {
+            return; // inside a pod, the detector is meant to run
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "telemetry::resource::tests::k8s_detector_in_child",
+            ])
+            .env("HOSTNAME", "3f4e5d6c7b8a")
+            .env("DAGTEL_TEST_K8S_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child test did not run: {stdout}"
+        );
+    }
+
+    #[test]
+    fn k8s_detector_in_child() {
+        if std::env::var_os("DAGTEL_TEST_K8S_CHILD").is_some() {
+            assert_eq!(detect(Detector::K8s), Vec::new());
+        }
+    }
+
     #[test]
     fn process_detector_never_exports_the_command_line() {
         let attrs = detect(Detector::Process);
@@ -142,6 +189,21 @@ mod tests {
                 .iter()
                 .all(|kv| kv.key.as_str() != PROCESS_COMMAND_ARGS)
         );
+    }
+
+    #[test]
+    fn empty_service_attributes_name_nothing() {
+        let settings = Settings {
+            resource_attributes: vec![
+                ("service.name".into(), String::new()),
+                ("service.instance.id".into(), " ".into()),
+            ],
+            ..Settings::default()
+        };
+        let resource = build_resource(&settings, "svc");
+        assert_eq!(get(&resource, "service.name"), Some(Value::from("svc")));
+        let id = get(&resource, "service.instance.id").unwrap().to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id:?}");
     }
 
     #[test]
