@@ -21,6 +21,7 @@ fn tracing_spans_and_events_are_exported_and_internal_logs_are_not() {
     )
     .unwrap();
     assert!(guard.subscriber_installed());
+    assert!(guard.subscriber_warnings().is_empty());
     let dir = guard.telemetry_dir().unwrap().to_owned();
 
     let child_env = {

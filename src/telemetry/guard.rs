@@ -37,6 +37,8 @@ pub struct TelemetryGuard {
     pub(crate) memory: MemoryExporters,
     pub(crate) parent: ParentContext,
     pub(crate) subscriber_installed: bool,
+    /// See [`subscriber_warnings`](Self::subscriber_warnings).
+    pub(crate) subscriber_warnings: Vec<String>,
     pub(crate) shut_down: bool,
     pub(crate) settings: Settings,
     pub(crate) resolved: Option<Resolved>,
@@ -176,6 +178,16 @@ impl TelemetryGuard {
     /// or when not installing globally).
     pub fn subscriber_installed(&self) -> bool {
         self.subscriber_installed
+    }
+
+    /// What the global `tracing` subscriber's install left wrong, one line each, printed on
+    /// stderr by [`init`](super::init):
+    /// - another `tracing` subscriber was already set (the program's own, or one an earlier
+    ///   install in this process set, which still sends events to that install's logger)
+    ///   while this guard exports logs: `tracing` events do not become log records here;
+    /// - `RUST_LOG` did not parse, so the default filters apply.
+    pub fn subscriber_warnings(&self) -> &[String] {
+        &self.subscriber_warnings
     }
 
     /// Exports everything queued so far, waiting at most the shutdown timeout. Returns the

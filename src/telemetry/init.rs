@@ -110,6 +110,11 @@ impl TelemetryBuilder {
     fn install(self, resolved: Resolved) -> Result<TelemetryGuard, TelemetryError> {
         let mut guard = install(&resolved.settings, &self.service_name, self.options)?;
         guard.resolved = Some(resolved);
+        if !self.quiet {
+            for warning in guard.subscriber_warnings() {
+                eprintln!("{warning}");
+            }
+        }
         Ok(guard)
     }
 }

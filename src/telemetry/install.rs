@@ -178,6 +178,7 @@ pub fn install(
         memory: MemoryExporters::default(),
         parent,
         subscriber_installed: false,
+        subscriber_warnings: Vec::new(),
         shut_down: false,
         settings: settings.clone(),
         resolved: None,
@@ -260,11 +261,24 @@ pub fn install(
         if let Some(mp) = guard.meter_provider() {
             global::set_meter_provider(mp.clone());
         }
-        guard.subscriber_installed = subscriber::try_install(
+        let installed = subscriber::try_install(
             guard.tracer_provider(),
             guard.logger_provider(),
             settings.sdk_log_level,
         );
+        guard.subscriber_installed = installed.is_ok();
+        match installed {
+            Ok(Some(rust_log)) => guard.subscriber_warnings.push(rust_log),
+            Ok(None) => {}
+            Err(()) if guard.logger_provider().is_some() => guard.subscriber_warnings.push(
+                "dagtel: telemetry: a global `tracing` subscriber was already set, so \
+                 `tracing` events (node reports included) are not exported as log records by \
+                 this telemetry; add `dagtel::telemetry::subscriber::layers(..)` to that \
+                 subscriber instead, once per process"
+                    .to_string(),
+            ),
+            Err(()) => {}
+        }
     }
     Ok(guard)
 }

@@ -27,10 +27,23 @@ where
     Layer::and_then(tracer.map(span_layer), logger.map(bridge_layer))
 }
 
+/// `RUST_LOG` as a filter: `None` when unset or blank (as for dagtel's own variables, an
+/// empty value counts as unset: an empty filter would enable nothing at all), else the parsed
+/// filter or why it does not parse.
+fn rust_log() -> Option<Result<EnvFilter, String>> {
+    let value = std::env::var("RUST_LOG").ok()?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    Some(EnvFilter::try_new(value.trim()).map_err(|e| {
+        format!("dagtel: telemetry configuration: ignored RUST_LOG={value:?}: {e}; using the default filters")
+    }))
+}
+
 /// The console filter: `RUST_LOG` when set, else the program's events at `info`, and the SDK's
 /// own diagnostics at `sdk_level` (`OTEL_LOG_LEVEL`).
 fn console_filter(sdk_level: LogLevel) -> EnvFilter {
-    if let Ok(filter) = EnvFilter::try_from_default_env() {
+    if let Some(Ok(filter)) = rust_log() {
         return filter;
     }
     let level = match sdk_level {
@@ -48,21 +61,72 @@ fn console_filter(sdk_level: LogLevel) -> EnvFilter {
 /// What is exported as spans and log records: `RUST_LOG` when set, else `info` and above.
 /// Debug and trace events of libraries stay local unless asked for.
 fn export_filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+    match rust_log() {
+        Some(Ok(filter)) => filter,
+        _ => EnvFilter::new("info"),
+    }
 }
 
 /// Installs a global subscriber with [`layers`] (filtered by `RUST_LOG`, `info` by default)
 /// and a console layer whose lines name the run and the node
-/// ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)). Returns false, changing nothing,
-/// when a global subscriber is already set.
+/// ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)). `Err`, changing nothing, when a
+/// global subscriber is already set; else the warning for a `RUST_LOG` that did not parse.
 pub(crate) fn try_install(
     tracer: Option<&SdkTracerProvider>,
     logger: Option<&SdkLoggerProvider>,
     sdk_level: LogLevel,
-) -> bool {
+) -> Result<Option<String>, ()> {
     tracing_subscriber::registry()
         .with(layers(tracer, logger).with_filter(export_filter()))
         .with(console_layer().with_filter(console_filter(sdk_level)))
         .try_init()
-        .is_ok()
+        .map_err(|_| ())?;
+    Ok(rust_log().and_then(Result::err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `rust_log_in_child` alone in a child process with `RUST_LOG` set to `value`
+    /// (tests never change their own environment), expecting `expect` there.
+    fn child_with(value: &str, expect: &str) {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "telemetry::subscriber::tests::rust_log_in_child"])
+            .env("RUST_LOG", value)
+            .env("DAGTEL_TEST_RUST_LOG_EXPECT", expect)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "RUST_LOG={value:?}: {stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child test did not run: {stdout}"
+        );
+    }
+
+    #[test]
+    fn a_blank_rust_log_counts_as_unset_and_a_bad_one_is_reported() {
+        child_with("", "unset");
+        child_with("  ", "unset");
+        child_with("info,my_app=debug", "filter");
+        child_with("my_app=notalevel", "warning");
+    }
+
+    #[test]
+    fn rust_log_in_child() {
+        let Ok(expect) = std::env::var("DAGTEL_TEST_RUST_LOG_EXPECT") else {
+            return;
+        };
+        match (expect.as_str(), rust_log()) {
+            ("unset", None) | ("filter", Some(Ok(_))) => {}
+            ("warning", Some(Err(warning))) => {
+                assert!(
+                    warning.contains("RUST_LOG=\"my_app=notalevel\""),
+                    "{warning}"
+                );
+            }
+            (expect, got) => panic!("expected {expect}, got {got:?}"),
+        }
+    }
 }
