@@ -161,7 +161,8 @@ where
     OpenTelemetryTracingBridge::new(logger_provider).with_filter(TelemetryNoise::new())
 }
 
-/// A console layer writing [`RunAwareFormat`] lines to standard error.
+/// A console layer writing [`RunAwareFormat`] lines to standard error, in colour only when it
+/// is a terminal and `NO_COLOR` is unset or empty.
 ///
 /// Compose your own writer or filter with
 /// `tracing_subscriber::fmt::layer().event_format(RunAwareFormat::new()).with_writer(..)`.
@@ -171,7 +172,15 @@ where
 {
     tracing_subscriber::fmt::layer()
         .with_writer(|| MaskedStderr)
+        .with_ansi(stderr_wants_colour())
         .event_format(RunAwareFormat::new())
+}
+
+/// Colour only for a terminal, and never when `NO_COLOR` is set to anything but an empty
+/// value (<https://no-color.org>): colour codes in a CI log or a batch job's file are noise.
+fn stderr_wants_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Standard error with the credentials of URLs masked: the SDK's own diagnostics (at
