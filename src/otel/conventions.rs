@@ -1,6 +1,9 @@
-//! Names of every attribute, span, event and metric dagtel emits; `docs/semantic-conventions.md`
-//! describes each. Everything lives under `dag.*` so it never collides with OpenTelemetry's own
-//! namespaces.
+//! Names of the attributes, spans, span events and metrics of dagtel's hooks;
+//! `docs/semantic-conventions.md` describes each, and the few names kept next to their only
+//! use (the node-report record `dag.event`, the internal gauge
+//! `dag.internal.deferred_durations`, the scope `dagtel.tracing`, the specification's
+//! `exception` event). Everything lives under `dag.*` so it never collides with
+//! OpenTelemetry's own namespaces.
 
 // Attributes on spans, log records and metrics.
 

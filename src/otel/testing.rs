@@ -273,12 +273,12 @@ impl TestTelemetry {
     /// use opentelemetry::metrics::MeterProvider as _;
     ///
     /// let telemetry = TestTelemetry::new();
-    /// let runs = telemetry.meter_provider().meter("test").u64_counter("dag.runs").build();
+    /// let runs = telemetry.meter_provider().meter("test").u64_counter("app.runs").build();
     /// runs.add(2, &[KeyValue::new("dag.name", "etl")]);
     /// runs.add(1, &[KeyValue::new("dag.name", "report")]);
     ///
-    /// assert_eq!(telemetry.counter("dag.runs", &[KeyValue::new("dag.name", "etl")]), Some(2.0));
-    /// assert_eq!(telemetry.counter("dag.runs", &[]), Some(3.0));
+    /// assert_eq!(telemetry.counter("app.runs", &[KeyValue::new("dag.name", "etl")]), Some(2.0));
+    /// assert_eq!(telemetry.counter("app.runs", &[]), Some(3.0));
     /// assert_eq!(telemetry.counter("dag.missing", &[]), None);
     /// ```
     pub fn counter(&self, name: &str, attributes: &[opentelemetry::KeyValue]) -> Option<f64> {

@@ -46,8 +46,9 @@ pub const DEFAULT_MAX_LINKS: usize = 128;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskSpans {
-    /// Explicit task groups only; a one-node task is represented by its node's span (which
-    /// carries `dag.task.id`). Halves the span count of typical graphs.
+    /// Explicit task groups only; a one-node task is represented by its node's span alone
+    /// (its task id is the node's name, so the span carries no `dag.task.id`). Halves the span
+    /// count of typical graphs.
     #[default]
     Groups,
     /// Every task, including one-node tasks.
