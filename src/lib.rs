@@ -37,6 +37,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod cancel;
+#[cfg(test)]
+mod child_test;
 pub mod execution;
 pub mod graph;
 pub mod hooks;

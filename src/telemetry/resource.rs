@@ -149,27 +149,15 @@ mod tests {
 
     /// Outside a pod the detector would name one after `HOSTNAME`, which container runtimes
     /// set to the container id.
-    /// Runs in a child process with `HOSTNAME` set (tests never change their own
-    /// environment); the child is this test binary running `k8s_detector_in_child` alone.
+    /// Runs `k8s_detector_in_child` in a child process with `HOSTNAME` set.
     #[test]
     fn k8s_detector_finds_nothing_outside_a_pod() {
         if Path::new(K8S_NAMESPACE_FILE).exists() {
             return; // inside a pod, the detector is meant to run
         }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "telemetry::resource::tests::k8s_detector_in_child",
-            ])
-            .env("HOSTNAME", "3f4e5d6c7b8a")
-            .env("DAGTEL_TEST_K8S_CHILD", "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
-        assert!(
-            stdout.contains("1 passed"),
-            "the child test did not run: {stdout}"
+        crate::child_test::run_in_child(
+            "telemetry::resource::tests::k8s_detector_in_child",
+            &[("HOSTNAME", "3f4e5d6c7b8a"), ("DAGTEL_TEST_K8S_CHILD", "1")],
         );
     }
 

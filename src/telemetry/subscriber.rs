@@ -88,20 +88,10 @@ pub(crate) fn try_install(
 mod tests {
     use super::*;
 
-    /// Runs `rust_log_in_child` alone in a child process with `RUST_LOG` set to `value`
-    /// (tests never change their own environment), expecting `expect` there.
     fn child_with(value: &str, expect: &str) {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "telemetry::subscriber::tests::rust_log_in_child"])
-            .env("RUST_LOG", value)
-            .env("DAGTEL_TEST_RUST_LOG_EXPECT", expect)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "RUST_LOG={value:?}: {stdout}");
-        assert!(
-            stdout.contains("1 passed"),
-            "the child test did not run: {stdout}"
+        crate::child_test::run_in_child(
+            "telemetry::subscriber::tests::rust_log_in_child",
+            &[("RUST_LOG", value), ("DAGTEL_TEST_RUST_LOG_EXPECT", expect)],
         );
     }
 
