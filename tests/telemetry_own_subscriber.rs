@@ -29,11 +29,12 @@ fn an_existing_subscriber_is_reported_and_its_layers_still_export() {
     );
     guard.shutdown();
 
-    // Nothing to warn about when no log is exported.
-    let mut no_logs = support::settings("own-subscriber-no-logs", &[ExporterKind::Memory]);
-    no_logs.exporters.logs.clear();
-    let guard = install(&no_logs, "svc", options()).unwrap();
-    assert!(guard.logger_provider().is_none());
+    // Nothing to warn about when neither traces nor logs are exported.
+    let mut metrics_only = support::settings("own-subscriber-metrics", &[ExporterKind::Memory]);
+    metrics_only.exporters.logs.clear();
+    metrics_only.exporters.traces.clear();
+    let guard = install(&metrics_only, "svc", options()).unwrap();
+    assert!(guard.logger_provider().is_none() && guard.tracer_provider().is_none());
     assert!(guard.subscriber_warnings().is_empty());
     guard.shutdown();
 }

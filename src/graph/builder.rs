@@ -118,9 +118,9 @@ impl DagBuilder {
     /// Validates the declarations and freezes them into a [`Dag`].
     ///
     /// Errors, checked in this order: duplicate names, blank names and invalid node options
-    /// (found as the nodes were declared), then node by node handles from another builder and missing
-    /// dependencies, then type mismatches, cycles, and task groups that mix stages or are not
-    /// contiguous.
+    /// (found as the nodes were declared), then node by node handles from another builder and
+    /// missing dependencies, then type mismatches, cycles, and task groups that mix stages or
+    /// are not contiguous.
     pub fn build(mut self) -> Result<Dag, BuildError> {
         if self.name.trim().is_empty() {
             let name = self.name.clone();

@@ -183,8 +183,8 @@ impl TelemetryGuard {
     /// What the global `tracing` subscriber's install left wrong, one line each, printed on
     /// stderr by [`init`](super::init):
     /// - another `tracing` subscriber was already set (the program's own, or one an earlier
-    ///   install in this process set, which still sends events to that install's logger)
-    ///   while this guard exports logs: `tracing` events do not become log records here;
+    ///   install in this process set, which still sends to that install's providers) while
+    ///   this guard exports traces or logs: `tracing` spans and events are not exported here;
     /// - `RUST_LOG` did not parse, so the default filters apply.
     pub fn subscriber_warnings(&self) -> &[String] {
         &self.subscriber_warnings

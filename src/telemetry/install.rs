@@ -270,13 +270,15 @@ pub fn install(
         match installed {
             Ok(Some(rust_log)) => guard.subscriber_warnings.push(rust_log),
             Ok(None) => {}
-            Err(()) if guard.logger_provider().is_some() => guard.subscriber_warnings.push(
-                "dagtel: telemetry: a global `tracing` subscriber was already set, so \
-                 `tracing` events (node reports included) are not exported as log records by \
-                 this telemetry; add `dagtel::telemetry::subscriber::layers(..)` to that \
-                 subscriber instead, once per process"
-                    .to_string(),
-            ),
+            Err(()) if guard.logger_provider().is_some() || guard.tracer_provider().is_some() => {
+                guard.subscriber_warnings.push(
+                    "dagtel: telemetry: a global `tracing` subscriber was already set, so \
+                     `tracing` spans and events (node reports included) are not exported by \
+                     this telemetry; add `dagtel::telemetry::subscriber::layers(..)` to that \
+                     subscriber instead, once per process"
+                        .to_string(),
+                )
+            }
             Err(()) => {}
         }
     }
