@@ -81,3 +81,19 @@ fn the_signal_path_never_lands_in_a_fragment() {
         "endpoint {e}, no warning"
     );
 }
+
+/// An ignored endpoint counts as unset, so with no exporter chosen everything goes to files:
+/// the warning must not let the default endpoint it names look like where the data goes.
+#[test]
+fn an_ignored_endpoint_says_when_no_signal_uses_otlp() {
+    let r = resolve(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")]);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(r.warnings[0].used.contains("unused"), "{}", r.warnings[0]);
+
+    let r = resolve(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url"),
+        ("OTEL_TRACES_EXPORTER", "otlp"),
+    ]);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(!r.warnings[0].used.contains("unused"), "{}", r.warnings[0]);
+}

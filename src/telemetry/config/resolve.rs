@@ -127,6 +127,9 @@ impl ConfigBuilder {
         merge_repeats(&mut warnings);
         for w in warnings.iter_mut().filter(|w| w.used.is_empty()) {
             w.used = used(&explanation, &w.keys);
+            if let Some(note) = endpoint_unused(&settings, &w.keys) {
+                w.used.push_str(note);
+            }
         }
         if settings.strict && !warnings.is_empty() {
             return Err(ConfigError::Strict { problems: warnings });
@@ -238,6 +241,20 @@ fn hide_quoted(text: &str) -> String {
 }
 
 /// "what was used instead": the final value of the affected settings and their layer.
+/// For a warning about endpoints whose signals export nothing over OTLP (an ignored endpoint
+/// counts as unset, so the embedded default sends to files): the endpoint it names as used is
+/// used by nothing, which the warning must say lest the user look for data at `localhost`.
+fn endpoint_unused(settings: &Settings, keys: &[String]) -> Option<&'static str> {
+    let mut signals = keys.iter().filter_map(|key| {
+        let signal = key.strip_prefix("otlp.")?.strip_suffix(".endpoint")?;
+        Signal::ALL.into_iter().find(|s| s.name() == signal)
+    });
+    let first = signals.next()?;
+    let otlp = |s: Signal| settings.exporters.get(s).contains(&ExporterKind::Otlp);
+    (!otlp(first) && signals.all(|s| !otlp(s)))
+        .then_some(" (unused: no signal exports over OTLP, see `exporters.*`)")
+}
+
 fn used(explanation: &Explanation, keys: &[String]) -> String {
     let mut parts: Vec<String> = Vec::new();
     for key in keys {
