@@ -584,6 +584,12 @@ fn cancellation_stops_scheduling_and_lets_running_nodes_finish() {
             );
         }
         assert_eq!(run.record.outcome, Outcome::Cancelled);
+        // What `main() -> Result<_, RunError>` prints is the `Debug` form: it says cancelled.
+        let debug = format!("{err:?}");
+        assert!(
+            debug.contains("was cancelled (2 node(s) not run)") && !debug.contains("failed"),
+            "{debug}"
+        );
     }
 }
 

@@ -91,6 +91,17 @@ impl RunError {
 impl fmt::Display for FinishedRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let failures: Vec<_> = self.record.failures().collect();
+        if self.record.outcome == crate::Outcome::Cancelled {
+            write!(
+                f,
+                "run {} of `{}` was cancelled ({} node(s) not run)",
+                self.record.run_id,
+                self.record.dag,
+                self.record.count(crate::NodeStatus::Skipped)
+            )?;
+            // A run with a failure ends `Failed`, even if it was also cancelled.
+            return Ok(());
+        }
         write!(
             f,
             "{} node(s) failed in run {} of `{}`",
