@@ -1,30 +1,62 @@
-//! A program that set its own global `tracing` subscriber before installing: the install
-//! cannot put its own in place, so `tracing` events do not become log records, and the guard
-//! says so (`init` prints it) instead of reporting nothing lost. One test per binary, since a
-//! global subscriber can be set once per process.
+//! A program with its own global `tracing` subscriber: installed with
+//! `InstallOptions::without_subscriber()` before it, its subscriber carries dagtel's layers and
+//! events are exported; an install that finds a subscriber already set says so (`init` prints
+//! it) instead of reporting nothing lost. One binary, since a global subscriber can be set once
+//! per process.
 
 #[path = "support/telemetry.rs"]
 mod support;
 
 use dagtel::telemetry::config::ExporterKind;
-use dagtel::telemetry::{InstallOptions, install};
+use dagtel::telemetry::{InstallOptions, install, subscriber};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+fn options() -> InstallOptions {
+    InstallOptions::new().parent_env(Vec::<(String, String)>::new())
+}
 
 #[test]
-fn an_existing_subscriber_is_reported_and_its_layers_still_export() {
+fn a_programs_own_subscriber_exports_through_the_layers_and_a_late_install_warns() {
+    // The order that works: install without the subscriber, then set the program's own with
+    // dagtel's layers in it.
     let s = support::settings("own-subscriber", &[ExporterKind::Memory]);
-    let options = || InstallOptions::new().parent_env(Vec::<(String, String)>::new());
-
-    // The program's own subscriber, set first (as most programs do).
-    tracing_subscriber::fmt()
-        .with_writer(std::io::sink)
+    let guard = install(&s, "svc", options().without_subscriber()).unwrap();
+    assert!(!guard.subscriber_installed());
+    assert!(guard.subscriber_warnings().is_empty());
+    tracing_subscriber::registry()
+        .with(subscriber::layers(
+            guard.tracer_provider(),
+            guard.logger_provider(),
+        ))
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
         .try_init()
         .expect("no subscriber set yet in this process");
-    let guard = install(&s, "svc", options()).unwrap();
+    tracing::info!("through the program's subscriber");
+    guard.force_flush();
+    let logs = guard
+        .memory()
+        .logs
+        .as_ref()
+        .unwrap()
+        .get_emitted_logs()
+        .unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| format!("{:?}", l.record.body()).contains("through the program's subscriber")),
+        "{logs:?}"
+    );
+    guard.shutdown();
+
+    // An install that finds the subscriber set: nothing of its own reaches `tracing`.
+    let late = support::settings("own-subscriber-late", &[ExporterKind::Memory]);
+    let guard = install(&late, "svc", options()).unwrap();
     assert!(!guard.subscriber_installed());
     let warnings = guard.subscriber_warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0].contains("dagtel::telemetry::subscriber::layers"),
+        warnings[0].contains("InstallOptions::without_subscriber()")
+            && warnings[0].contains("subscriber::layers"),
         "{warnings:?}"
     );
     guard.shutdown();

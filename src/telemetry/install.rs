@@ -25,6 +25,7 @@ use crate::processors::RunIdLogProcessor;
 /// deadline, the parent environment.
 pub struct InstallOptions {
     install_global: bool,
+    subscriber: bool,
     run_ids: bool,
     span_processors: Vec<Box<dyn SpanProcessor>>,
     log_processors: Vec<Box<dyn LogProcessor>>,
@@ -38,6 +39,7 @@ impl Default for InstallOptions {
         // Every span and log record of a run carries its run id, whatever else is added.
         Self {
             install_global: true,
+            subscriber: true,
             run_ids: true,
             span_processors: Vec::new(),
             log_processors: Vec::new(),
@@ -52,6 +54,7 @@ impl fmt::Debug for InstallOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InstallOptions")
             .field("install_global", &self.install_global)
+            .field("subscriber", &self.subscriber)
             .field("span_processors", &self.span_processors.len())
             .field("log_processors", &self.log_processors.len())
             .field("run_id", &self.run_id)
@@ -74,6 +77,14 @@ impl InstallOptions {
     /// propagator or `tracing` subscriber): for tests and for programs that wire their own.
     pub fn local(mut self) -> Self {
         self.install_global = false;
+        self
+    }
+
+    /// Installs the global providers and propagator but not the `tracing` subscriber: for a
+    /// program that sets its own subscriber after this install, with
+    /// [`subscriber::layers`](super::subscriber::layers) for this guard's providers in it.
+    pub fn without_subscriber(mut self) -> Self {
+        self.subscriber = false;
         self
     }
 
@@ -186,6 +197,10 @@ pub fn install(
         exemplars: None,
     };
     if settings.disabled {
+        // Disabling the SDK does not silence the program: its console lines stay.
+        if options.install_global && options.subscriber {
+            install_subscriber(&mut guard, settings);
+        }
         return Ok(guard);
     }
     // Only the OTLP and file exporters attach exemplars: without them a reservoir is work
@@ -261,28 +276,35 @@ pub fn install(
         if let Some(mp) = guard.meter_provider() {
             global::set_meter_provider(mp.clone());
         }
-        let installed = subscriber::try_install(
-            guard.tracer_provider(),
-            guard.logger_provider(),
-            settings.sdk_log_level,
-        );
-        guard.subscriber_installed = installed.is_ok();
-        match installed {
-            Ok(Some(rust_log)) => guard.subscriber_warnings.push(rust_log),
-            Ok(None) => {}
-            Err(()) if guard.logger_provider().is_some() || guard.tracer_provider().is_some() => {
-                guard.subscriber_warnings.push(
-                    "dagtel: telemetry: a global `tracing` subscriber was already set, so \
-                     `tracing` spans and events (node reports included) are not exported by \
-                     this telemetry; add `dagtel::telemetry::subscriber::layers(..)` to that \
-                     subscriber instead, once per process"
-                        .to_string(),
-                )
-            }
-            Err(()) => {}
+        if options.subscriber {
+            install_subscriber(&mut guard, settings);
         }
     }
     Ok(guard)
+}
+
+/// Installs the global `tracing` subscriber for the guard's providers (none when disabled:
+/// console lines only) and notes on the guard what did not work.
+fn install_subscriber(guard: &mut TelemetryGuard, settings: &Settings) {
+    let installed = subscriber::try_install(
+        guard.tracer_provider(),
+        guard.logger_provider(),
+        settings.sdk_log_level,
+    );
+    guard.subscriber_installed = installed.is_ok();
+    match installed {
+        Ok(warnings) => guard.subscriber_warnings.extend(warnings),
+        Err(()) if guard.logger_provider().is_some() || guard.tracer_provider().is_some() => {
+            guard.subscriber_warnings.push(
+                "dagtel: telemetry: a global `tracing` subscriber was already set, so `tracing` \
+                 spans and events are not exported by this telemetry; to export them, install \
+                 with `InstallOptions::without_subscriber()` before setting that subscriber and \
+                 add `dagtel::telemetry::subscriber::layers(..)` to it"
+                    .to_string(),
+            )
+        }
+        Err(()) => {}
+    }
 }
 
 /// The directories on the way to a telemetry directory that did not exist before

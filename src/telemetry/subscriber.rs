@@ -31,7 +31,13 @@ where
 /// empty value counts as unset: an empty filter would enable nothing at all), else the parsed
 /// filter or why it does not parse.
 fn rust_log() -> Option<Result<EnvFilter, String>> {
-    let value = std::env::var("RUST_LOG").ok()?;
+    let value = std::env::var_os("RUST_LOG")?;
+    let Some(value) = value.to_str() else {
+        return Some(Err(format!(
+            "dagtel: telemetry configuration: ignored RUST_LOG={value:?}: not UTF-8; using the \
+             default filters"
+        )));
+    };
     if value.trim().is_empty() {
         return None;
     }
@@ -69,19 +75,32 @@ fn export_filter() -> EnvFilter {
 
 /// Installs a global subscriber with [`layers`] (filtered by `RUST_LOG`, `info` by default)
 /// and a console layer whose lines name the run and the node
-/// ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)). `Err`, changing nothing, when a
-/// global subscriber is already set; else the warning for a `RUST_LOG` that did not parse.
+/// ([`RunAwareFormat`](crate::otel::logs::RunAwareFormat)), and the bridge from the `log`
+/// crate. `Err`, changing nothing, when a global subscriber is already set; else warnings: a
+/// `RUST_LOG` that did not parse, a `log` logger already set.
 pub(crate) fn try_install(
     tracer: Option<&SdkTracerProvider>,
     logger: Option<&SdkLoggerProvider>,
     sdk_level: LogLevel,
-) -> Result<Option<String>, ()> {
-    tracing_subscriber::registry()
+) -> Result<Vec<String>, ()> {
+    if tracing::dispatcher::has_been_set() {
+        return Err(());
+    }
+    let mut warnings: Vec<String> = rust_log().and_then(Result::err).into_iter().collect();
+    let installed = tracing_subscriber::registry()
         .with(layers(tracer, logger).with_filter(export_filter()))
         .with(console_layer().with_filter(console_filter(sdk_level)))
-        .try_init()
-        .map_err(|_| ())?;
-    Ok(rust_log().and_then(Result::err))
+        .try_init();
+    // `try_init` sets the subscriber, then the `log` bridge: failing with the subscriber set
+    // (no other install raced this one in between) means a `log` logger was set already.
+    if installed.is_err() {
+        warnings.push(
+            "dagtel: telemetry: a `log` logger was already set, so records of the `log` crate \
+             are not exported by this telemetry (`tracing` events are)"
+                .to_string(),
+        );
+    }
+    Ok(warnings)
 }
 
 #[cfg(test)]
