@@ -35,18 +35,59 @@ fn blank_graph_node_and_input_names_are_rejected() {
     let x = g.input::<u64>(" ");
     let _a = g.node("a").run(x, |_, x| Ok(x + 1));
     let err = build_err(g);
-    assert_eq!(err, BuildError::BlankName { name: " ".into() });
-    assert!(err.to_string().contains("\" \""), "{err}");
+    assert_eq!(
+        err,
+        BuildError::BlankName {
+            what: "input",
+            name: " ".into()
+        }
+    );
+    assert!(err.to_string().contains("blank input name \" \""), "{err}");
 
     let mut g = DagBuilder::new("blank");
     let x = g.input::<u64>("x");
     let _a = g.node("").run(x, |_, x| Ok(x + 1));
-    assert_eq!(build_err(g), BuildError::BlankName { name: "".into() });
+    assert_eq!(
+        build_err(g),
+        BuildError::BlankName {
+            what: "node",
+            name: "".into()
+        }
+    );
 
     let mut g = DagBuilder::new("\t");
     let x = g.input::<u64>("x");
     let _a = g.node("a").run(x, |_, x| Ok(x + 1));
-    assert_eq!(build_err(g), BuildError::BlankName { name: "\t".into() });
+    assert_eq!(
+        build_err(g),
+        BuildError::BlankName {
+            what: "graph",
+            name: "\t".into()
+        }
+    );
+}
+
+#[test]
+fn blank_stage_and_task_group_names_are_rejected() {
+    let blank = |what, name: &str| BuildError::BlankName {
+        what,
+        name: name.into(),
+    };
+    let mut g = DagBuilder::new("g");
+    let x = g.input::<u64>("x");
+    let _ = g.node("a").stage(" ").run(x, |_, x| Ok(x + 1));
+    assert_eq!(build_err(g), blank("stage", " "));
+
+    let mut g = DagBuilder::new("g");
+    g.stage("");
+    let x = g.input::<u64>("x");
+    let _ = g.node("a").run(x, |_, x| Ok(x + 1));
+    assert_eq!(build_err(g), blank("stage", ""));
+
+    let mut g = DagBuilder::new("g");
+    let x = g.input::<u64>("x");
+    let _ = g.node("a").task("\t").run(x, |_, x| Ok(x + 1));
+    assert_eq!(build_err(g), blank("task group", "\t"));
 }
 
 #[test]

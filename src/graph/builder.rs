@@ -124,7 +124,15 @@ impl DagBuilder {
     pub fn build(mut self) -> Result<Dag, BuildError> {
         if self.name.trim().is_empty() {
             let name = self.name.clone();
-            self.problems.insert(0, BuildError::BlankName { name });
+            let what = "graph";
+            self.problems
+                .insert(0, BuildError::BlankName { what, name });
+        }
+        // Declared stages and the nodes' own (which `declare` adds to the list).
+        if let Some(stage) = self.stages.iter().find(|s| s.trim().is_empty()) {
+            let name = stage.clone();
+            let what = "stage";
+            self.problems.push(BuildError::BlankName { what, name });
         }
         let mut problems = self.problems;
         // Stable: duplicates first, each kind in declaration order.
@@ -150,10 +158,19 @@ impl DagBuilder {
         output: TypeTag,
     ) -> Handle<T> {
         let index = self.decls.len() as u32;
-        if node.name.trim().is_empty() {
-            self.problems.push(BuildError::BlankName {
-                name: node.name.clone(),
-            });
+        let what = match node.kind {
+            NodeKind::Input => "input",
+            _ => "node",
+        };
+        let names = [
+            (what, Some(&node.name)),
+            ("task group", node.task_group.as_ref()),
+        ];
+        for (what, name) in names {
+            if let Some(name) = name.filter(|n| n.trim().is_empty()) {
+                let name = name.clone();
+                self.problems.push(BuildError::BlankName { what, name });
+            }
         }
         match self.by_name.entry(node.name.clone()) {
             Entry::Occupied(_) => self.problems.push(BuildError::DuplicateName {

@@ -39,10 +39,12 @@ pub enum BuildError {
         /// The nodes of the cycle, in order.
         nodes: Vec<String>,
     },
-    /// A graph, node or input named with nothing but whitespace: names are what spans,
-    /// metrics, records and errors show.
-    #[error("blank name {name:?}: every graph, node and input needs a name with text in it")]
+    /// A graph, node, input, stage or task group named with nothing but whitespace: names are
+    /// what spans, metrics, records and errors show.
+    #[error("blank {what} name {name:?}: names need text in them")]
     BlankName {
+        /// What was named: `graph`, `node`, `input`, `stage` or `task group`.
+        what: &'static str,
         /// The name as given.
         name: String,
     },
