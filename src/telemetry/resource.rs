@@ -51,15 +51,23 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
     for detector in &settings.detectors {
         builder = builder.with_attributes(detect(*detector));
     }
+    // A blank value names nothing (as a blank variable is unset): a blank service attribute
+    // is left out, and the next source applies (the name given here, a fresh id).
+    let text = |v: &String| !v.trim().is_empty();
+    let service_keys = [
+        SERVICE_NAME,
+        SERVICE_INSTANCE_ID,
+        SERVICE_VERSION,
+        SERVICE_NAMESPACE,
+        DEPLOYMENT_ENVIRONMENT,
+    ];
     builder = builder.with_attributes(
         settings
             .resource_attributes
             .iter()
+            .filter(|(k, v)| text(v) || !service_keys.contains(&k.as_str()))
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
     );
-
-    // An empty `service.name=` or `service.instance.id=` names nothing: the next source
-    // (the name given here, a fresh id) applies, as for an empty variable.
     let attribute = |key: &str| {
         settings
             .resource_attributes
@@ -67,25 +75,22 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
-            .filter(|v| !v.trim().is_empty())
+            .filter(text)
     };
     let service = &settings.service;
     let name = service
         .name
         .clone()
+        .filter(text)
         .or_else(|| attribute(SERVICE_NAME))
         .unwrap_or_else(|| service_name.to_owned());
-    let name = if name.is_empty() {
-        unknown_service()
-    } else {
-        name
-    };
+    let name = if text(&name) { name } else { unknown_service() };
     builder = builder.with_service_name(name);
     let instance_id = service
         .instance_id
         .clone()
+        .filter(text)
         .or_else(|| attribute(SERVICE_INSTANCE_ID))
-        .filter(|id| !id.trim().is_empty())
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     builder = builder.with_attribute(KeyValue::new(SERVICE_INSTANCE_ID, instance_id));
     for (key, value) in [
@@ -93,7 +98,7 @@ pub fn build_resource(settings: &Settings, service_name: &str) -> Resource {
         (SERVICE_NAMESPACE, &service.namespace),
         (DEPLOYMENT_ENVIRONMENT, &service.environment),
     ] {
-        if let Some(value) = value {
+        if let Some(value) = value.as_ref().filter(|v| text(v)) {
             builder = builder.with_attribute(KeyValue::new(key, value.clone()));
         }
     }
@@ -181,10 +186,12 @@ mod tests {
 
     #[test]
     fn empty_service_attributes_name_nothing() {
-        let settings = Settings {
+        let mut settings = Settings {
             resource_attributes: vec![
                 ("service.name".into(), String::new()),
                 ("service.instance.id".into(), " ".into()),
+                ("service.version".into(), String::new()),
+                ("team".into(), String::new()),
             ],
             ..Settings::default()
         };
@@ -192,6 +199,21 @@ mod tests {
         assert_eq!(get(&resource, "service.name"), Some(Value::from("svc")));
         let id = get(&resource, "service.instance.id").unwrap().to_string();
         assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id:?}");
+        assert_eq!(get(&resource, "service.version"), None);
+        // Other keys keep an empty value: it is what the user wrote.
+        assert_eq!(get(&resource, "team"), Some(Value::from("")));
+
+        // A blank name given in code or in a setting names nothing either.
+        let resource = build_resource(&settings, " ");
+        let name = get(&resource, "service.name").unwrap().to_string();
+        assert!(name.starts_with("unknown_service"), "{name}");
+        settings.service.instance_id = Some(" ".into());
+        settings.resource_attributes[1].1 = "from-attributes".into();
+        let resource = build_resource(&settings, "svc");
+        assert_eq!(
+            get(&resource, "service.instance.id"),
+            Some(Value::from("from-attributes"))
+        );
     }
 
     #[test]
