@@ -59,7 +59,8 @@ fn a_certificate_with_an_insecure_scheme_less_grpc_endpoint_is_ignored_with_a_wa
     assert!(
         r.warnings
             .iter()
-            .any(|w| w.variable == "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+            .any(|w| w.variable == "OTEL_EXPORTER_OTLP_CERTIFICATE"
+                && w.problem.contains("no scheme and `insecure` is true")),
         "{:?}",
         r.warnings
     );

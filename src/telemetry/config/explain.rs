@@ -145,7 +145,7 @@ fn is_duration(key: &str) -> bool {
 
 pub(super) fn format_value(key: &str, value: &Json) -> String {
     match value {
-        Json::Null if key == "service.instance_id" => "(unset: random per process)".to_owned(),
+        Json::Null if key == "service.instance_id" => "(unset: new UUIDv7 per install)".to_owned(),
         Json::Null if key.starts_with("limits.") => "(no limit)".to_owned(),
         Json::Null => "(unset)".to_owned(),
         Json::String(s) if key.ends_with(".endpoint") => mask_url(s),

@@ -358,14 +358,16 @@ fn check_values(
             ("client_certificate", otlp.client_certificate.is_some()),
         ];
         if plain_http {
+            let why = if otlp.endpoint_set && !otlp.endpoint.contains("://") {
+                "needs an https:// endpoint; the gRPC endpoint has no scheme and `insecure` is \
+                 true, so it is plain http"
+            } else {
+                "needs an https:// endpoint, the endpoint is http://"
+            };
             for (file, set) in files {
                 if set {
                     let key = format!("otlp.{signal}.{file}");
-                    report(
-                        settings,
-                        &key,
-                        "needs an https:// endpoint, the endpoint is http://",
-                    );
+                    report(settings, &key, why);
                 }
             }
             let otlp = settings.otlp.get_mut(signal);
