@@ -529,7 +529,7 @@ fn the_parent_context_comes_from_the_given_environment() {
 fn baggage_from_a_parent_without_a_trace_context_reaches_the_nodes() {
     use opentelemetry::baggage::BaggageExt as _;
     let s = settings("baggage-only", &[ExporterKind::Memory]);
-    let env = [("BAGGAGE", "tenant=acme")];
+    let env = [("BAGGAGE", "tenant=acme,region=eu")];
     let guard = install(&s, "svc", local().parent_env(env)).unwrap();
     assert!(!guard.parent().is_remote());
     let mut g = dagtel::DagBuilder::new("baggage");
@@ -551,6 +551,32 @@ fn baggage_from_a_parent_without_a_trace_context_reaches_the_nodes() {
             .unwrap();
         assert_eq!(run.outputs().get(seen).unwrap().as_deref(), Some("acme"));
     }
+    // Baggage the caller attached itself stays, on top of the parent's.
+    let _attached = Context::current_with_baggage([
+        KeyValue::new("tenant", "own"),
+        KeyValue::new("team", "core"),
+    ])
+    .attach();
+    let mut g = dagtel::DagBuilder::new("baggage-merged");
+    let both = g.node("both").run((), |_, ()| {
+        let cx = Context::current();
+        let get = |k: &str| cx.baggage().get(k).map(|v| v.to_string());
+        Ok((get("tenant"), get("team"), get("region")))
+    });
+    let dag = g.build().unwrap();
+    let plan = dag.plan(&dagtel::Request::new().output(both)).unwrap();
+    let run = dagtel::Executor::sequential()
+        .hook(guard.hooks())
+        .run(&plan, dagtel::Inputs::new())
+        .unwrap();
+    assert_eq!(
+        run.outputs().get(both).unwrap(),
+        &(
+            Some("own".to_string()),
+            Some("core".to_string()),
+            Some("eu".to_string())
+        )
+    );
     guard.shutdown();
 }
 

@@ -422,6 +422,23 @@ impl Drop for NodeState {
     }
 }
 
+/// The parent process's context with the caller's own baggage on top (the caller's entries
+/// win): the parent stands in for the caller's missing trace, not for what the caller attached.
+fn with_callers_baggage(parent: &Context, caller: &Context) -> Context {
+    use opentelemetry::baggage::{Baggage, BaggageExt};
+    let own = caller.baggage();
+    if own.is_empty() {
+        return parent.clone();
+    }
+    let merged: Baggage = parent
+        .baggage()
+        .iter()
+        .chain(own.iter())
+        .map(|(key, (value, metadata))| (key.clone(), (value.clone(), metadata.clone())))
+        .collect();
+    parent.with_baggage(merged)
+}
+
 impl Hooks for OtelHooks {
     type Run = RunState;
     type Stage = StageState;
@@ -435,7 +452,7 @@ impl Hooks for OtelHooks {
         let current = Context::current();
         let base = match &self.parent {
             Some(parent) if !current.has_active_span() && current.get::<RunScope>().is_none() => {
-                parent.clone()
+                with_callers_baggage(parent, &current)
             }
             _ => current,
         };
