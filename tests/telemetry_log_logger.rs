@@ -38,19 +38,9 @@ fn a_log_logger_is_not_a_tracing_subscriber() {
         "{warnings:?}"
     );
 
-    tracing::info!("an event after install");
-    guard.force_flush();
-    let logs = guard
-        .memory()
-        .logs
-        .as_ref()
-        .unwrap()
-        .get_emitted_logs()
-        .unwrap();
-    assert!(
-        logs.iter()
-            .any(|l| format!("{:?}", l.record.body()).contains("an event after install")),
-        "{logs:?}"
-    );
+    assert!(support::event_reaches_memory_logs(
+        &guard,
+        "an event after install"
+    ));
     guard.shutdown();
 }

@@ -32,20 +32,10 @@ fn a_programs_own_subscriber_exports_through_the_layers_and_a_late_install_warns
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
         .try_init()
         .expect("no subscriber set yet in this process");
-    tracing::info!("through the program's subscriber");
-    guard.force_flush();
-    let logs = guard
-        .memory()
-        .logs
-        .as_ref()
-        .unwrap()
-        .get_emitted_logs()
-        .unwrap();
-    assert!(
-        logs.iter()
-            .any(|l| format!("{:?}", l.record.body()).contains("through the program's subscriber")),
-        "{logs:?}"
-    );
+    assert!(support::event_reaches_memory_logs(
+        &guard,
+        "through the program's subscriber"
+    ));
     guard.shutdown();
 
     // An install that finds the subscriber set: nothing of its own reaches `tracing`.

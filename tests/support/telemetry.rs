@@ -79,6 +79,17 @@ pub fn all_spans(requests: &[ExportTraceServiceRequest]) -> impl Iterator<Item =
         .flat_map(|ss| &ss.spans)
 }
 
+/// Emits a `tracing` event with `text` through the global subscriber and says whether the
+/// guard's memory log exporter received it.
+pub fn event_reaches_memory_logs(guard: &TelemetryGuard, text: &str) -> bool {
+    tracing::info!("{text}");
+    guard.force_flush();
+    let logs = guard.memory().logs.as_ref().expect("a memory log exporter");
+    let logs = logs.get_emitted_logs().expect("emitted logs");
+    logs.iter()
+        .any(|l| format!("{:?}", l.record.body()).contains(text))
+}
+
 /// Runs a one-node graph (`step`) with `guard`'s hooks.
 pub fn run_one_node(guard: &TelemetryGuard) {
     let mut g = dagtel::DagBuilder::new("one");
