@@ -65,12 +65,27 @@ fn console_filter(sdk_level: LogLevel) -> EnvFilter {
 }
 
 /// What is exported as spans and log records: `RUST_LOG` when set, else `info` and above.
-/// Debug and trace events of libraries stay local unless asked for.
+/// Debug and trace events of libraries stay local unless asked for. Node reports
+/// (`ctx.event`, `ctx.artifact`) are data, not diagnostics: a `RUST_LOG` that does not name
+/// their target still exports them.
 fn export_filter() -> EnvFilter {
     match rust_log() {
-        Some(Ok(filter)) => filter,
+        Some(Ok(filter)) if mentions_node_reports() => filter,
+        Some(Ok(filter)) => filter.add_directive(node_reports()),
         _ => EnvFilter::new("info"),
     }
+}
+
+/// The directive that exports node reports.
+fn node_reports() -> tracing_subscriber::filter::Directive {
+    format!("{}=info", crate::otel::node_events::EVENT_TARGET)
+        .parse()
+        .expect("a valid directive")
+}
+
+/// Whether `RUST_LOG` says something about node reports' target itself (then it decides).
+fn mentions_node_reports() -> bool {
+    std::env::var("RUST_LOG").is_ok_and(|v| v.contains(crate::otel::node_events::EVENT_TARGET))
 }
 
 /// Installs a global subscriber with [`layers`] (filtered by `RUST_LOG`, `info` by default)
