@@ -162,7 +162,7 @@ where
 }
 
 /// A console layer writing [`RunAwareFormat`] lines to standard error, in colour only when it
-/// is a terminal and `NO_COLOR` is unset or empty.
+/// is a terminal or `CLICOLOR_FORCE` is set (not `0`), and `NO_COLOR` is unset or empty.
 ///
 /// Compose your own writer or filter with
 /// `tracing_subscriber::fmt::layer().event_format(RunAwareFormat::new()).with_writer(..)`.
@@ -176,11 +176,13 @@ where
         .event_format(RunAwareFormat::new())
 }
 
-/// Colour only for a terminal, and never when `NO_COLOR` is set to anything but an empty
-/// value (<https://no-color.org>): colour codes in a CI log or a batch job's file are noise.
+/// Colour only for a terminal (colour codes in a batch job's file are noise) or when
+/// `CLICOLOR_FORCE` is set to anything but `0` (CI logs that render them), and never when
+/// `NO_COLOR` is set to anything but an empty value (<https://no-color.org>).
 fn stderr_wants_colour() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let set = |name: &str, off: &str| std::env::var_os(name).is_some_and(|v| v != off);
+    !set("NO_COLOR", "") && (set("CLICOLOR_FORCE", "0") || std::io::stderr().is_terminal())
 }
 
 /// Standard error with the credentials of URLs masked: the SDK's own diagnostics (at
@@ -359,7 +361,31 @@ fn log_target(event: &Event<'_>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_url_credentials;
+    use super::{mask_url_credentials, stderr_wants_colour};
+
+    /// Runs `colour_in_child` with the given variables (its stderr is a pipe, not a terminal).
+    #[test]
+    fn colour_follows_no_color_and_clicolor_force() {
+        for (no_color, force, expect) in
+            [("", "0", "false"), ("", "1", "true"), ("1", "1", "false")]
+        {
+            crate::child_test::run_in_child(
+                "otel::logs::tests::colour_in_child",
+                &[
+                    ("NO_COLOR", no_color),
+                    ("CLICOLOR_FORCE", force),
+                    ("DAGTEL_TEST_COLOUR", expect),
+                ],
+            );
+        }
+    }
+
+    #[test]
+    fn colour_in_child() {
+        if let Ok(expect) = std::env::var("DAGTEL_TEST_COLOUR") {
+            assert_eq!(stderr_wants_colour().to_string(), expect);
+        }
+    }
 
     #[test]
     fn url_credentials_in_console_lines_are_masked() {
