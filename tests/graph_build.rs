@@ -29,65 +29,80 @@ fn duplicate_node_names_are_rejected() {
 // ---------------------------------------------------------------------------------------------
 // BlankName
 
+fn blank(what: &'static str, name: &str, declared: &str) -> BuildError {
+    BuildError::BlankName {
+        what,
+        name: name.into(),
+        declared: declared.into(),
+    }
+}
+
 #[test]
 fn blank_graph_node_and_input_names_are_rejected() {
     let mut g = DagBuilder::new("blank");
     let x = g.input::<u64>(" ");
     let _a = g.node("a").run(x, |_, x| Ok(x + 1));
     let err = build_err(g);
-    assert_eq!(
-        err,
-        BuildError::BlankName {
-            what: "input",
-            name: " ".into()
-        }
-    );
+    assert_eq!(err, blank("input", " ", "declaration 1 of graph `blank`"));
     assert!(err.to_string().contains("blank input name \" \""), "{err}");
 
     let mut g = DagBuilder::new("blank");
     let x = g.input::<u64>("x");
     let _a = g.node("").run(x, |_, x| Ok(x + 1));
+    let err = build_err(g);
     assert_eq!(
-        build_err(g),
-        BuildError::BlankName {
-            what: "node",
-            name: "".into()
-        }
+        err,
+        blank("node", "", "declaration 2 of graph `blank`, after `x`")
+    );
+    assert!(
+        err.to_string()
+            .starts_with("blank node name \"\" (declaration 2 of graph `blank`, after `x`)"),
+        "{err}"
     );
 
     let mut g = DagBuilder::new("\t");
     let x = g.input::<u64>("x");
     let _a = g.node("a").run(x, |_, x| Ok(x + 1));
-    assert_eq!(
-        build_err(g),
-        BuildError::BlankName {
-            what: "graph",
-            name: "\t".into()
-        }
-    );
+    assert_eq!(build_err(g), blank("graph", "\t", "the graph's own name"));
 }
 
 #[test]
 fn blank_stage_and_task_group_names_are_rejected() {
-    let blank = |what, name: &str| BuildError::BlankName {
-        what,
-        name: name.into(),
-    };
     let mut g = DagBuilder::new("g");
     let x = g.input::<u64>("x");
     let _ = g.node("a").stage(" ").run(x, |_, x| Ok(x + 1));
-    assert_eq!(build_err(g), blank("stage", " "));
+    assert_eq!(build_err(g), blank("stage", " ", "the stage of node `a`"));
 
     let mut g = DagBuilder::new("g");
-    g.stage("");
+    g.stage("ingest").stage("");
     let x = g.input::<u64>("x");
     let _ = g.node("a").run(x, |_, x| Ok(x + 1));
-    assert_eq!(build_err(g), blank("stage", ""));
+    let declared = "declared with `DagBuilder::stage`";
+    assert_eq!(build_err(g), blank("stage", "", declared));
 
     let mut g = DagBuilder::new("g");
     let x = g.input::<u64>("x");
     let _ = g.node("a").task("\t").run(x, |_, x| Ok(x + 1));
-    assert_eq!(build_err(g), blank("task group", "\t"));
+    assert_eq!(
+        build_err(g),
+        blank("task group", "\t", "the task group of node `a`")
+    );
+}
+
+#[test]
+fn a_blank_node_is_found_by_its_place_when_many_nodes_are_generated() {
+    // A graph generated from configuration: one entry lost its name.
+    let names = ["load", "clean", " ", "join"];
+    let mut g = DagBuilder::new("etl");
+    let x = g.input::<u64>("x");
+    for name in names {
+        let _ = g.node(name).stage(name).run(x, |_, x| Ok(x + 1));
+    }
+    // The node's own name comes first; its stage is named by the same place.
+    assert_eq!(
+        build_err(g),
+        blank("node", " ", "declaration 4 of graph `etl`, after `clean`")
+    );
 }
 
 #[test]

@@ -95,6 +95,10 @@ impl DagBuilder {
     /// were not declared, which are then added in order of first use.
     pub fn stage(&mut self, name: impl Into<String>) -> &mut Self {
         let name = name.into();
+        if is_blank(&name) {
+            let declared = "declared with `DagBuilder::stage`".into();
+            self.problems.push(blank_name("stage", &name, declared));
+        }
         if !self.stages.contains(&name) {
             self.stages.push(name);
         }
@@ -122,17 +126,9 @@ impl DagBuilder {
     /// missing dependencies, then type mismatches, cycles, and task groups that mix stages or
     /// are not contiguous.
     pub fn build(mut self) -> Result<Dag, BuildError> {
-        if self.name.trim().is_empty() {
-            let name = self.name.clone();
-            let what = "graph";
-            self.problems
-                .insert(0, BuildError::BlankName { what, name });
-        }
-        // Declared stages and the nodes' own (which `declare` adds to the list).
-        if let Some(stage) = self.stages.iter().find(|s| s.trim().is_empty()) {
-            let name = stage.clone();
-            let what = "stage";
-            self.problems.push(BuildError::BlankName { what, name });
+        if is_blank(&self.name) {
+            let blank = blank_name("graph", &self.name, "the graph's own name".into());
+            self.problems.insert(0, blank);
         }
         let mut problems = self.problems;
         // Stable: duplicates first, each kind in declaration order.
@@ -162,14 +158,15 @@ impl DagBuilder {
             NodeKind::Input => "input",
             _ => "node",
         };
-        let names = [
-            (what, Some(&node.name)),
-            ("task group", node.task_group.as_ref()),
-        ];
-        for (what, name) in names {
-            if let Some(name) = name.filter(|n| n.trim().is_empty()) {
-                let name = name.clone();
-                self.problems.push(BuildError::BlankName { what, name });
+        if is_blank(&node.name) {
+            let declared = self.where_declared(index as usize);
+            self.problems.push(blank_name(what, &node.name, declared));
+        }
+        let owned = [("stage", &node.stage), ("task group", &node.task_group)];
+        for (what, name) in owned {
+            if let Some(name) = name.as_ref().filter(|n| is_blank(n)) {
+                let declared = format!("the {what} of {}", self.describe(index as usize, &node));
+                self.problems.push(blank_name(what, name, declared));
             }
         }
         match self.by_name.entry(node.name.clone()) {
@@ -192,6 +189,40 @@ impl DagBuilder {
             output,
         });
         Handle::new(self.id, Key::Node(index))
+    }
+}
+
+impl DagBuilder {
+    /// Names a declaration by its place, for a node whose own name cannot: "declaration 3 of
+    /// graph `etl`, after `load`".
+    fn where_declared(&self, index: usize) -> String {
+        let mut place = format!("declaration {} of graph `{}`", index + 1, self.name);
+        if let Some(previous) = index.checked_sub(1).map(|i| &self.decls[i].node.name) {
+            place.push_str(&format!(", after `{previous}`"));
+        }
+        place
+    }
+
+    /// "node `load`", or the place of a node named with nothing but whitespace.
+    fn describe(&self, index: usize, node: &DeclaredNode) -> String {
+        if is_blank(&node.name) {
+            self.where_declared(index)
+        } else {
+            format!("node `{}`", node.name)
+        }
+    }
+}
+
+fn is_blank(name: &str) -> bool {
+    name.trim().is_empty()
+}
+
+fn blank_name(what: &'static str, name: &str, declared: String) -> BuildError {
+    let name = name.to_owned();
+    BuildError::BlankName {
+        what,
+        name,
+        declared,
     }
 }
 

@@ -41,12 +41,16 @@ pub enum BuildError {
     },
     /// A graph, node, input, stage or task group named with nothing but whitespace: names are
     /// what spans, metrics, records and errors show.
-    #[error("blank {what} name {name:?}: names need text in them")]
+    #[error("blank {what} name {name:?} ({declared}): names need text in them")]
     BlankName {
         /// What was named: `graph`, `node`, `input`, `stage` or `task group`.
         what: &'static str,
         /// The name as given.
         name: String,
+        /// Which declaration gave it, for a graph generated from configuration: e.g.
+        /// ``declaration 3 of graph `etl`, after `load` `` for a node or input, ``the stage of
+        /// node `load` `` for a stage, ``the graph's own name`` for the graph.
+        declared: String,
     },
     /// A handle made by another builder was used here.
     #[error("node `{node}` uses a handle from another graph builder")]
