@@ -320,10 +320,16 @@ fn handle_from_another_builder_is_rejected() {
     assert_eq!(
         err,
         BuildError::ForeignHandle {
-            node: "uses".into()
+            node: "uses".into(),
+            position: 1,
+            type_name: "u64",
         }
     );
     assert!(err.to_string().contains("`uses`"), "{err}");
+    assert!(
+        err.to_string().contains("dependency 1 (of type `u64`)"),
+        "{err}"
+    );
     // The other builder is unaffected.
     assert!(other.build().is_ok());
 }
@@ -331,14 +337,20 @@ fn handle_from_another_builder_is_rejected() {
 #[test]
 fn named_dep_from_another_builder_is_rejected() {
     let mut other = DagBuilder::new("other");
-    let foreign = other.dep::<u64>("x");
+    let foreign = other.dep::<String>("x");
     let mut g = DagBuilder::new("mine");
-    let _x = g.input::<u64>("x");
-    let _uses = g.node("uses").run(foreign, |_, x| Ok(x + 1));
+    let x = g.input::<u64>("x");
+    let _uses = g
+        .node("uses")
+        .run((x, foreign), |_, (x, y): (&u64, &String)| {
+            Ok(x + y.len() as u64)
+        });
     assert_eq!(
         build_err(g),
         BuildError::ForeignHandle {
-            node: "uses".into()
+            node: "uses".into(),
+            position: 2,
+            type_name: "alloc::string::String",
         }
     );
 }

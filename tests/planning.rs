@@ -268,6 +268,11 @@ fn unknown_output_is_a_plan_error() {
         matches!(&err, PlanError::UnknownOutput { dag, .. } if dag == "pipeline"),
         "{err:?}"
     );
+    assert!(
+        err.to_string()
+            .contains("(a `u64` handle from another graph builder)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -53,10 +53,18 @@ pub enum BuildError {
         declared: String,
     },
     /// A handle made by another builder was used here.
-    #[error("node `{node}` uses a handle from another graph builder")]
+    #[error(
+        "node `{node}` uses a handle from another graph builder as its dependency {position} \
+         (of type `{type_name}`): handles are valid only in the builder that made them; \
+         refer to a node of this graph, or by name with `DagBuilder::dep`"
+    )]
     ForeignHandle {
         /// The node that used it.
         node: String,
+        /// Which of the node's dependencies it is, counted from 1 in the order given.
+        position: usize,
+        /// The type the handle stands for.
+        type_name: &'static str,
     },
     /// A node option that does not apply to this kind of node.
     #[error("node `{node}`: {reason}")]

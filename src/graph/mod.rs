@@ -122,9 +122,11 @@ impl Dag {
     }
 
     /// The node a handle refers to, if the handle belongs to this graph and resolves.
-    pub(crate) fn resolve_key(&self, dag: u32, key: Key) -> Result<u32, String> {
+    pub(crate) fn resolve_key(&self, dag: u32, key: Key, type_name: &str) -> Result<u32, String> {
         if dag != self.inner.id {
-            return Err("(a handle from another graph)".to_string());
+            return Err(format!(
+                "(a `{type_name}` handle from another graph builder)"
+            ));
         }
         match key {
             handle::Key::Node(index) => Ok(index),

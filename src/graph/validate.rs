@@ -114,10 +114,13 @@ fn resolve_deps(parts: &Parts) -> Result<Vec<Vec<u32>>, BuildError> {
         .map(|decl| {
             decl.deps
                 .iter()
-                .map(|spec| {
+                .enumerate()
+                .map(|(at, spec)| {
                     if spec.dag != parts.id {
                         return Err(BuildError::ForeignHandle {
                             node: decl.node.name.clone(),
+                            position: at + 1,
+                            type_name: spec.ty.name(),
                         });
                     }
                     match spec.key {

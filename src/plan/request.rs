@@ -14,19 +14,20 @@ pub struct Request {
 #[derive(Clone, Debug)]
 pub(crate) enum Target {
     Name(String),
-    Handle(u32, Key),
+    /// A handle's builder, key, and type name (for an error about a foreign handle).
+    Handle(u32, Key, &'static str),
 }
 
 impl Target {
     pub(crate) fn of<T>(handle: Handle<T>) -> Self {
-        Self::Handle(handle.dag, handle.key)
+        Self::Handle(handle.dag, handle.key, std::any::type_name::<T>())
     }
 
     /// The graph index, or the text to name in an error.
     pub(crate) fn resolve(&self, dag: &Dag) -> Result<u32, String> {
         match self {
             Self::Name(name) => dag.index_of(name).ok_or_else(|| name.clone()),
-            Self::Handle(id, key) => dag.resolve_key(*id, *key),
+            Self::Handle(id, key, type_name) => dag.resolve_key(*id, *key, type_name),
         }
     }
 }
