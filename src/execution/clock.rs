@@ -63,3 +63,31 @@ impl Clock {
         self.anchor_raw
     }
 }
+
+/// Miri (the interpreter that checks the crate's `unsafe` code) cannot run `cpuid` or read
+/// the TSC: there the clock is the OS monotonic clock, with the same interface.
+#[cfg(miri)]
+mod quanta {
+    use std::time::{Duration, Instant};
+
+    #[derive(Clone)]
+    pub(super) struct Clock(Instant);
+
+    impl Clock {
+        pub(super) fn new() -> Self {
+            Self(Instant::now())
+        }
+
+        pub(super) fn raw(&self) -> u64 {
+            self.0.elapsed().as_nanos() as u64
+        }
+
+        pub(super) fn delta(&self, start: u64, end: u64) -> Duration {
+            Duration::from_nanos(end.saturating_sub(start))
+        }
+
+        pub(super) fn delta_as_nanos(&self, start: u64, end: u64) -> u64 {
+            end.saturating_sub(start)
+        }
+    }
+}
