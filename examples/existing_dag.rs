@@ -122,7 +122,9 @@ fn main() {
                 .neighbors_directed(n, petgraph::Direction::Incoming)
                 .map(|p| graph[p].name)
                 .collect();
+            // The stage a node runs in is named in its meta: it labels spans and metrics.
             let meta = NodeMeta::new(graph[n].name)
+                .with_stage(format!("level-{}", level[&n]))
                 .with_deps(deps)
                 .with_tag("layer", if level[&n] == 0 { "io" } else { "compute" });
             let task = TaskMeta::single(&meta);

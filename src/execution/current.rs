@@ -17,7 +17,7 @@ use crate::ids::RunId;
 #[derive(Debug)]
 pub(crate) struct Current<'a> {
     run_id: &'a RunId,
-    node: &'a Arc<NodeMeta>,
+    node: &'a NodeMeta,
     entity: OnceLock<Arc<str>>,
     /// The entity cell shared with scopes made for work carried from this node (see
     /// [`shared_entity`](Self::shared_entity)); created on first need.
@@ -115,7 +115,7 @@ pub(crate) fn hide<R>(f: impl FnOnce() -> R) -> R {
 
 impl<'a> Current<'a> {
     /// The node `node` of run `run_id`, borrowing both.
-    pub(crate) fn new(run_id: &'a RunId, node: &'a Arc<NodeMeta>) -> Self {
+    pub(crate) fn new(run_id: &'a RunId, node: &'a NodeMeta) -> Self {
         Self {
             run_id,
             node,
@@ -130,7 +130,7 @@ impl<'a> Current<'a> {
     /// for each poll; they share `entity`, so an entity declared in one poll is the node's in
     /// the next. A scope its hooks put in its context speaks for it first (see
     /// [`is_polled`](Self::is_polled)).
-    pub(crate) fn polled(run_id: &'a RunId, node: &'a Arc<NodeMeta>, entity: &EntityCell) -> Self {
+    pub(crate) fn polled(run_id: &'a RunId, node: &'a NodeMeta, entity: &EntityCell) -> Self {
         let shared = OnceLock::new();
         let _ = shared.set(Arc::clone(entity));
         Self {
@@ -155,7 +155,7 @@ impl<'a> Current<'a> {
         self.run_id
     }
 
-    pub(crate) fn node(&self) -> &Arc<NodeMeta> {
+    pub(crate) fn node(&self) -> &NodeMeta {
         self.node
     }
 

@@ -148,6 +148,13 @@ impl NodeMeta {
         self
     }
 
+    /// Puts the node in a task group (see [`TaskMeta::group`](crate::TaskMeta::group)).
+    pub fn with_task_group(mut self, group: impl Into<String>) -> Self {
+        self.task_group = Some(group.into());
+        self.refresh_fingerprint();
+        self
+    }
+
     /// Sets the dependency names, in argument order.
     pub fn with_deps<I, S>(mut self, deps: I) -> Self
     where

@@ -58,6 +58,10 @@ pub enum HookPhase {
     AroundAsync,
     NodeEvents,
     AroundWork,
+    /// Not a hook's failure: the program driving a [`Lifecycle`](super::Lifecycle) asked
+    /// for something it cannot honour (a stage of another run, say); the message says what
+    /// was done instead.
+    Driver,
 }
 
 /// One contained hook failure.
@@ -77,6 +81,9 @@ pub struct HookFailure {
 pub struct HookFailures {
     count: AtomicU64,
     kept: Mutex<Vec<HookFailure>>,
+    /// Where failures are also recorded: a [`Lifecycle`](super::Lifecycle)'s, over all its
+    /// runs, for the failures of one of them.
+    also: Option<std::sync::Arc<HookFailures>>,
 }
 
 /// Failures beyond this many are counted but not kept, so a hook failing on every node of a
@@ -94,7 +101,18 @@ impl HookFailures {
         self.kept.lock().map(|k| k.clone()).unwrap_or_default()
     }
 
+    /// Failures of one part (a run) that are also recorded in `all`.
+    pub(crate) fn part_of(all: std::sync::Arc<HookFailures>) -> Self {
+        Self {
+            also: Some(all),
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn record(&self, hook: &'static str, phase: HookPhase, message: String) {
+        if let Some(all) = &self.also {
+            all.record(hook, phase, message.clone());
+        }
         self.count.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut kept) = self.kept.lock()
             && kept.len() < KEEP

@@ -2,7 +2,30 @@
 //!
 //! A program with its own DAG code (its own loop, its own petgraph graph, another scheduler)
 //! calls the same hooks in the same order as dagtel's executor does, and gets the same
-//! telemetry: start a run, optionally stages, then one [`ActiveNode`] per node attempt.
+//! telemetry: start a run, optionally stages, then one [`ActiveNode`] per node, whose
+//! [`run`](ActiveNode::run) (sync) or [`run_async`](ActiveNode::run_async) wraps its body.
+//!
+//! What to keep in mind, where an executor of one's own differs from dagtel's:
+//!
+//! * **Names.** Node names must be unique within a run: fan-in links find a parent's span by
+//!   its name (dagtel's graphs reject duplicates; partitions of one step need names of their
+//!   own, `load[0]`, `load[1]`).
+//! * **Stages.** A node's stage is the one its [`NodeMeta`] names
+//!   ([`with_stage`](NodeMeta::with_stage)): it labels the node's span and metrics. Running
+//!   it in an [`ActiveStage`] of another name (or of another run) is reported in
+//!   [`failures`](ActiveRun::failures) with [`HookPhase::Driver`].
+//! * **Tasks.** [`ActiveRun::node`] makes each node a task of its own; a task group's nodes
+//!   run in one [`ActiveTask`] ([`ActiveRun::task`]).
+//! * **Scoped borrows.** The handles borrow the run (and the run borrows the lifecycle), so
+//!   nodes run on scoped threads (`std::thread::scope`, `rayon::scope`, a parallel iterator)
+//!   or as futures joined inside the run's task (`futures::future::join_all`), not handed to
+//!   `tokio::spawn`, which needs `'static` work: spawn the whole run instead.
+//! * **Work between nodes.** Code of the scheduler itself (its logs, its threads' loops) is
+//!   part of the run where it runs inside [`ActiveRun::work`], which calls the hooks'
+//!   `around_work` as dagtel's executor does around its own work.
+//! * **Node events.** [`Hooks::node_events`] lets dagtel's executor skip node calls; a
+//!   lifecycle makes them in every run (there is no run record to learn the nodes from), as
+//!   the hook's contract allows.
 //!
 //! ```
 //! use dagtel::hooks::{Lifecycle, RunInfo};
@@ -19,16 +42,20 @@
 //! assert_eq!(rows, 42);
 //! ```
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
+
+use futures_util::FutureExt;
 
 use super::Hooks;
 use super::events::*;
-use super::failures::{HookFailures, panic_text};
+use super::failures::{HookFailures, HookPhase, panic_text};
 use super::set::{HookSet, NoHooks, Stack};
 use crate::execution::Tally;
+use crate::execution::current::{Current, EntityCell};
 use crate::graph::NodeMeta;
 use crate::ids::RunId;
 use crate::outcome::{NodeOutcome, Outcome};
@@ -38,7 +65,8 @@ use crate::sync::lock;
 /// A set of hooks for a caller-driven executor. Build it once, start many runs.
 pub struct Lifecycle<H: HookSet = NoHooks> {
     hooks: H,
-    failures: HookFailures,
+    /// Over all runs; each run also has its own.
+    failures: Arc<HookFailures>,
 }
 
 impl Lifecycle<NoHooks> {
@@ -46,7 +74,7 @@ impl Lifecycle<NoHooks> {
     pub fn new() -> Self {
         Self {
             hooks: NoHooks,
-            failures: HookFailures::default(),
+            failures: Arc::default(),
         }
     }
 }
@@ -69,13 +97,15 @@ impl<H: HookSet> Lifecycle<H> {
         }
     }
 
-    /// Hook failures contained so far, over all runs.
+    /// Hook failures contained so far, over all runs (the first 64 kept); each run's own are
+    /// in [`ActiveRun::failures`].
     pub fn failures(&self) -> &HookFailures {
         &self.failures
     }
 
     /// Calls `before_run`.
     pub fn start_run(&self, info: RunInfo) -> ActiveRun<'_, H> {
+        let failures = Arc::new(HookFailures::part_of(Arc::clone(&self.failures)));
         let started_at = SystemTime::now();
         let state = self.hooks.before_run(
             &RunStart {
@@ -89,10 +119,11 @@ impl<H: HookSet> Lifecycle<H> {
                 plan: None,
                 started_at,
             },
-            &self.failures,
+            &failures,
         );
         ActiveRun {
             lifecycle: self,
+            failures,
             info,
             state: Some(state),
             started: Instant::now(),
@@ -150,6 +181,8 @@ impl RunInfo {
 /// early), it still ends the run, as failed, so the trace does not look like a success.
 pub struct ActiveRun<'l, H: HookSet> {
     lifecycle: &'l Lifecycle<H>,
+    /// This run's hook failures (also recorded in the lifecycle's).
+    failures: Arc<HookFailures>,
     info: RunInfo,
     /// `None` once the run has ended.
     state: Option<H::Run>,
@@ -171,6 +204,88 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
         &self.info.run_id
     }
 
+    /// This run's contained hook failures, and what the driver asked for that could not be
+    /// honoured ([`HookPhase::Driver`]).
+    pub fn failures(&self) -> &HookFailures {
+        &self.failures
+    }
+
+    /// Runs `work` as work of this run: inside every hook's `around_work`, as dagtel's
+    /// executor runs its own work (a worker thread's loop, the scheduling between nodes).
+    /// With `OtelHooks`, logs and spans of the scheduler's own code there carry the run id
+    /// and nest under the run. Nodes run inside it as anywhere else.
+    ///
+    /// ```
+    /// # use dagtel::hooks::{Lifecycle, RunInfo};
+    /// let lifecycle = Lifecycle::new();
+    /// let run = lifecycle.start_run(RunInfo::new("my-dag"));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| run.work(|| tracing::info!("worker started")));
+    /// });
+    /// run.finish();
+    /// ```
+    pub fn work<R>(&self, work: impl FnOnce() -> R) -> R {
+        let mut work = Some(work);
+        let mut result = None;
+        let mut call = || {
+            if let Some(work) = work.take() {
+                result = Some(catch_unwind(AssertUnwindSafe(work)));
+            }
+        };
+        self.lifecycle
+            .hooks
+            .around_work(self.state(), &mut call, &self.failures);
+        // Wrappers that did not call it: the work still runs, once.
+        call();
+        match result {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => resume_unwind(payload),
+            None => unreachable!("the work is taken exactly once above"),
+        }
+    }
+
+    /// Notes what the driver asked for that could not be honoured.
+    fn misuse(&self, message: String) {
+        self.failures
+            .record("dagtel::hooks::Lifecycle", HookPhase::Driver, message);
+    }
+
+    /// The stage a node or task may run in: `stage` when it is one of this run's, else none
+    /// (reported).
+    fn own_stage<'r>(
+        &'r self,
+        stage: Option<&'r ActiveStage<'r, 'l, H>>,
+        what: &str,
+    ) -> Option<&'r ActiveStage<'r, 'l, H>> {
+        let stage = stage?;
+        if std::ptr::eq(stage.run, self) {
+            return Some(stage);
+        }
+        self.misuse(format!(
+            "{what} of run {} was given stage `{}` of run {}: it runs outside any stage",
+            self.info.run_id, stage.name, stage.run.info.run_id
+        ));
+        None
+    }
+
+    /// Reports a node whose declared stage is not the one it runs in.
+    fn check_stage(&self, node: &NodeMeta, stage: Option<&str>) {
+        if node.stage() == stage {
+            return;
+        }
+        let named = |stage: Option<&str>| match stage {
+            Some(name) => format!("stage `{name}`"),
+            None => "no stage".to_string(),
+        };
+        self.misuse(format!(
+            "node `{}` runs in {} but its `NodeMeta` names {}: its span and metrics carry the \
+             `NodeMeta`'s (see `NodeMeta::with_stage`)",
+            node.name(),
+            named(stage),
+            named(node.stage()),
+        ));
+    }
+
     /// Calls `before_stage`; finish the stage after its last node.
     pub fn stage(&self, name: impl Into<String>, task_count: usize) -> ActiveStage<'_, 'l, H> {
         let name = name.into();
@@ -181,7 +296,7 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
                 stage: &name,
                 task_count,
             },
-            &self.lifecycle.failures,
+            &self.failures,
         );
         ActiveStage {
             run: self,
@@ -193,38 +308,63 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
         }
     }
 
-    /// Starts `node`'s task (`before_task`). Its first attempt starts (`before_node`) at the
-    /// first [`ActiveNode::run`], so a node that never runs (skipped) reports no attempt.
+    fn before_task(&self, stage: Option<&ActiveStage<'_, 'l, H>>, task: &TaskMeta) -> H::Task {
+        self.lifecycle.hooks.before_task(
+            self.state(),
+            stage.map(|s| &s.state),
+            &TaskStart {
+                run_id: &self.info.run_id,
+                task,
+            },
+            &self.failures,
+        )
+    }
+
+    /// Starts `node` as a task of its own (`before_task`). Its first attempt starts
+    /// (`before_node`) at the first [`ActiveNode::run`], so a node that never runs (skipped)
+    /// reports no attempt.
     pub fn node<'r>(
         &'r self,
         stage: Option<&'r ActiveStage<'r, 'l, H>>,
         node: &'r NodeMeta,
         task: &'r TaskMeta,
     ) -> ActiveNode<'r, 'l, H> {
-        let hooks = &self.lifecycle.hooks;
-        let stage_state = stage.map(|s| &s.state);
-        let task_state = hooks.before_task(
-            self.state(),
-            stage_state,
-            &TaskStart {
-                run_id: &self.info.run_id,
-                task,
-            },
-            &self.lifecycle.failures,
-        );
-        // The first attempt begins at the first `run`: a node finished without running (a
-        // skip) reports attempt 0, as under dagtel's executor.
-        ActiveNode {
-            run: self,
+        let given = stage.is_some();
+        let stage = self.own_stage(stage, &format!("node `{}`", node.name()));
+        // A refused stage is reported once, not again as the node's stage.
+        if stage.is_some() || !given {
+            self.check_stage(node, stage.map(|s| s.name.as_str()));
+        }
+        let state = self.before_task(stage, task);
+        ActiveNode::new(
+            self,
             stage,
             node,
             task,
-            task_state: Some(task_state),
-            node_state: None,
-            attempt: 0,
-            task_started: Instant::now(),
-            attempt_started: Instant::now(),
-            panicked: None,
+            TaskOf::Own {
+                state: Some(state),
+                started: Instant::now(),
+            },
+        )
+    }
+
+    /// Starts a task group (`before_task`): its nodes run one after another through
+    /// [`ActiveTask::node`], and it ends with [`ActiveTask::finish`], as a group of
+    /// dagtel's executor does (one task span holding its nodes' spans).
+    pub fn task<'r>(
+        &'r self,
+        stage: Option<&'r ActiveStage<'r, 'l, H>>,
+        task: &'r TaskMeta,
+    ) -> ActiveTask<'r, 'l, H> {
+        let stage = self.own_stage(stage, &format!("task `{}`", task.id()));
+        let state = self.before_task(stage, task);
+        ActiveTask {
+            run: self,
+            stage,
+            task,
+            state: Some(state),
+            started: Instant::now(),
+            tally: Mutex::default(),
         }
     }
 
@@ -259,7 +399,7 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
                 node_events: true,
                 record: None,
             },
-            &self.lifecycle.failures,
+            &self.failures,
         );
         outcome
     }
@@ -305,7 +445,7 @@ impl<H: HookSet> ActiveStage<'_, '_, H> {
                 outcome,
                 duration: self.started.elapsed(),
             },
-            &self.run.lifecycle.failures,
+            &self.run.failures,
         );
     }
 }
@@ -316,28 +456,130 @@ impl<H: HookSet> Drop for ActiveStage<'_, '_, H> {
     }
 }
 
-/// One node in progress: wrap its body with [`run`](Self::run), then [`finish`](Self::finish)
-/// (or [`retry`](Self::retry) and run again).
+/// A task group in progress: its nodes run one after another through [`node`](Self::node);
+/// dropped without [`finish`](Self::finish), it ends as failed.
+pub struct ActiveTask<'r, 'l, H: HookSet> {
+    run: &'r ActiveRun<'l, H>,
+    stage: Option<&'r ActiveStage<'r, 'l, H>>,
+    task: &'r TaskMeta,
+    /// `None` once the task has ended.
+    state: Option<H::Task>,
+    started: Instant,
+    tally: Mutex<Tally>,
+}
+
+impl<'r, 'l, H: HookSet> ActiveTask<'r, 'l, H> {
+    /// Starts `node`, one of this task's: as [`ActiveRun::node`], without a task of its own.
+    pub fn node<'t>(&'t self, node: &'t NodeMeta) -> ActiveNode<'t, 'l, H> {
+        let run = self.run;
+        if !self.task.nodes().iter().any(|n| n == node.name()) {
+            run.misuse(format!(
+                "node `{}` runs in task `{}`, which does not list it",
+                node.name(),
+                self.task.id()
+            ));
+        }
+        run.check_stage(node, self.stage.map(|s| s.name.as_str()));
+        ActiveNode::new(run, self.stage, node, self.task, TaskOf::Group(self))
+    }
+
+    /// Calls `after_task` with the outcome made of its nodes' outcomes (as the run's).
+    pub fn finish(mut self) {
+        self.end(false);
+    }
+
+    fn end(&mut self, dropped: bool) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let outcome = if dropped {
+            Outcome::Failed
+        } else {
+            lock(&self.tally).outcome()
+        };
+        let run = self.run;
+        run.lifecycle.hooks.after_task(
+            run.state(),
+            self.stage.map(|s| &s.state),
+            state,
+            &TaskEnd {
+                run_id: &run.info.run_id,
+                task: self.task,
+                outcome,
+                duration: self.started.elapsed(),
+            },
+            &run.failures,
+        );
+    }
+}
+
+impl<H: HookSet> Drop for ActiveTask<'_, '_, H> {
+    fn drop(&mut self) {
+        self.end(true);
+    }
+}
+
+/// The task a node runs in.
+enum TaskOf<'r, 'l, H: HookSet> {
+    /// A task of its own, ended with the node (`None` once ended).
+    Own {
+        state: Option<H::Task>,
+        started: Instant,
+    },
+    /// A task group's, ended by the group.
+    Group(&'r ActiveTask<'r, 'l, H>),
+}
+
+/// One node in progress: wrap its body with [`run`](Self::run) or
+/// [`run_async`](Self::run_async), then [`finish`](Self::finish) (or [`retry`](Self::retry)
+/// and run again).
 pub struct ActiveNode<'r, 'l, H: HookSet> {
     run: &'r ActiveRun<'l, H>,
     stage: Option<&'r ActiveStage<'r, 'l, H>>,
     node: &'r NodeMeta,
     task: &'r TaskMeta,
-    task_state: Option<H::Task>,
+    task_of: TaskOf<'r, 'l, H>,
     node_state: Option<H::Node>,
     attempt: u32,
-    task_started: Instant,
     attempt_started: Instant,
     /// The message of a panic in [`run`](ActiveNode::run)'s body, for the drop that follows.
     panicked: Option<String>,
+    /// Whether the node has ended.
+    ended: bool,
+    /// The entity id an async body declares, kept across its polls.
+    entity: EntityCell,
 }
 
-impl<H: HookSet> ActiveNode<'_, '_, H> {
-    fn hooks(&self) -> &H {
+impl<'r, 'l, H: HookSet> ActiveNode<'r, 'l, H> {
+    fn new(
+        run: &'r ActiveRun<'l, H>,
+        stage: Option<&'r ActiveStage<'r, 'l, H>>,
+        node: &'r NodeMeta,
+        task: &'r TaskMeta,
+        task_of: TaskOf<'r, 'l, H>,
+    ) -> Self {
+        // The first attempt begins at the first `run`: a node finished without running (a
+        // skip) reports attempt 0, as under dagtel's executor.
+        Self {
+            run,
+            stage,
+            node,
+            task,
+            task_of,
+            node_state: None,
+            attempt: 0,
+            attempt_started: Instant::now(),
+            panicked: None,
+            ended: false,
+            entity: EntityCell::default(),
+        }
+    }
+
+    fn hooks(&self) -> &'r H {
         &self.run.lifecycle.hooks
     }
 
-    fn start_event(&self) -> NodeStart<'_> {
+    fn start_event(&self) -> NodeStart<'r> {
         NodeStart {
             run_id: &self.run.info.run_id,
             node: self.node,
@@ -346,16 +588,31 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         }
     }
 
-    fn begin_attempt(&mut self) {
-        let task = self.task_state.take();
-        if let Some(task) = &task {
-            self.begin_attempt_with(task);
+    /// Calls `f` with the task's hook state (none once the task has ended).
+    fn with_task(&mut self, f: impl FnOnce(&mut Self, &H::Task)) {
+        match &mut self.task_of {
+            TaskOf::Group(group) => {
+                let group: &'r ActiveTask<'r, 'l, H> = group;
+                if let Some(state) = &group.state {
+                    f(self, state);
+                }
+            }
+            TaskOf::Own { state, .. } => {
+                // Out of `self` while `f` borrows it, and back after.
+                let state = state.take();
+                if let Some(state) = &state {
+                    f(self, state);
+                }
+                if let TaskOf::Own { state: slot, .. } = &mut self.task_of {
+                    *slot = state;
+                }
+            }
         }
-        self.task_state = task;
     }
 
-    fn begin_attempt_with(&mut self, task: &H::Task) {
-        self.begin_attempt_numbered(task, self.attempt + 1);
+    fn begin_attempt(&mut self) {
+        let attempt = self.attempt + 1;
+        self.with_task(|node, task| node.begin_attempt_numbered(task, attempt));
     }
 
     fn begin_attempt_numbered(&mut self, task: &H::Task, attempt: u32) {
@@ -366,7 +623,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
             self.stage.map(|s| &s.state),
             task,
             &self.start_event(),
-            &self.run.lifecycle.failures,
+            &self.run.failures,
         );
         self.node_state = Some(state);
     }
@@ -390,7 +647,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
             task,
             state,
             &ev,
-            &self.run.lifecycle.failures,
+            &self.run.failures,
         );
     }
 
@@ -403,32 +660,30 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         }
     }
 
-    /// Runs `body` inside the hooks' `around_node` wrappers. A panic in `body` is passed on
-    /// to the caller after the wrappers have unwound.
+    /// Runs `body` inside the hooks' `around_node` wrappers, with the node as the thread's
+    /// running node (log records name it in every run, sampled or not). A panic in `body` is
+    /// passed on to the caller after the wrappers have unwound.
     pub fn run<R>(&mut self, body: impl FnOnce() -> R) -> R {
         if self.node_state.is_none() {
             self.begin_attempt();
         }
         // An earlier attempt's panic (caught and retried by the caller) is not this one's.
         self.panicked = None;
+        let current = Current::new(&self.run.info.run_id, self.node);
         let mut body = Some(body);
         let mut result = None;
+        let mut call = || {
+            if let Some(body) = body.take() {
+                result = Some(current.scope(|| catch_unwind(AssertUnwindSafe(body))));
+            }
+        };
         if let Some(state) = &self.node_state {
-            let mut call = || {
-                if let Some(body) = body.take() {
-                    result = Some(catch_unwind(AssertUnwindSafe(body)));
-                }
-            };
-            self.hooks().around_node(
-                state,
-                &self.start_event(),
-                &mut call,
-                &self.run.lifecycle.failures,
-            );
+            self.hooks()
+                .around_node(state, &self.start_event(), &mut call, &self.run.failures);
         }
-        if let Some(body) = body.take() {
-            result = Some(catch_unwind(AssertUnwindSafe(body)));
-        }
+        // Wrappers that did not call it (or no attempt, the task having ended): the body
+        // still runs, once.
+        call();
         match result {
             Some(Ok(value)) => value,
             Some(Err(payload)) => {
@@ -439,43 +694,120 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
         }
     }
 
-    /// Ends this attempt with `outcome`; the next attempt starts at the next
-    /// [`run`](Self::run), so a backoff in between is not counted in either attempt.
-    pub fn retry(&mut self, outcome: NodeOutcome) {
-        self.panicked = None;
-        let task = self.task_state.take();
-        if let Some(task) = &task {
-            self.end_attempt_with(task, &outcome, true);
+    /// Runs an async body inside the hooks' `around_async` wrappers, as dagtel's executor
+    /// runs an async node: its context (with `OtelHooks`, the node span and the run) is
+    /// current in every poll, so spans and log records made after an `.await` nest under the
+    /// node and carry the run id and node name. A panic in `future` is passed on to the
+    /// caller after the wrappers have unwound.
+    ///
+    /// Building the future inside [`run`](Self::run) and awaiting it outside would lose all
+    /// of that after its first `.await`.
+    ///
+    /// ```
+    /// # use dagtel::hooks::{Lifecycle, RunInfo};
+    /// # use dagtel::{NodeMeta, NodeOutcome, TaskMeta};
+    /// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// # runtime.block_on(async {
+    /// let lifecycle = Lifecycle::new();
+    /// let run = lifecycle.start_run(RunInfo::new("my-dag"));
+    /// let meta = NodeMeta::new("fetch");
+    /// let task = TaskMeta::single(&meta);
+    /// let mut node = run.node(None, &meta, &task);
+    /// let body = async {
+    ///     tokio::task::yield_now().await;
+    ///     tracing::info!("fetched"); // names the run and node
+    ///     7
+    /// };
+    /// let rows = node.run_async(body).await;
+    /// node.finish(NodeOutcome::Succeeded);
+    /// run.finish();
+    /// assert_eq!(rows, 7);
+    /// # });
+    /// ```
+    pub async fn run_async<F>(&mut self, future: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.node_state.is_none() {
+            self.begin_attempt();
         }
-        self.task_state = task;
+        self.panicked = None;
+        type Slot<T> = Arc<Mutex<Option<std::thread::Result<T>>>>;
+        let slot: Slot<F::Output> = Arc::default();
+        let filled = Arc::clone(&slot);
+        let mut body = async move {
+            let result = AssertUnwindSafe(future).catch_unwind().await;
+            *lock(&filled) = Some(result);
+        }
+        .boxed();
+        if let Some(state) = &self.node_state {
+            body = self
+                .hooks()
+                .around_async(state, &self.start_event(), body, &self.run.failures);
+        }
+        let (run_id, node, entity) = (&self.run.info.run_id, self.node, &self.entity);
+        let polled = std::future::poll_fn(|cx| {
+            Current::polled(run_id, node, entity).scope(|| body.as_mut().poll(cx))
+        });
+        // The hook set runs the body to its end whatever the wrappers do; a wrapper's own
+        // panic is contained there.
+        let _ = AssertUnwindSafe(polled).catch_unwind().await;
+        let result = lock(&slot).take();
+        match result {
+            Some(Ok(value)) => value,
+            Some(Err(payload)) => {
+                self.panicked = Some(panic_text(&*payload));
+                resume_unwind(payload)
+            }
+            None => unreachable!("the hook set runs the node's future to its end"),
+        }
     }
 
-    /// Ends the last attempt and the node's task.
+    /// Ends this attempt with `outcome`; the next attempt starts at the next
+    /// [`run`](Self::run), so a backoff in between is not counted in either attempt. A
+    /// second `retry` with no `run` in between is ignored (and reported in
+    /// [`ActiveRun::failures`]).
+    pub fn retry(&mut self, outcome: NodeOutcome) {
+        self.panicked = None;
+        if self.node_state.is_none() {
+            self.run.misuse(format!(
+                "node `{}`: `retry` with no attempt running (no `run` since the last `retry`, \
+                 or none at all); ignored",
+                self.node.name()
+            ));
+            return;
+        }
+        self.with_task(|node, task| node.end_attempt_with(task, &outcome, true));
+    }
+
+    /// Ends the last attempt and the node (and its task, unless it runs in a group).
+    ///
+    /// After [`retry`](Self::retry) with no `run` since, no attempt is running: the node
+    /// ends with no further attempt, `outcome` counting in the run's, stage's and task's
+    /// outcomes.
     pub fn finish(mut self, outcome: NodeOutcome) {
         self.end(outcome);
     }
 
     fn end(&mut self, outcome: NodeOutcome) {
-        let Some(task_state) = self.task_state.take() else {
-            return; // already ended
-        };
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
         match (self.node_state.is_some(), self.attempt) {
-            (true, _) => self.end_attempt_with(&task_state, &outcome, false),
+            (true, _) => self.with_task(|node, task| node.end_attempt_with(task, &outcome, false)),
             // Never run: a skipped node reports attempt 0, as under dagtel's executor.
             (false, 0) => {
-                if !matches!(outcome, NodeOutcome::Skipped(_)) {
-                    self.attempt = 1;
-                }
-                self.begin_attempt_numbered(&task_state, self.attempt);
-                self.end_attempt_with(&task_state, &outcome, false);
+                let attempt = u32::from(!matches!(outcome, NodeOutcome::Skipped(_)));
+                self.with_task(|node, task| {
+                    node.begin_attempt_numbered(task, attempt);
+                    node.end_attempt_with(task, &outcome, false);
+                });
             }
             // After `retry`, with no attempt since: the node ends with no further attempt.
             (false, _) => {}
         }
         let run = self.run;
-        let mut tally = Tally::default();
-        tally.add(&outcome);
-        let task_outcome = tally.outcome();
         lock(&run.tally).add(&outcome);
         if let Some(stage) = self.stage {
             lock(&stage.tally).add(&outcome);
@@ -489,19 +821,29 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
             }
             _ => lock(&run.failed).push(self.node.name().to_string()),
         }
-        let ev = TaskEnd {
-            run_id: &run.info.run_id,
-            task: self.task,
-            outcome: task_outcome,
-            duration: self.task_started.elapsed(),
-        };
-        run.lifecycle.hooks.after_task(
-            run.state(),
-            self.stage.map(|s| &s.state),
-            task_state,
-            &ev,
-            &run.lifecycle.failures,
-        );
+        match &mut self.task_of {
+            TaskOf::Group(group) => lock(&group.tally).add(&outcome),
+            TaskOf::Own { state, started } => {
+                let Some(state) = state.take() else {
+                    return;
+                };
+                let mut tally = Tally::default();
+                tally.add(&outcome);
+                let ev = TaskEnd {
+                    run_id: &run.info.run_id,
+                    task: self.task,
+                    outcome: tally.outcome(),
+                    duration: started.elapsed(),
+                };
+                run.lifecycle.hooks.after_task(
+                    run.state(),
+                    self.stage.map(|s| &s.state),
+                    state,
+                    &ev,
+                    &run.failures,
+                );
+            }
+        }
     }
 }
 
@@ -509,7 +851,7 @@ impl<H: HookSet> ActiveNode<'_, '_, H> {
 /// returned early) still ends its attempt and task, as failed, so hooks see every end.
 impl<H: HookSet> Drop for ActiveNode<'_, '_, H> {
     fn drop(&mut self) {
-        if self.task_state.is_some() {
+        if !self.ended {
             let outcome = match self.panicked.take() {
                 Some(message) => NodeOutcome::Panicked { message },
                 None if std::thread::panicking() => NodeOutcome::Failed {

@@ -75,7 +75,7 @@ impl AsyncNodeCtx {
 
 /// What a node reports about its work, for both context types. These calls record on the
 /// node's span, logs and metrics when an OpenTelemetry hook is installed, and cost a context
-/// lookup otherwise.
+/// lookup otherwise. Code without a context reports through [`crate::otel::report`].
 macro_rules! reporting {
     ($ctx:ty) => {
         impl $ctx {

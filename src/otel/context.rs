@@ -45,14 +45,15 @@ impl RunScope {
     /// The same scope, knowing the node (if any) whose body starts the run: the node the
     /// executor is running on this thread.
     pub(crate) fn launched_here(mut self) -> Self {
-        self.launched_in = current::with(|node| node.map_or(0, |n| Arc::as_ptr(n.node()) as usize));
+        self.launched_in =
+            current::with(|node| node.map_or(0, |n| std::ptr::from_ref(n.node()) as usize));
         self
     }
 
     /// Whether the run was started in the body of `node`, which is running now: records made
     /// there outside the run's own nodes are the run's, not `node`'s.
-    fn launched_in(&self, node: &Arc<NodeMeta>) -> bool {
-        self.launched_in != 0 && self.launched_in == Arc::as_ptr(node) as usize
+    fn launched_in(&self, node: &NodeMeta) -> bool {
+        self.launched_in != 0 && self.launched_in == std::ptr::from_ref(node) as usize
     }
 
     pub(crate) fn with_instruments(mut self, instruments: Arc<Instruments>) -> Self {
@@ -189,7 +190,7 @@ pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
     let decided = current::with(|node| {
         let pick = match (active, node) {
             (Some(scope), Some(node))
-                if scope.owner == Arc::as_ptr(node.node()) as usize
+                if scope.owner == std::ptr::from_ref(node.node()) as usize
                     || active_mark > node.mark() =>
             {
                 Running::Hooked(scope)
@@ -221,7 +222,7 @@ pub(crate) fn running<R>(f: impl FnOnce(Running<'_>) -> R) -> R {
 }
 
 /// Whether the current context holds a scope of `node`'s running attempt.
-fn carries_scope_of(node: &Arc<NodeMeta>) -> bool {
+fn carries_scope_of(node: &NodeMeta) -> bool {
     Context::map_current(|cx| {
         cx.get::<Arc<NodeScope>>()
             .is_some_and(|scope| scope.is_for(node))
@@ -272,8 +273,8 @@ impl NodeScope {
     }
 
     /// Whether this is the scope of `node`'s running attempt.
-    pub(crate) fn is_for(&self, node: &Arc<NodeMeta>) -> bool {
-        self.owner == Arc::as_ptr(node) as usize
+    pub(crate) fn is_for(&self, node: &NodeMeta) -> bool {
+        self.owner == std::ptr::from_ref(node) as usize
     }
 
     /// The node's name.
@@ -470,7 +471,7 @@ pub(crate) fn stamp() -> Stamp {
 /// The run of the current context when it was started in the body of `node` (running on this
 /// thread): a record made there, outside that run's own nodes (its hooks' records between its
 /// nodes), is the run's and names no node.
-fn nested_run(node: &Arc<NodeMeta>) -> Option<Arc<str>> {
+fn nested_run(node: &NodeMeta) -> Option<Arc<str>> {
     Context::map_current(|cx| {
         cx.get::<RunScope>()
             .filter(|run| run.launched_in(node))

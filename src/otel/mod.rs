@@ -10,6 +10,7 @@ pub mod logs;
 pub mod metrics;
 pub(crate) mod node_events;
 mod payload_fields;
+pub mod report;
 pub mod testing;
 
 pub use context::{NodeScope, RunScope};

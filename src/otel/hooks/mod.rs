@@ -532,11 +532,16 @@ impl Hooks for OtelHooks {
             KeyValue::new(conv::SKIPPED_COUNT, run.skipped as i64),
         ]);
         if run.outcome == Outcome::Failed {
-            span.set_status(Status::error(format!(
-                "{} node(s) failed: {}",
-                run.failed.len(),
-                listed(&run.failed)
-            )));
+            span.set_status(Status::error(if run.failed.is_empty() {
+                // No node failed: the program driving the run ended it unfinished.
+                "the run ended unfinished: its driver returned early or panicked".to_string()
+            } else {
+                format!(
+                    "{} node(s) failed: {}",
+                    run.failed.len(),
+                    listed(&run.failed)
+                )
+            }));
         }
         span.end();
         if let Some(record) = run.record {
@@ -803,7 +808,17 @@ impl Hooks for OtelHooks {
         _: &NodeStart<'_>,
         body: BoxFuture<'static, ()>,
     ) -> BoxFuture<'static, ()> {
-        Box::pin(body.with_context(state.cx.clone()))
+        match &state.scope {
+            // A node declared sync whose body a `Lifecycle` runs as a future: its scope is
+            // the thread's active node in every poll, as it is around a sync body.
+            Some(Scope::Active(scope)) => {
+                let (scope, mut body) = (Arc::clone(scope), body);
+                let polled =
+                    std::future::poll_fn(move |cx| scope.activate(|| body.as_mut().poll(cx)));
+                Box::pin(polled.with_context(state.cx.clone()))
+            }
+            _ => Box::pin(body.with_context(state.cx.clone())),
+        }
     }
 
     /// A sampled-out run builds no spans, so it needs no node events: its nodes take the
