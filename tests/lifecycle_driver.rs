@@ -141,6 +141,57 @@ fn a_sync_body_reports_to_its_node() {
 }
 
 #[test]
+fn async_nodes_joined_in_one_task_run_in_parallel_through_carry_spawn() {
+    // The handles borrow the run, so nodes are not spawned; their bodies are, with the node's
+    // context carried to the spawned task.
+    let lifecycle = Lifecycle::new().hook(tel().hooks());
+    let run_id = "lc-join";
+    let threads = runtime().block_on(async {
+        let run = lifecycle.start_run(RunInfo::new("lc").run_id(run_id));
+        let metas: Vec<NodeMeta> = (0..4)
+            .map(|i| NodeMeta::new(format!("part[{i}]")))
+            .collect();
+        let tasks: Vec<TaskMeta> = metas.iter().map(TaskMeta::single).collect();
+        let mut nodes: Vec<_> = metas
+            .iter()
+            .zip(&tasks)
+            .map(|(meta, task)| run.node(None, meta, task))
+            .collect();
+        let bodies = nodes.iter_mut().zip(&metas).map(|(node, meta)| {
+            let name = meta.name().to_string();
+            node.run_async(async move {
+                let spawned = dagtel::otel::carry::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    tracing::info_span!("work", of = name.as_str()).in_scope(|| {});
+                    std::thread::current().id()
+                });
+                spawned.await.expect("the spawned body ends")
+            })
+        });
+        let threads = futures_util::future::join_all(bodies).await;
+        for node in nodes {
+            node.finish(NodeOutcome::Succeeded);
+        }
+        run.finish();
+        threads
+    });
+    assert_eq!(threads.len(), 4);
+    let spans = tel().spans_of_run(run_id);
+    for i in 0..4 {
+        let name = format!("part[{i}]");
+        let node = span(run_id, &name);
+        let work = spans
+            .iter()
+            .find(|s| s.name == "work" && s.attribute_str("of").as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("no work span of {name}"));
+        assert!(
+            work.is_child_of(&node),
+            "{name}'s spawned work nests under it"
+        );
+    }
+}
+
+#[test]
 fn a_panicking_async_body_ends_its_node_as_panicked_and_passes_the_panic_on() {
     let lifecycle = Lifecycle::new().hook(tel().hooks());
     let run_id = "lc-async-panic";

@@ -19,7 +19,9 @@
 //! * **Scoped borrows.** The handles borrow the run (and the run borrows the lifecycle), so
 //!   nodes run on scoped threads (`std::thread::scope`, `rayon::scope`, a parallel iterator)
 //!   or as futures joined inside the run's task (`futures::future::join_all`), not handed to
-//!   `tokio::spawn`, which needs `'static` work: spawn the whole run instead.
+//!   `tokio::spawn`, which needs `'static` work: spawn the whole run instead, or spawn each
+//!   async body with [`carry::spawn`](crate::otel::carry::spawn) inside `run_async`, which
+//!   carries the node's context to it.
 //! * **Work between nodes.** Code of the scheduler itself (its logs, its threads' loops) is
 //!   part of the run where it runs inside [`ActiveRun::work`], which calls the hooks'
 //!   `around_work` as dagtel's executor does around its own work.
