@@ -58,7 +58,7 @@ use futures_util::future::BoxFuture;
 
 pub use events::*;
 pub use failures::{HookError, HookFailure, HookFailures, HookPhase, HookResult};
-pub use lifecycle::{ActiveNode, ActiveRun, ActiveStage, Lifecycle, RunInfo};
+pub use lifecycle::{ActiveNode, ActiveRun, ActiveStage, ActiveTask, Lifecycle, RunInfo};
 pub use set::{HookSet, NoHooks, Stack};
 
 pub(crate) use failures::panic_message;
