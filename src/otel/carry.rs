@@ -76,6 +76,13 @@ fn within<R>(cx: Context, f: impl FnOnce() -> R) -> R {
     hidden(f)
 }
 
+/// Runs a rayon call that may wait (a join, a scope) with no context and no node: while it
+/// waits, the thread runs other jobs of the pool, which may be none of the run's (a pool the
+/// program shares with the executor). The halves attach their own captured context.
+fn waiting<R>(f: impl FnOnce() -> R) -> R {
+    within(Context::new(), f)
+}
+
 /// Wraps `f` so it runs with the context that is current *now*, on whatever thread calls it.
 ///
 /// ```
@@ -216,7 +223,7 @@ where
     RB: Send,
 {
     let cx = captured();
-    rayon::join(carry_with(cx.clone(), a), carry_with(cx, b))
+    waiting(|| rayon::join(carry_with(cx.clone(), a), carry_with(cx, b)))
 }
 
 /// [`rayon::scope`] with the current context attached while `op` runs (on a pool thread).
@@ -226,7 +233,7 @@ where
     R: Send,
 {
     let cx = captured();
-    rayon::scope(move |s| within(cx, || op(s)))
+    waiting(|| rayon::scope(move |s| within(cx, || op(s))))
 }
 
 /// [`rayon::ThreadPool::install`] with the current context attached while `op` runs (on a

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use opentelemetry::logs::{AnyValue, LogRecord as _};
+use opentelemetry::logs::{AnyValue, LogRecord as _, Severity};
 use opentelemetry::{Array, InstrumentationScope, Key, StringValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
@@ -101,6 +101,12 @@ impl LogProcessor for RunIdLogProcessor {
 
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
+    }
+
+    /// No vote: the SDK enables an event when any processor does, and this one exports
+    /// nothing itself; answering `true` would override the filters of the processors that do.
+    fn event_enabled(&self, _level: Severity, _target: &str, _name: Option<&str>) -> bool {
+        false
     }
 }
 
