@@ -357,8 +357,9 @@ enum Timed {
 #[derive(Debug, Default)]
 pub struct RunState {
     cx: Context,
-    /// Whether the root span was sampled. Every other span of the run follows it, so a run
-    /// is kept or dropped whole, and a dropped run builds no spans, links or attributes.
+    /// Whether the root span records (sampled, or kept for the program's processors only).
+    /// Every other span of the run follows it, so a run is kept or dropped whole, and a
+    /// dropped run builds no spans, links or attributes.
     sampled: bool,
     dag: Option<Arc<str>>,
     registry: Registry,
@@ -497,7 +498,9 @@ impl Hooks for OtelHooks {
             .with_attributes(attributes)
             .start_with_context(tracer, &base.with_value(scope.for_root()));
         let root = span.span_context().clone();
-        let sampled = root.is_sampled();
+        // Recording, sampled or not: a root the sampler records only (a service's own tail
+        // sampling decides in its processor) gets its stage, task and node spans too.
+        let sampled = span.is_recording();
         let cx = base
             .with_value(scope.with_root(root.clone()))
             .with_span(span);
