@@ -327,7 +327,8 @@ fn handle_from_another_builder_is_rejected() {
     );
     assert!(err.to_string().contains("`uses`"), "{err}");
     assert!(
-        err.to_string().contains("dependency 1 (of type `u64`)"),
+        err.to_string()
+            .contains("dependency handle 1 (of type `u64`)"),
         "{err}"
     );
     // The other builder is unaffected.

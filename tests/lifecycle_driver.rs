@@ -485,3 +485,62 @@ fn a_second_retry_without_a_run_is_ignored_and_reported() {
         2
     );
 }
+
+#[test]
+fn a_group_given_a_stage_of_another_run_is_reported_once() {
+    let lifecycle = Lifecycle::new();
+    let a = lifecycle.start_run(RunInfo::new("a"));
+    let b = lifecycle.start_run(RunInfo::new("b"));
+    let stage_of_a = a.stage("load", 1);
+    let meta = NodeMeta::new("g1").with_stage("load").with_task_group("G");
+    let group = TaskMeta::group("G", Some("load"), vec!["g1".into()]);
+    let task = b.task(Some(&stage_of_a), &group);
+    task.node(&meta).finish(NodeOutcome::Succeeded);
+    task.finish();
+    let failures = b.failures().kept();
+    stage_of_a.finish();
+    a.finish();
+    b.finish();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].message.contains("task `G` of run"),
+        "{}",
+        failures[0].message
+    );
+}
+
+#[test]
+fn a_retried_async_node_declares_its_entity_afresh() {
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::AlwaysOff)
+        .build();
+    let lifecycle = Lifecycle::new().hook(OtelHooks::new(&provider, tel().meter_provider()));
+    let run_id = "lc-entity-retry";
+    runtime().block_on(async {
+        let run = lifecycle.start_run(RunInfo::new("lc").run_id(run_id));
+        let meta = NodeMeta::new("ent");
+        let task = TaskMeta::single(&meta);
+        let mut node = run.node(None, &meta, &task);
+        node.run_async(async {
+            dagtel::otel::report::entity("e1");
+            tracing::info!("attempt one");
+        })
+        .await;
+        node.retry(NodeOutcome::Failed {
+            message: "x".into(),
+        });
+        node.run_async(async {
+            dagtel::otel::report::entity("e2");
+            tracing::info!("attempt two");
+        })
+        .await;
+        node.finish(NodeOutcome::Succeeded);
+        run.finish();
+    });
+    for (body, entity) in [("attempt one", "e1"), ("attempt two", "e2")] {
+        assert_eq!(
+            log(run_id, body).attribute_str("dag.entity.id"),
+            Some(entity)
+        );
+    }
+}

@@ -54,14 +54,15 @@ pub enum BuildError {
     },
     /// A handle made by another builder was used here.
     #[error(
-        "node `{node}` uses a handle from another graph builder as its dependency {position} \
+        "node `{node}` uses a handle from another graph builder as its dependency handle {position} \
          (of type `{type_name}`): handles are valid only in the builder that made them; \
          refer to a node of this graph, or by name with `DagBuilder::dep`"
     )]
     ForeignHandle {
         /// The node that used it.
         node: String,
-        /// Which of the node's dependencies it is, counted from 1 in the order given.
+        /// Which of the node's dependency handles it is, counted from 1 in the order given; a
+        /// `Vec` or `Many` of handles counts each of its handles.
         position: usize,
         /// The type the handle stands for.
         type_name: &'static str,

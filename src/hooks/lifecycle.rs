@@ -358,10 +358,12 @@ impl<'l, H: HookSet> ActiveRun<'l, H> {
         stage: Option<&'r ActiveStage<'r, 'l, H>>,
         task: &'r TaskMeta,
     ) -> ActiveTask<'r, 'l, H> {
+        let given = stage.is_some();
         let stage = self.own_stage(stage, &format!("task `{}`", task.id()));
         let state = self.before_task(stage, task);
         ActiveTask {
             run: self,
+            stage_refused: given && stage.is_none(),
             stage,
             task,
             state: Some(state),
@@ -463,6 +465,8 @@ impl<H: HookSet> Drop for ActiveStage<'_, '_, H> {
 pub struct ActiveTask<'r, 'l, H: HookSet> {
     run: &'r ActiveRun<'l, H>,
     stage: Option<&'r ActiveStage<'r, 'l, H>>,
+    /// Whether the stage it was given was another run's (reported once, not per node).
+    stage_refused: bool,
     task: &'r TaskMeta,
     /// `None` once the task has ended.
     state: Option<H::Task>,
@@ -481,7 +485,9 @@ impl<'r, 'l, H: HookSet> ActiveTask<'r, 'l, H> {
                 self.task.id()
             ));
         }
-        run.check_stage(node, self.stage.map(|s| s.name.as_str()));
+        if !self.stage_refused {
+            run.check_stage(node, self.stage.map(|s| s.name.as_str()));
+        }
         ActiveNode::new(run, self.stage, node, self.task, TaskOf::Group(self))
     }
 
@@ -620,6 +626,8 @@ impl<'r, 'l, H: HookSet> ActiveNode<'r, 'l, H> {
     fn begin_attempt_numbered(&mut self, task: &H::Task, attempt: u32) {
         self.attempt = attempt;
         self.attempt_started = Instant::now();
+        // An entity is declared per attempt, as under dagtel's executor.
+        self.entity = EntityCell::default();
         let state = self.hooks().before_node(
             self.run.state(),
             self.stage.map(|s| &s.state),
@@ -704,6 +712,16 @@ impl<'r, 'l, H: HookSet> ActiveNode<'r, 'l, H> {
     ///
     /// Building the future inside [`run`](Self::run) and awaiting it outside would lose all
     /// of that after its first `.await`.
+    ///
+    /// Dropping the returned future before it completes (a `tokio::time::timeout` around it,
+    /// a `select!`) drops the body, and the attempt stays open: end it with
+    /// [`retry`](Self::retry) or [`finish`](Self::finish) and the outcome the caller chose
+    /// (`NodeOutcome::TimedOut`, say), or a later `run_async` goes on with the same attempt.
+    ///
+    /// The node is the running node around the hooks' wrappers, on the task that awaits this
+    /// future: a wrapper that moves the body to another task (a hook that spawns it) leaves
+    /// log records made there without the node's name unless the hook's own context names it
+    /// (`OtelHooks` in a sampled run does).
     ///
     /// ```
     /// # use dagtel::hooks::{Lifecycle, RunInfo};
