@@ -9,7 +9,11 @@
 //!
 //! * **Names.** Node names must be unique within a run: fan-in links find a parent's span by
 //!   its name (dagtel's graphs reject duplicates; partitions of one step need names of their
-//!   own, `load[0]`, `load[1]`).
+//!   own, `load[0]`, `load[1]`). A node is also known by its [`NodeMeta`]'s place in memory,
+//!   in work carried from it to other threads or tasks: build the metas before the run and
+//!   keep them in place until it ends (as `examples/existing_dag.rs` does), rather than one
+//!   on the stack per node, which a later node may reuse while work carried from an earlier
+//!   one still runs.
 //! * **Stages.** A node's stage is the one its [`NodeMeta`] names
 //!   ([`with_stage`](NodeMeta::with_stage)): it labels the node's span and metrics. Running
 //!   it in an [`ActiveStage`] of another name (or of another run) is reported in
