@@ -544,3 +544,165 @@ fn a_retried_async_node_declares_its_entity_afresh() {
         );
     }
 }
+
+/// Records the task and node calls it gets, as text.
+#[derive(Clone, Default)]
+struct Calls(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Calls {
+    fn push(&self, call: String) {
+        self.0.lock().unwrap().push(call);
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Hooks for Calls {
+    type Run = ();
+    type Stage = ();
+    type Task = ();
+    type Node = ();
+    fn before_task(
+        &self,
+        _: Parents<'_, Self>,
+        task: &dagtel::hooks::TaskStart<'_>,
+    ) -> HookResult<()> {
+        self.push(format!("before_task {}", task.task.id()));
+        Ok(())
+    }
+    fn after_task(
+        &self,
+        _: Parents<'_, Self>,
+        _: (),
+        task: &dagtel::hooks::TaskEnd<'_>,
+    ) -> HookResult {
+        self.push(format!("after_task {} {:?}", task.task.id(), task.outcome));
+        Ok(())
+    }
+    fn before_node(&self, _: Parents<'_, Self>, node: &NodeStart<'_>) -> HookResult<()> {
+        self.push(format!(
+            "before_node {} #{}",
+            node.node.name(),
+            node.attempt
+        ));
+        Ok(())
+    }
+    fn after_node(
+        &self,
+        _: Parents<'_, Self>,
+        _: (),
+        node: &dagtel::hooks::NodeEnd<'_>,
+    ) -> HookResult {
+        let (name, attempt) = (node.node.name(), node.attempt);
+        self.push(format!(
+            "after_node {name} #{attempt} {}",
+            node.outcome.kind()
+        ));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_task_group_makes_the_calls_dagtels_executor_makes() {
+    use dagtel::{DagBuilder, Executor, Inputs, NodeError, NodeResult, Request};
+    let calls = Calls::default();
+    let mut g = DagBuilder::new("grp");
+    let g1 = g.node("g1").task("G").run((), |_, ()| Ok(1u8));
+    let g2 = g
+        .node("g2")
+        .task("G")
+        .run(g1, |_, _| -> NodeResult<u8> { Err(NodeError::msg("no")) });
+    let plan = g.build().unwrap().plan(&Request::new().output(g2)).unwrap();
+    let _ = Executor::sequential()
+        .hook(calls.clone())
+        .run(&plan, Inputs::new());
+    let executor = calls.take();
+
+    let lifecycle = Lifecycle::new().hook(calls.clone());
+    let run = lifecycle.start_run(RunInfo::new("grp"));
+    let first = NodeMeta::new("g1").with_task_group("G");
+    let second = NodeMeta::new("g2").with_task_group("G").with_deps(["g1"]);
+    let group = TaskMeta::group("G", None, vec!["g1".into(), "g2".into()]);
+    let task = run.task(None, &group);
+    let mut node = task.node(&first);
+    node.run(|| ());
+    node.finish(NodeOutcome::Succeeded);
+    let mut node = task.node(&second);
+    node.run(|| ());
+    node.finish(NodeOutcome::Failed {
+        message: "no".into(),
+    });
+    task.finish();
+    run.finish();
+    assert_eq!(calls.take(), executor);
+}
+
+#[test]
+fn a_task_group_dropped_unfinished_ends_as_failed() {
+    let calls = Calls::default();
+    let lifecycle = Lifecycle::new().hook(calls.clone());
+    let run = lifecycle.start_run(RunInfo::new("grp"));
+    let group = TaskMeta::group("G", None, vec!["g1".into()]);
+    let meta = NodeMeta::new("g1").with_task_group("G");
+    {
+        let task = run.task(None, &group);
+        task.node(&meta).finish(NodeOutcome::Succeeded);
+    }
+    run.finish();
+    assert_eq!(
+        calls.take(),
+        [
+            "before_task G",
+            "before_node g1 #1",
+            "after_node g1 #1 ok",
+            "after_task G Failed"
+        ]
+    );
+}
+
+#[test]
+fn an_async_attempt_cut_short_stays_open_until_the_caller_ends_it() {
+    let calls = Calls::default();
+    let lifecycle = Lifecycle::new().hook(calls.clone());
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    runtime().block_on(async {
+        let run = lifecycle.start_run(RunInfo::new("cut"));
+        let meta = NodeMeta::new("slow");
+        let task = TaskMeta::single(&meta);
+        let mut node = run.node(None, &meta, &task);
+        struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let guard = SetOnDrop(Arc::clone(&dropped));
+        let body = async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        };
+        let limit = Duration::from_millis(20);
+        assert!(
+            tokio::time::timeout(limit, node.run_async(body))
+                .await
+                .is_err()
+        );
+        assert_eq!(node.attempt(), 1, "the attempt is still open");
+        node.finish(NodeOutcome::TimedOut { limit });
+        run.finish();
+    });
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the body was dropped"
+    );
+    assert_eq!(
+        calls.take(),
+        [
+            "before_task slow",
+            "before_node slow #1",
+            "after_node slow #1 timeout",
+            "after_task slow Failed"
+        ]
+    );
+}
