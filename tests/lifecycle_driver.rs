@@ -102,16 +102,14 @@ fn an_async_body_reports_to_its_node_after_awaits() {
         Some("cluster"),
         "the node's scope, after an await"
     );
-    let node = span(run_id, "cluster");
-    assert_eq!(
-        node.attribute_str("dag.entity.id").as_deref(),
-        Some("event-7")
-    );
-    assert!(
-        node.events.iter().any(|e| e.name == "merged"),
-        "{:?}",
-        node.events
-    );
+    assert_reported(&span(run_id, "cluster"), "event-7", "merged");
+}
+
+/// The node span carries the entity and the span event its body reported.
+fn assert_reported(node: &SpanData, entity: &str, event: &str) {
+    assert_eq!(node.attribute_str("dag.entity.id").as_deref(), Some(entity));
+    let events: Vec<_> = node.events.iter().map(|e| e.name.to_string()).collect();
+    assert!(events.iter().any(|e| e == event), "{events:?}");
 }
 
 #[test]
@@ -128,16 +126,7 @@ fn a_sync_body_reports_to_its_node() {
     });
     node.finish(NodeOutcome::Succeeded);
     run.finish();
-    let node = span(run_id, "classify");
-    assert_eq!(
-        node.attribute_str("dag.entity.id").as_deref(),
-        Some("cand-3")
-    );
-    assert!(
-        node.events.iter().any(|e| e.name == "dag.artifact"),
-        "{:?}",
-        node.events
-    );
+    assert_reported(&span(run_id, "classify"), "cand-3", "dag.artifact");
 }
 
 #[test]
