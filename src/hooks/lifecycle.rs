@@ -698,13 +698,18 @@ impl<'r, 'l, H: HookSet> ActiveNode<'r, 'l, H> {
         // Wrappers that did not call it (or no attempt, the task having ended): the body
         // still runs, once.
         call();
+        self.body_result(result, "the body is taken exactly once above")
+    }
+
+    /// The body's value, or its panic passed on (noted for the drop that follows).
+    fn body_result<R>(&mut self, result: Option<std::thread::Result<R>>, missing: &str) -> R {
         match result {
             Some(Ok(value)) => value,
             Some(Err(payload)) => {
                 self.panicked = Some(panic_text(&*payload));
                 resume_unwind(payload)
             }
-            None => unreachable!("the body is taken exactly once above"),
+            None => unreachable!("{missing}"),
         }
     }
 
@@ -778,14 +783,7 @@ impl<'r, 'l, H: HookSet> ActiveNode<'r, 'l, H> {
         // panic is contained there.
         let _ = AssertUnwindSafe(polled).catch_unwind().await;
         let result = lock(&slot).take();
-        match result {
-            Some(Ok(value)) => value,
-            Some(Err(payload)) => {
-                self.panicked = Some(panic_text(&*payload));
-                resume_unwind(payload)
-            }
-            None => unreachable!("the hook set runs the node's future to its end"),
-        }
+        self.body_result(result, "the hook set runs the node's future to its end")
     }
 
     /// Ends this attempt with `outcome`; the next attempt starts at the next
