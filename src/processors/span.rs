@@ -28,8 +28,10 @@ use crate::otel::conventions::RUN_ID;
 ///
 /// Cost per span: one context lookup and, under a run, one attribute whose value shares the
 /// run id's allocation; a parent without a run adds a look at the thread's running node. It
-/// works in any SDK setup; add it before the exporting processor so the attribute is present
-/// when the span is exported (processors see spans in the order added).
+/// works in any SDK setup, in any place among the processors: the attribute is set when the
+/// span starts, before any processor sees it end. Prefer [`wrap`](Self::wrap) around the
+/// exporting processor to adding it beside: with two processors the SDK copies every ended
+/// span once for each.
 ///
 /// ```
 /// use dagtel::RunId;
