@@ -19,3 +19,22 @@ pub(crate) fn prefetch<T>(address: *const T) {
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = address;
 }
+
+/// Asks the CPU to bring the cache line at `address` in, owned for writing: a line that the
+/// other worker read or wrote last then changes hands before this thread stores to it, not
+/// while a locked instruction waits for the store. A hint only.
+#[inline(always)]
+pub(crate) fn prefetch_write<T>(address: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetchw` never faults, whatever the address, and changes no memory; CPUs
+    // without it (before Broadwell) execute it as a no-op.
+    unsafe {
+        std::arch::asm!(
+            "prefetchw [{}]",
+            in(reg) address,
+            options(nostack, preserves_flags, readonly)
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}

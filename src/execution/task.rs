@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::ThreadLabel;
 use super::current::{Current, EntityCell};
-use super::prefetch::prefetch;
+use super::prefetch::{prefetch, prefetch_write};
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::{Body, NodeMeta, SyncFn};
 use crate::hooks::{
@@ -61,6 +61,10 @@ impl Tally {
 
 /// The outcome of one attempt, with its value when it succeeded.
 type Attempt = (Option<Value>, NodeOutcome);
+
+/// A first-try success's record, stored once its task has released its successors: the
+/// locked decrements of that release then wait for the value's store only, not the record's.
+type PendingRecord = Option<(u32, RawRecord)>;
 
 /// Where an async attempt leaves its result, so the executor finds it even when a hook's
 /// wrapper swallows the future.
@@ -157,19 +161,37 @@ impl<H: HookSet> RunShared<H> {
             return; // parked until its stage has started
         };
         let thread = self.thread_label();
+        let mut pending = PendingRecord::default();
         if entry.group() {
             for i in plan.task_hot[task as usize].nodes() {
                 let node = self.node_ref(plan.task_nodes[i]);
-                self.run_or_skip::<E>(node, &mut scope, thread, now);
+                self.run_or_skip::<E>(node, &mut scope, thread, now, &mut pending);
+                self.store_record(&mut pending);
             }
         } else {
             if self.sched.pool.is_some() {
                 self.prefetch_counters(entry);
             }
-            self.run_or_skip::<E>(self.entry_node(entry), &mut scope, thread, now);
+            self.run_or_skip::<E>(
+                self.entry_node(entry),
+                &mut scope,
+                thread,
+                now,
+                &mut pending,
+            );
         }
         self.end_task::<E>(scope);
         self.release_inline(task, ready);
+        self.store_record(&mut pending);
+    }
+
+    /// Stores a record that [`complete_success`](Self::complete_success) left pending.
+    #[inline(always)]
+    fn store_record(&self, pending: &mut PendingRecord) {
+        if let Some((p, record)) = pending.take() {
+            // SAFETY: as in `complete`.
+            unsafe { self.records[p as usize].set_empty(record) };
+        }
     }
 
     #[inline(always)]
@@ -179,6 +201,7 @@ impl<H: HookSet> RunShared<H> {
         scope: &mut TaskScope<'_, H>,
         thread: ThreadLabel,
         now: &mut Option<u64>,
+        pending: &mut PendingRecord,
     ) {
         // Nothing to skip for unless a marker, a cancellation or a fail-fast halt exists
         // (checked here, so the common case makes no call).
@@ -192,7 +215,7 @@ impl<H: HookSet> RunShared<H> {
         };
         let outcome = match reason {
             Some(reason) => self.skip_node::<E>(node.p, reason, scope, now.take()),
-            None => self.run_sync_node::<E>(node, scope, thread, now),
+            None => self.run_sync_node::<E>(node, scope, thread, now, pending),
         };
         self.mark(node.p, &outcome, &mut scope.tally);
     }
@@ -228,12 +251,18 @@ impl<H: HookSet> RunShared<H> {
                 None if matches!(self.hot(p).body, Body::Async(_)) => {
                     self.run_async_node(p, &scope).await
                 }
-                None => self.run_sync_node::<true>(
-                    self.node_ref(p),
-                    &scope,
-                    ThreadLabel::Async,
-                    &mut None,
-                ),
+                None => {
+                    let mut pending = PendingRecord::default();
+                    let outcome = self.run_sync_node::<true>(
+                        self.node_ref(p),
+                        &scope,
+                        ThreadLabel::Async,
+                        &mut None,
+                        &mut pending,
+                    );
+                    self.store_record(&mut pending);
+                    outcome
+                }
             };
             self.mark(p, &outcome, &mut scope.tally);
         }
@@ -623,6 +652,7 @@ impl<H: HookSet> RunShared<H> {
         scope: &TaskScope<'_, H>,
         thread: ThreadLabel,
         now: &mut Option<u64>,
+        pending: &mut PendingRecord,
     ) -> NodeOutcome {
         let p = node.p;
         let Some(body) = node.body else {
@@ -632,8 +662,8 @@ impl<H: HookSet> RunShared<H> {
         if self.sched.pool.is_some() {
             // The two lines this node writes when it ends, requested now so that they arrive
             // while it reads its dependencies (see `release` for the sequential executor).
-            prefetch(&self.records[p as usize]);
-            prefetch(&self.words[node.slot as usize]);
+            prefetch_write(&self.records[p as usize]);
+            prefetch_write(&self.words[node.slot as usize]);
         }
         let meta = &**node.meta;
         let first_start = now.take().unwrap_or_else(|| self.clock.raw());
@@ -657,7 +687,10 @@ impl<H: HookSet> RunShared<H> {
                 Ok(Ok(value)) => {
                     let end = self.clock.raw();
                     *now = Some(end);
-                    self.complete_success(p, node.slot, value, first_start, end, thread);
+                    *pending = Some((
+                        p,
+                        self.complete_success(node.slot, value, first_start, end, thread),
+                    ));
                     return NodeOutcome::Succeeded;
                 }
                 other => Some(settle_result(other.map_err(panic_message))),
@@ -1013,28 +1046,25 @@ impl<H: HookSet> RunShared<H> {
     #[inline(always)]
     fn complete_success(
         &self,
-        p: u32,
         slot: u32,
         value: Value,
         start: u64,
         end: u64,
         thread: ThreadLabel,
-    ) {
+    ) -> RawRecord {
         let slot = slot as usize;
         // SAFETY (both): as in `complete`.
         match value {
             Value::Word(word) => unsafe { self.words[slot].set_empty(word) },
             other => unsafe { self.slots[slot].set_empty(other) },
         }
-        let record = RawRecord {
+        RawRecord {
             start,
             end,
             attempts: 1,
             thread,
             other: None,
-        };
-        // SAFETY: as in `complete`.
-        unsafe { self.records[p as usize].set_empty(record) };
+        }
     }
 
     /// Adds the node to its task's tally and marks its children when it failed (or was
@@ -1161,12 +1191,12 @@ impl<H: HookSet> RunShared<H> {
         match entry.down(&plan.downstream) {
             Down::Inline(list) => {
                 for &downstream in list {
-                    prefetch(counters.wrapping_add(downstream as usize));
+                    prefetch_write(counters.wrapping_add(downstream as usize));
                 }
             }
             Down::Counted(list) => {
                 for &(downstream, _) in list {
-                    prefetch(counters.wrapping_add(downstream as usize));
+                    prefetch_write(counters.wrapping_add(downstream as usize));
                 }
             }
         }
