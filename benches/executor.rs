@@ -28,16 +28,18 @@ const SEQ_LOOP: &str = "seq_loop";
 /// Diagnostics (no-op shapes only): the floor plus one dagtel design choice each.
 const FLOOR_NESTED: &str = "floor_nested";
 const FLOOR_ARC: &str = "floor_arc";
+const FLOOR_TIMED: &str = "floor_timed";
 /// A benchmark group: its name and how to make its shape.
 type ShapeMaker = (&'static str, fn() -> Shape);
 
-const EXECUTORS: [&str; 6] = [
+const EXECUTORS: [&str; 7] = [
     DAGTEL_PAR,
     DAGTEL_SEQ,
     FLOOR,
     SEQ_LOOP,
     FLOOR_NESTED,
     FLOOR_ARC,
+    FLOOR_TIMED,
 ];
 
 const NOOP_GROUPS: [&str; 3] = ["noop_chain_10k", "noop_fan_10k", "noop_layered_100k"];
@@ -224,6 +226,17 @@ fn bench_shape(
             }),
             reference
         );
+        let (slots, records) = csr.run_floor_timed(&ex.floor_pool);
+        assert_eq!(
+            shape.checksum(|i| slots[i as usize].load(std::sync::atomic::Ordering::Relaxed)),
+            reference
+        );
+        assert!(
+            records
+                .iter()
+                .all(|r| r.end.load(std::sync::atomic::Ordering::Relaxed) != 0),
+            "floor_timed left a node without its record"
+        );
         let others: Vec<String> = [96, 384, 1536]
             .into_iter()
             .map(|limit| {
@@ -282,6 +295,9 @@ fn bench_shape(
         });
         timed(&mut group, group_name, FLOOR_ARC, n, || {
             csr.run_floor_arc(&ex.floor_pool)
+        });
+        timed(&mut group, group_name, FLOOR_TIMED, n, || {
+            csr.run_floor_timed(&ex.floor_pool)
         });
     }
     group.finish();
@@ -407,9 +423,12 @@ fn print_group(group: &str) {
             fmt_ratio(ratio(get(DAGTEL_PAR), get(DAGTEL_SEQ))),
         );
         println!(
-            "diagnostics: {FLOOR_NESTED}/{FLOOR} = {}, {FLOOR_ARC}/{FLOOR} = {}",
+            "diagnostics: {FLOOR_NESTED}/{FLOOR} = {}, {FLOOR_ARC}/{FLOOR} = {}, \
+             {FLOOR_TIMED}/{FLOOR} = {}, {DAGTEL_PAR}/{FLOOR_TIMED} = {}",
             fmt_ratio(ratio(get(FLOOR_NESTED), get(FLOOR))),
             fmt_ratio(ratio(get(FLOOR_ARC), get(FLOOR))),
+            fmt_ratio(ratio(get(FLOOR_TIMED), get(FLOOR))),
+            fmt_ratio(ratio(get(DAGTEL_PAR), get(FLOOR_TIMED))),
         );
     } else {
         println!(
