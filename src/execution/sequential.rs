@@ -26,7 +26,7 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>) {
                 } else {
                     shared.run_task(task, &mut ready, &mut now);
                 }
-                ready.clear(); // the order is fixed; counters only matter to the parallel executor
+                ready.clear(); // the order is fixed: sequential tasks release nothing
             }
         })
     }));

@@ -19,7 +19,7 @@ use crate::hooks::{
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
-use crate::plan::{Down, HotNode, TaskEntry, TaskPlan};
+use crate::plan::{Down, HotNode, SOLE, TaskEntry, TaskPlan};
 use crate::value::Value;
 
 /// Tasks made ready by the task that just ran.
@@ -661,7 +661,8 @@ impl<H: HookSet> RunShared<H> {
         };
         if self.sched.pool.is_some() {
             // The two lines this node writes when it ends, requested now so that they arrive
-            // while it reads its dependencies (see `release` for the sequential executor).
+            // while it reads its dependencies. Not in sequential runs: they walk the plan in
+            // order, which the hardware prefetcher follows by itself.
             prefetch_write(&self.records[p as usize]);
             prefetch_write(&self.words[node.slot as usize]);
         }
@@ -1102,7 +1103,7 @@ impl<H: HookSet> RunShared<H> {
 
     /// Counts down the dependency counters of the tasks downstream of `task`; pushes those
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
-    /// written before it.
+    /// written before it. Does nothing in a sequential run, which follows the plan's order.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         self.release_inline(task, ready);
     }
@@ -1110,47 +1111,47 @@ impl<H: HookSet> RunShared<H> {
     /// [`release`](Self::release), inlined into the task loop.
     #[inline(always)]
     fn release_inline(&self, task: u32, ready: &mut Ready) {
-        // Prefetch hints only in parallel runs: the sequential executor walks the plan in
-        // order, which the hardware prefetcher follows by itself, and the hints only cost it
-        // time (a separate copy of the loop, so they cost it no code either).
+        // The sequential executor runs the tasks in the plan's order and needs no counters.
         if self.sched.pool.is_some() {
-            self.release_as::<true>(task, ready);
-        } else {
-            self.release_as::<false>(task, ready);
+            self.count_down_all(task, ready);
         }
     }
 
-    /// [`release`](Self::release), with prefetch hints (`HINTS`) or without.
+    /// [`release`](Self::release) in a parallel run.
     #[inline(always)]
-    fn release_as<const HINTS: bool>(&self, task: u32, ready: &mut Ready) {
+    fn count_down_all(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
         match plan.entries[task as usize].down(&plan.downstream) {
             Down::Inline(list) => {
                 for &downstream in list {
-                    self.count_down::<HINTS>(downstream, 1, ready);
+                    self.count_down(downstream, 1, ready);
                 }
             }
             Down::Counted(list) => {
                 for &(downstream, edges) in list {
-                    self.count_down::<HINTS>(downstream, edges, ready);
+                    self.count_down(downstream, edges, ready);
                 }
             }
         }
     }
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
-    /// last. With `HINTS`, prefetches what it reads when it starts.
+    /// last, and prefetches what it reads when it starts.
     #[inline(always)]
-    fn count_down<const HINTS: bool>(&self, downstream: u32, edges: u32, ready: &mut Ready) {
+    fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        let left = self.counters[downstream as usize]
-            .fetch_sub(edges, Ordering::AcqRel)
-            .wrapping_sub(edges);
+        let downstream = down & !SOLE;
+        // A task with this one as its only upstream is ready now; its counter is not read.
+        // Its reader learns of the values through the job that hands it over, if any.
+        let left = if down & SOLE != 0 {
+            0
+        } else {
+            self.counters[downstream as usize]
+                .fetch_sub(edges, Ordering::AcqRel)
+                .wrapping_sub(edges)
+        };
         if left == 0 {
             ready.push(downstream);
-        }
-        if !HINTS {
-            return;
         }
         let entry = &plan.entries[downstream as usize];
         // It starts when its last dependency finishes, soon. Its entry is one line; once the
@@ -1190,13 +1191,17 @@ impl<H: HookSet> RunShared<H> {
         let counters = self.counters.as_ptr();
         match entry.down(&plan.downstream) {
             Down::Inline(list) => {
-                for &downstream in list {
-                    prefetch_write(counters.wrapping_add(downstream as usize));
+                for &down in list {
+                    if down & SOLE == 0 {
+                        prefetch_write(counters.wrapping_add(down as usize));
+                    }
                 }
             }
             Down::Counted(list) => {
-                for &(downstream, _) in list {
-                    prefetch_write(counters.wrapping_add(downstream as usize));
+                for &(down, _) in list {
+                    if down & SOLE == 0 {
+                        prefetch_write(counters.wrapping_add(down as usize));
+                    }
                 }
             }
         }

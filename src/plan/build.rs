@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    EntryParts, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskEntry, TaskHot,
+    EntryParts, HotNode, Plan, PlanError, PlanInner, Request, SOLE, StagePlan, TaskEntry, TaskHot,
     TaskMeta, TaskPlan,
 };
 use crate::execution::ArrayPool;
@@ -106,6 +106,15 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             downstream.push((group[0], group.len() as u32));
         }
         down_off.push(downstream.len() as u32);
+    }
+    debug_assert!(
+        tasks.len() < SOLE as usize,
+        "task indices leave room for SOLE"
+    );
+    for (task, edges) in &mut downstream {
+        if tasks[*task as usize].indegree == *edges {
+            *task |= SOLE;
+        }
     }
     let roots = task_order
         .iter()

@@ -193,7 +193,14 @@ const STAGED: u8 = 8;
 const DEPS_INLINE: u8 = 16;
 const DOWN_INLINE: u8 = 32;
 
-/// A task's downstream tasks, as its [`TaskEntry`] holds them.
+/// Marks a downstream task (in [`Down`] lists) whose only upstream task is the one whose list
+/// holds it: that task is ready once this one ends, so it is started without touching its
+/// dependency counter. A locked decrement waits for every earlier store of the thread, and in
+/// chains, fan-outs and trees most edges are such.
+pub(crate) const SOLE: u32 = 1 << 31;
+
+/// A task's downstream tasks, as its [`TaskEntry`] holds them; each task index may carry
+/// [`SOLE`].
 pub(crate) enum Down<'a> {
     /// Each counted down by one edge.
     Inline(&'a [u32]),
@@ -509,6 +516,59 @@ impl std::fmt::Debug for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A downstream task by id, with its edge count and whether its upstream task is its only
+    /// one (`SOLE`).
+    type DownEdge = (String, u32, bool);
+
+    /// Each task's downstream tasks, by task id.
+    fn downstream_of(plan: &Plan) -> Vec<(String, Vec<DownEdge>)> {
+        let inner = &*plan.inner;
+        let id = |t: u32| inner.tasks[t as usize].meta.id().to_string();
+        (0..inner.tasks.len() as u32)
+            .map(|t| {
+                let list = match inner.entries[t as usize].down(&inner.downstream) {
+                    Down::Inline(list) => list.iter().map(|&d| (d, 1)).collect::<Vec<_>>(),
+                    Down::Counted(list) => list.to_vec(),
+                };
+                let mut list: Vec<DownEdge> = list
+                    .into_iter()
+                    .map(|(d, edges)| (id(d & !SOLE), edges, d & SOLE != 0))
+                    .collect();
+                list.sort();
+                (id(t), list)
+            })
+            .filter(|(_, list)| !list.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn a_task_whose_only_upstream_is_one_task_is_marked_sole_on_its_edges() {
+        let mut g = crate::DagBuilder::new("sole");
+        let a = g.node("a").run((), |_, ()| Ok(1u64));
+        let d = g.node("d").run((), |_, ()| Ok(2u64));
+        g.node("b").run(a, |_, a| Ok(*a));
+        // Two edges from `a` and one from `d`: counted.
+        g.node("c").run((a, a, d), |_, (x, y, z)| Ok(*x + *y + *z));
+        // Two edges, both from `a`: sole.
+        g.node("e").run((a, a), |_, (x, y)| Ok(*x + *y));
+        // A group whose two members each depend on `d` only: one task, two edges, sole.
+        g.node("g1").task("grp").run(d, |_, d| Ok(*d));
+        g.node("g2").task("grp").run(d, |_, d| Ok(*d + 1));
+        let wanted = crate::Request::new().named(["b", "c", "e", "g1", "g2"]);
+        let plan = g.build().unwrap().plan(&wanted).unwrap();
+        let s = |id: &str, edges, sole| (id.to_string(), edges, sole);
+        assert_eq!(
+            downstream_of(&plan),
+            vec![
+                (
+                    "a".to_string(),
+                    vec![s("b", 1, true), s("c", 2, false), s("e", 2, true)]
+                ),
+                ("d".to_string(), vec![s("c", 1, false), s("grp", 2, true)]),
+            ]
+        );
+    }
 
     /// Builds an entry over the given lists (as the plan's `dep_slots` and `downstream`,
     /// placed after some other task's items) and reads them back.
