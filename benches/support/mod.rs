@@ -325,16 +325,7 @@ impl<'s> CsrDag<'s> {
 
     /// The floor: minimal rayon executor on `pool`.
     pub fn run_floor(&self, pool: &rayon::ThreadPool) -> Box<[AtomicU64]> {
-        let run = FloorRun {
-            dag: self,
-            counters: self
-                .shape
-                .indegree
-                .iter()
-                .map(|&d| AtomicU32::new(d))
-                .collect(),
-            slots: (0..self.shape.len()).map(|_| AtomicU64::new(0)).collect(),
-        };
+        let run = FloorRun::new(self);
         pool.install(|| run.drive_many(&self.shape.roots));
         run.slots
     }
@@ -378,7 +369,21 @@ impl Drive for FloorRun<'_, '_> {
     }
 }
 
-impl FloorRun<'_, '_> {
+impl<'a, 's> FloorRun<'a, 's> {
+    /// Fresh counters (the in-degrees) and zeroed slots for one run of `dag`.
+    fn new(dag: &'a CsrDag<'s>) -> Self {
+        Self {
+            dag,
+            counters: dag
+                .shape
+                .indegree
+                .iter()
+                .map(|&d| AtomicU32::new(d))
+                .collect(),
+            slots: (0..dag.shape.len()).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
     /// Runs one node and returns the children it made ready.
     #[inline]
     fn step(&self, node: usize) -> ReadyList {
@@ -425,16 +430,7 @@ impl CsrDag<'_> {
         pool: &rayon::ThreadPool,
         max_nesting: u32,
     ) -> (Box<[AtomicU64]>, usize) {
-        let run = FloorRun {
-            dag: self,
-            counters: self
-                .shape
-                .indegree
-                .iter()
-                .map(|&d| AtomicU32::new(d))
-                .collect(),
-            slots: (0..self.shape.len()).map(|_| AtomicU64::new(0)).collect(),
-        };
+        let run = FloorRun::new(self);
         let spawned = AtomicUsize::new(0);
         let nested = Nested {
             run: &run,
@@ -512,16 +508,7 @@ impl CsrDag<'_> {
         pool: &rayon::ThreadPool,
     ) -> (Box<[AtomicU64]>, Box<[TimedRecord]>) {
         let run = TimedRun {
-            run: FloorRun {
-                dag: self,
-                counters: self
-                    .shape
-                    .indegree
-                    .iter()
-                    .map(|&d| AtomicU32::new(d))
-                    .collect(),
-                slots: (0..self.shape.len()).map(|_| AtomicU64::new(0)).collect(),
-            },
+            run: FloorRun::new(self),
             records: (0..self.shape.len())
                 .map(|_| TimedRecord::default())
                 .collect(),
