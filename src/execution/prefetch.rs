@@ -25,7 +25,7 @@ pub(crate) fn prefetch<T>(address: *const T) {
 /// while a locked instruction waits for the store. A hint only.
 #[inline(always)]
 pub(crate) fn prefetch_write<T>(address: *const T) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     // SAFETY: `prefetchw` never faults, whatever the address, and changes no memory; CPUs
     // without it (before Broadwell) execute it as a no-op.
     unsafe {
@@ -35,6 +35,6 @@ pub(crate) fn prefetch_write<T>(address: *const T) {
             options(nostack, preserves_flags, readonly)
         );
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = address;
 }
