@@ -84,7 +84,25 @@ pub struct Rotel {
 
 impl Rotel {
     /// Starts rotel and waits until both receivers accept connections.
+    ///
+    /// The listen ports were free when picked, but another process (another test's rotel
+    /// connecting out, say) can take one before rotel binds it. Then rotel exits at start-up,
+    /// and it is started again on fresh ports, a few times before the test fails.
     pub fn start(forward_to: SocketAddr, dir: &Path) -> Self {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(forward_to, dir) {
+                Ok(rotel) => return rotel,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "rotel exited at start-up 3 times: {}",
+            failures.join("\n---\n")
+        );
+    }
+
+    fn try_start(forward_to: SocketAddr, dir: &Path) -> Result<Self, String> {
         let agent = rotel_agent();
         let grpc: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -112,20 +130,21 @@ impl Rotel {
             http,
             dir: dir.to_owned(),
         };
-        rotel.wait_until_listening();
-        rotel
+        rotel.wait_until_listening()?;
+        Ok(rotel)
     }
 
-    fn wait_until_listening(&mut self) {
+    /// `Err` with rotel's output if it exited before listening.
+    fn wait_until_listening(&mut self) -> Result<(), String> {
         // Generous: only a rotel that never comes up fails here.
         let give_up = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("rotel exited at start-up ({status}): {}", self.output());
+                return Err(format!("({status}) {}", self.output()));
             }
             let up = |addr| TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_ok();
             if up(&self.grpc) && up(&self.http) {
-                return;
+                return Ok(());
             }
             if Instant::now() > give_up {
                 panic!(
