@@ -1,12 +1,11 @@
 //! A cell written at most once, by one thread, and read after a synchronising event.
 //!
 //! The executor's per-node value slots and records are each written by the single thread that
-//! runs (or skips) that node. A value is written before the node hands its consumers over:
-//! by counting their dependency counters down with release ordering (they read after the
-//! counter reached zero, with acquire), or, for a consumer with no other upstream task, by
-//! running it on the same thread or passing it through a rayon job, which orders the two
-//! threads as well. The caller reads records after the run's latch. `OnceLock` would also work, but its `set` goes
-//! through the general once-initialisation machinery and showed up at ~8% of a no-op run.
+//! runs (or skips) that node. A value is written before the node counts its consumers'
+//! dependency counters down with release ordering; a consumer reads it after its counter
+//! reached zero, with acquire, on whichever thread took it there. The caller reads records
+//! after the run's latch. `OnceLock` would also work, but its `set` goes through the general
+//! once-initialisation machinery and showed up at ~8% of a no-op run.
 
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;

@@ -340,12 +340,13 @@ thread_local! {
 /// What a node saw: its marker and whether it ran inside the user's job.
 type SeenInJob = Arc<Mutex<Vec<(&'static str, Option<&'static str>, bool)>>>;
 
-/// The run's own jobs picked up by a user's job: on a one-thread pool, `r` releases `a`, `b`
-/// and the async `x`; `a`'s body hands a job of its own to rayon (`rayon::spawn`, no helper)
-/// once `x`'s child `c` has been handed to the pool. That job attaches a context of its own and
-/// waits on rayon (`yield_now`), on top of the run's join of `a` and `b`, so the thread runs
-/// `b` (the join's stolen half) and `c` (a spawned job) inside it. Both must see the caller's
-/// context. Returns what `b` and `c` saw.
+/// The run's own jobs picked up by a user's job: on a one-thread pool, `r` comes before `a`,
+/// `b` and the async `x`; `a`'s body hands a job of its own to rayon (`rayon::spawn`) once
+/// `x`'s child `c` has been handed to the pool, and waits on rayon until `b` and `c` have run.
+/// So the thread runs the user's job inside `a`, and that job, which attaches a context of its
+/// own and waits on rayon (`yield_now`), runs `b` (through the sweep's helper, since `a` holds
+/// the sweep) and `c` (a spawned job) inside it. Both must see the caller's context. Returns
+/// what `b` and `c` saw.
 fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
     executor: Executor<H>,
 ) -> Vec<(&'static str, Option<&'static str>, bool)> {
@@ -382,16 +383,19 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
             }
             // `x` has ended; its task hands `c` to the pool right after.
             std::thread::sleep(Duration::from_millis(50));
-            let seen = seen.clone();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            let both_ran = {
+                let seen = seen.clone();
+                move || seen.lock().unwrap().len() == 2 || std::time::Instant::now() > deadline
+            };
+            let in_job = both_ran.clone();
             rayon::spawn(move || {
                 let _own = Context::new().with_value(Marker("user job's own")).attach();
                 IN_USER_JOB.with(|flag| flag.set(true));
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                help_pool_until(|| {
-                    seen.lock().unwrap().len() == 2 || std::time::Instant::now() > deadline
-                });
+                help_pool_until(in_job);
                 IN_USER_JOB.with(|flag| flag.set(false));
             });
+            help_pool_until(both_ran);
             Ok(1u8)
         })
     };

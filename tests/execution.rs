@@ -102,6 +102,73 @@ fn a_fan_in_never_starts_before_an_input_ends() {
     );
 }
 
+/// A node first in the plan's order that waits until `others` independent nodes declared
+/// after it have run (or 10 s have passed), with `wait` between its looks; returns how many
+/// had run when it ended.
+fn slow_first_node(
+    exec: Executor,
+    others: usize,
+    wait: impl Fn() + Send + Sync + 'static,
+) -> usize {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut g = DagBuilder::new("slow-first");
+    let slow = {
+        let ran = ran.clone();
+        g.node("slow").run((), move |_, ()| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while ran.load(Ordering::Acquire) < others && std::time::Instant::now() < deadline {
+                wait();
+            }
+            Ok(ran.load(Ordering::Acquire))
+        })
+    };
+    let mut request = Request::new().output(slow);
+    for i in 0..others {
+        let ran = ran.clone();
+        let node = g.node(format!("n{i}")).run((), move |_, ()| {
+            ran.fetch_add(1, Ordering::AcqRel);
+            Ok(1u8)
+        });
+        request = request.output(node);
+    }
+    let plan = g.build().unwrap().plan(&request).unwrap();
+    let run = exec.run(&plan, Inputs::new()).unwrap();
+    *run.outputs().get(slow).unwrap()
+}
+
+/// The parallel executor walks the plan's order a chunk per thread at a time: the nodes after
+/// a long-running one in its chunk go to another thread, not wait for it.
+#[test]
+fn a_long_node_holds_back_no_independent_node_after_it() {
+    for others in [3, 40, 500] {
+        let ran = slow_first_node(Executor::parallel().threads(2), others, || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
+        assert_eq!(ran, others, "independent nodes run while a long one does");
+    }
+}
+
+/// On a pool of one thread, a node that waits on rayon (as a `join` or `par_iter` inside it
+/// would) lets the thread run the nodes after it in the plan's order, through the helper the
+/// sweep keeps queued.
+#[test]
+fn a_node_waiting_on_rayon_lets_its_thread_run_the_nodes_after_it() {
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap(),
+    );
+    for others in [3, 40, 500] {
+        let ran = slow_first_node(Executor::parallel().pool(pool.clone()), others, || {
+            if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        assert_eq!(ran, others, "nodes run inside a node waiting on rayon");
+    }
+}
+
 /// x -> bad -> after_bad -> sink ; x -> good -> sink2 (independent of bad)
 struct Branches {
     dag: Dag,

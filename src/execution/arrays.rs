@@ -25,7 +25,7 @@ pub(crate) struct RunArrays {
     pub(crate) slots: Box<[WriteOnce<Value>]>,
     /// One per graph node, for word-sized values (see `Value::Word`).
     pub(crate) words: Box<[WordCell]>,
-    /// One per task, holding the task's in-degree when checked out.
+    /// One per task, holding the task's in-degree + 1 when checked out.
     pub(crate) counters: Box<[AtomicU32]>,
     /// One per plan node, zero when checked out.
     pub(crate) poison: Box<[AtomicU32]>,
@@ -63,7 +63,7 @@ impl ArrayPool {
         })
     }
 
-    /// A set ready for a run: empty slots and records, zero markers, counters at in-degree.
+    /// A set ready for a run: empty slots and records, zero markers, counters at in-degree + 1.
     pub(crate) fn check_out(self: &Arc<Self>) -> RunArrays {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let (slots, words, mut counters, poison) = match idle {
@@ -75,9 +75,10 @@ impl ArrayPool {
                 zeroed_atomics(self.node_count),
             ),
         };
-        // Plain writes through `&mut`: no other thread can see this set yet.
+        // Plain writes through `&mut`: no other thread can see this set yet. One count above
+        // the in-degree: the parallel executor's sweep takes it (see `sweep`).
         for (counter, &indegree) in counters.iter_mut().zip(self.indegrees.iter()) {
-            *counter.get_mut() = indegree;
+            *counter.get_mut() = indegree + 1;
         }
         let cells = self.records.lock().ok().and_then(|mut idle| idle.pop());
         let records = RecordCells {

@@ -28,6 +28,7 @@ mod prefetch;
 mod record;
 mod sequential;
 mod state;
+mod sweep;
 mod task;
 
 use std::sync::{Arc, OnceLock};
@@ -256,6 +257,10 @@ impl<H: HookSet> Executor<H> {
                 pending: Default::default(),
                 latch: Arc::new(Latch::default()),
                 local: Default::default(),
+                sweep: sweep::Sweep::new(
+                    pool.as_ref().map_or(0, |pool| pool.current_num_threads()),
+                    plan.inner.task_order.len(),
+                ),
             },
         };
         let shared = state::prepare(plan, inputs, options, setup)?;

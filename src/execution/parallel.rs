@@ -1,9 +1,10 @@
 //! The parallel scheduler.
 //!
-//! A task starts the moment its dependency counter reaches zero (or, if it has no other
-//! upstream task, the moment the one it has ends). The thread that releases
-//! tasks keeps one for itself (so a chain never leaves its thread) and splits the rest with
-//! `rayon::join`, which touches no shared counter.
+//! The pool's threads walk the plan's task order (see [`sweep`](super::sweep)), and a task
+//! starts the moment its dependency counter reaches zero: where the sweep reaches it, if its
+//! inputs are done by then, else on the thread that ends the last of them. The thread that
+//! releases tasks keeps one for itself (so a chain never leaves its thread) and splits the
+//! rest with `rayon::join`, which touches no shared counter.
 //!
 //! Joins nest: on a comb (a chain with a leaf at every link) every link would add a level,
 //! and a thread waiting in `join` runs stolen jobs on top of its own stack. So the nesting is
@@ -92,8 +93,7 @@ impl<H: HookSet> Drop for JobGuard<H> {
 
 /// Runs the whole plan on the pool and returns when every task has finished.
 pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::ThreadPool>) {
-    let roots: Ready = shared.plan.inner.roots.iter().copied().collect();
-    if roots.is_empty() {
+    if shared.plan.inner.task_order.is_empty() {
         return;
     }
     let latch = &shared.sched.latch;
@@ -101,9 +101,10 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
         // A run started on a worker of its own pool (from inside a node): blocking the worker
         // could starve the run, and helping the pool would run other nodes (and their runs)
         // on this stack. So this thread runs this run's work itself, and only that: its
-        // ready tasks come to it (joins still share wide lists with idle workers).
+        // ready tasks come to it (joins still share wide lists with idle workers). No sweep
+        // job goes to the pool either: one that no worker takes up would hold the run open.
         shared.sched.local.enable();
-        spawn_drive(shared, roots);
+        spawn_drive(shared, take_sweep_counts(shared));
         let mut nap = Duration::from_micros(50);
         while !latch.is_open() {
             match shared.sched.local.pop() {
@@ -119,8 +120,70 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
             }
         }
     } else {
-        spawn_drive(shared, roots);
+        for _ in 0..shared.sched.sweep.workers() {
+            spawn_sweep(shared, false);
+        }
         latch.wait();
+    }
+}
+
+/// Takes the sweep's count off every task at once, for a run that follows dependencies
+/// only; returns the tasks that are ready from the start.
+fn take_sweep_counts<H: HookSet>(shared: &RunShared<H>) -> Ready {
+    shared.sched.sweep.close();
+    let mut roots = Ready::new();
+    for &task in &shared.plan.inner.task_order {
+        if shared.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            roots.push(task);
+        }
+    }
+    roots
+}
+
+/// Starts a sweeper as a pool job: one of the run's first, or a helper.
+fn spawn_sweep<H: HookSet>(shared: &Arc<RunShared<H>>, helper: bool) {
+    let Some(pool) = shared.sched.pool.clone() else {
+        return; // parallel runs always have a pool
+    };
+    let guard = JobGuard::new(shared);
+    pool.spawn(move || {
+        let shared = guard.shared();
+        if helper {
+            shared.sched.sweep.helper_started();
+        }
+        // As in `spawn_drive`: a job enters its run afresh, and an executor bug is contained.
+        let sweep = || off_work(|| shared.at_work(|| sweep(shared)));
+        if catch_unwind(AssertUnwindSafe(sweep)).is_err() {
+            shared.irregular.store(true, Ordering::Relaxed);
+        }
+        drop(guard);
+    });
+}
+
+/// Takes positions of the plan's order until none is left, and runs each task whose
+/// counter the sweep's count was the last of (see [`sweep`](super::sweep)).
+fn sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
+    let plan = &*shared.plan.inner;
+    // Pool jobs run on pool threads; a job stays on the thread it started on.
+    let me = rayon::current_thread_index().unwrap_or(0);
+    while let Some(position) = shared.sched.sweep.take(me) {
+        let task = plan.task_order[position as usize];
+        if shared.counters[task as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+            continue; // an input still runs: the thread that ends the last one runs it
+        }
+        // No clock reading carried in: its inputs may have ended on other threads after
+        // this one's last reading.
+        drive_chain(shared, task);
+    }
+}
+
+/// Queues a helper if the sweep may have positions left and none is queued, so that while
+/// this thread runs a node, the rest of the order is open to every thread of the pool.
+#[inline]
+fn keep_sweep_open<H: HookSet>(shared: &Arc<RunShared<H>>) {
+    let sweep = &shared.sched.sweep;
+    if sweep.wants_helper() && sweep.queue_helper() {
+        spawn_sweep(shared, true);
     }
 }
 
@@ -281,6 +344,7 @@ fn drive_chain<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
             spawn_async(shared, task);
             return;
         }
+        keep_sweep_open(shared);
         shared.run_task(task, &mut ready, &mut now);
         match ready.len() {
             0 => return,

@@ -46,6 +46,8 @@ pub(crate) struct Scheduler {
     pub(crate) latch: Arc<Latch>,
     /// Work for the caller to run itself, when it waits on a worker of the run's pool.
     pub(crate) local: LocalWork,
+    /// Where the pool's workers are in the plan's task order.
+    pub(crate) sweep: super::sweep::Sweep,
 }
 
 /// The ready tasks of a run whose caller is a worker of the run's own pool (a run started

@@ -1108,16 +1108,16 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Counts down the dependency counters of the tasks downstream of `task`; pushes those
-    /// that reach zero, and those whose only upstream task is `task`. The counter's
-    /// acquire-release chain publishes the values and marks written before it; a task pushed
-    /// without a counter gets them through the hand-over (this thread, or a rayon job). Does
-    /// nothing in a sequential run, which follows the plan's order.
+    /// that reach zero. The counter's acquire-release chain publishes the values and marks
+    /// written before it to whoever takes it to zero: this thread, or the parallel sweep
+    /// taking its own count off (see `sweep`). Does nothing in a sequential run, which
+    /// follows the plan's order.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         let _ = self.release_inline(task, ready);
     }
 
     /// [`release`](Self::release), inlined into the task loop. Returns whether a counter
-    /// reached zero (a ready task that has other upstream tasks than this one).
+    /// reached zero for a task with other upstream tasks than this one.
     #[inline(always)]
     fn release_inline(&self, task: u32, ready: &mut Ready) -> bool {
         // The sequential executor runs the tasks in the plan's order and needs no counters.
@@ -1146,20 +1146,15 @@ impl<H: HookSet> RunShared<H> {
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
     /// last, and prefetches what it reads when it starts. Returns whether the counter reached
-    /// zero here.
+    /// zero here for a task with other upstream tasks than this one (whose start must be read
+    /// afresh).
     #[inline(always)]
     fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) -> bool {
         let plan = &*self.plan.inner;
         let downstream = down & !SOLE;
-        // A task with this one as its only upstream is ready now; its counter is not read.
-        // Its reader learns of the values through the job that hands it over, if any.
-        let left = if down & SOLE != 0 {
-            0
-        } else {
-            self.counters[downstream as usize]
-                .fetch_sub(edges, Ordering::AcqRel)
-                .wrapping_sub(edges)
-        };
+        let left = self.counters[downstream as usize]
+            .fetch_sub(edges, Ordering::AcqRel)
+            .wrapping_sub(edges);
         if left == 0 {
             ready.push(downstream);
         }
@@ -1203,16 +1198,12 @@ impl<H: HookSet> RunShared<H> {
         match entry.down(&plan.downstream) {
             Down::Inline(list) => {
                 for &down in list {
-                    if down & SOLE == 0 {
-                        prefetch_write(counters.wrapping_add(down as usize));
-                    }
+                    prefetch_write(counters.wrapping_add((down & !SOLE) as usize));
                 }
             }
             Down::Counted(list) => {
                 for &(down, _) in list {
-                    if down & SOLE == 0 {
-                        prefetch_write(counters.wrapping_add(down as usize));
-                    }
+                    prefetch_write(counters.wrapping_add((down & !SOLE) as usize));
                 }
             }
         }

@@ -116,11 +116,6 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             *task |= SOLE;
         }
     }
-    let roots = task_order
-        .iter()
-        .copied()
-        .filter(|&t| tasks[t as usize].indegree == 0)
-        .collect();
     let stages = stage_plans(dag, &mut tasks);
     let task_hot: Vec<TaskHot> = tasks
         .iter()
@@ -232,7 +227,6 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             tasks,
             task_nodes,
             task_order,
-            roots,
             stages,
             inputs,
             overrides,

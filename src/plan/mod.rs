@@ -194,9 +194,9 @@ const DEPS_INLINE: u8 = 16;
 const DOWN_INLINE: u8 = 32;
 
 /// Marks a downstream task (in [`Down`] lists) whose only upstream task is the one whose list
-/// holds it: that task is ready once this one ends, so it is started without touching its
-/// dependency counter. A locked decrement waits for every earlier store of the thread, and in
-/// chains, fan-outs and trees most edges are such.
+/// holds it. When the thread that ran that upstream task takes the downstream task's counter
+/// to zero, no other input of the task can have ended after that thread's last clock reading,
+/// so the reading serves as the task's start.
 pub(crate) const SOLE: u32 = 1 << 31;
 
 /// A task's downstream tasks, as its [`TaskEntry`] holds them; each task index may carry
@@ -370,7 +370,6 @@ pub(crate) struct PlanInner {
     pub(crate) tasks: Vec<TaskPlan>,
     pub(crate) task_nodes: Vec<u32>,
     pub(crate) task_order: Vec<u32>,
-    pub(crate) roots: Vec<u32>,
     pub(crate) stages: Vec<StagePlan>,
     pub(crate) inputs: Vec<u32>,
     pub(crate) overrides: Vec<u32>,
@@ -543,12 +542,12 @@ mod tests {
     }
 
     #[test]
-    fn a_task_whose_only_upstream_is_one_task_is_marked_sole_on_its_edges() {
+    fn downstream_lists_count_edges_and_mark_a_sole_upstream() {
         let mut g = crate::DagBuilder::new("sole");
         let a = g.node("a").run((), |_, ()| Ok(1u64));
         let d = g.node("d").run((), |_, ()| Ok(2u64));
         g.node("b").run(a, |_, a| Ok(*a));
-        // Two edges from `a` and one from `d`: counted.
+        // Two edges from `a` and one from `d`: not sole.
         g.node("c").run((a, a, d), |_, (x, y, z)| Ok(*x + *y + *z));
         // Two edges, both from `a`: sole.
         g.node("e").run((a, a), |_, (x, y)| Ok(*x + *y));

@@ -1,0 +1,188 @@
+//! The parallel executor's sweep: workers walk the plan's task order, each a chunk at a time.
+//!
+//! Every task's dependency counter starts one above its in-degree: that extra count is the
+//! sweep's. A worker that reaches a task in the order takes the sweep's count off; whoever
+//! takes the counter to zero runs the task. So a task whose inputs are all done when the
+//! sweep reaches it runs there, in the plan's order, and one whose inputs are still running
+//! is run by the thread that finishes the last of them, the moment it does. Walking the order
+//! reads the per-task and per-node arrays front to back, where following dependencies jumps
+//! through them at random; on graphs too big for the caches that is most of a node's cost.
+//!
+//! Workers take chunks of the order from a shared cursor, and positions inside a chunk one at
+//! a time from the chunk's own cursor, which other workers can take from too once the shared
+//! one is used up. So a slow node holds back nothing: the positions after it in its chunk go
+//! to whichever worker runs out of work first.
+//!
+//! A worker that runs a node has left the sweep for as long as the node runs, and no other
+//! worker may be sweeping: every other one may be busy, or the pool may have one thread, or
+//! the node may wait on rayon itself (a `join` or `par_iter` inside it runs pool jobs while it
+//! waits). So before a node runs, the sweep makes sure a helper is queued in the pool: one
+//! more sweeper job, which sweeps with the chunk of the thread that runs it. One helper at a
+//! time is queued; while every worker is busy sweeping it stays queued, and the first worker
+//! to finish its part runs it, finds nothing left and ends it.
+
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+/// One pool thread's chunk: the next position to take (high half) and the chunk's end (low
+/// half), in one word so that every taker, its owner or another thread, takes a position of
+/// its own with one `fetch_add`. On a line of its own: its owner takes from it at every task.
+#[repr(align(128))]
+struct Chunk(AtomicU64);
+
+/// A helper is queued and has not started yet.
+const HELPER_QUEUED: u8 = 1;
+/// A sweeper found every position taken.
+const DONE: u8 = 2;
+
+/// Read before every node, written a few times a run: on a line of its own.
+#[repr(align(128))]
+struct Flags(AtomicU8);
+
+/// The shared cursor, and how many threads are between taking a chunk from it and storing
+/// the chunk where others can take from it. Written at every new chunk: a line of its own.
+#[repr(align(128))]
+struct Cursor {
+    /// Start of the next chunk nobody has taken yet.
+    next_chunk: AtomicU32,
+    refilling: AtomicU32,
+}
+
+/// Where the workers of one parallel run are in the plan's task order.
+pub(crate) struct Sweep {
+    flags: Flags,
+    cursor: Cursor,
+    /// Positions in the order.
+    len: u32,
+    chunk_len: u32,
+    chunks: Box<[Chunk]>,
+}
+
+/// A chunk holds at most this many positions. Shorter chunks mean more trips to the shared
+/// cursor; longer ones, more positions behind a slow node before other workers come for them.
+const MAX_CHUNK: u32 = 64;
+
+impl Sweep {
+    /// A sweep of `len` positions by `workers` workers.
+    pub(crate) fn new(workers: usize, len: usize) -> Self {
+        let len = u32::try_from(len).unwrap_or(u32::MAX);
+        // Small plans get short chunks, so that every worker finds some of the order.
+        let chunk_len = (len / (workers.max(1) as u32 * 16)).clamp(1, MAX_CHUNK);
+        Self {
+            flags: Flags(AtomicU8::new(0)),
+            cursor: Cursor {
+                next_chunk: AtomicU32::new(0),
+                refilling: AtomicU32::new(0),
+            },
+            len,
+            chunk_len,
+            chunks: (0..workers).map(|_| Chunk(AtomicU64::new(0))).collect(),
+        }
+    }
+
+    /// How many workers sweep.
+    pub(crate) fn workers(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// The next position for the sweeper on pool thread `me`: from the thread's chunk, else
+    /// from a new chunk, else from another thread's chunk. `None` once every position is
+    /// taken, as far as `me` can see: a thread that has just taken a new chunk takes its
+    /// positions itself.
+    ///
+    /// Only the sweeper on top of `me`'s stack takes from `me`'s chunk as its owner: one
+    /// waiting below it (in a join, its node's body) is not inside `take`.
+    pub(crate) fn take(&self, me: usize) -> Option<u32> {
+        let me = me % self.chunks.len();
+        if let Some(position) = self.take_new(me) {
+            return Some(position);
+        }
+        // The shared cursor is used up. A thread that took one of the last chunks stores it
+        // right after; without waiting for that store, this thread could find every chunk
+        // used up and leave, and the new chunk's positions would wait behind the nodes its
+        // owner runs.
+        let mut spins = 0u32;
+        while self.cursor.refilling.load(Ordering::SeqCst) != 0 {
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                std::thread::yield_now(); // the owner may have been preempted in between
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        let taken = (0..self.chunks.len())
+            .map(|offset| (me + offset) % self.chunks.len())
+            .find_map(|other| self.take_from(other));
+        if taken.is_none() {
+            self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// A position from `me`'s chunk or from a new one.
+    fn take_new(&self, me: usize) -> Option<u32> {
+        let cursor = &self.cursor;
+        loop {
+            if let Some(position) = self.take_from(me) {
+                return Some(position);
+            }
+            // Looked at first: once the order is used up, every worker that runs out of work
+            // comes here, and adding would only bounce the line (and could wrap the cursor).
+            // Sequentially consistent with `refilling`: a thread that sees the cursor used up
+            // then sees every refill that used it up (see `take`).
+            if cursor.next_chunk.load(Ordering::SeqCst) >= self.len {
+                return None;
+            }
+            cursor.refilling.fetch_add(1, Ordering::SeqCst);
+            let start = cursor
+                .next_chunk
+                .fetch_add(self.chunk_len, Ordering::SeqCst);
+            let taken = start < self.len;
+            if taken {
+                let end = start.saturating_add(self.chunk_len).min(self.len);
+                // Only the owner stores to its chunk, and only once the chunk is used up: a
+                // taker that added to the old word took nothing, and one that adds to the new
+                // word takes a position of the new chunk.
+                self.chunks[me].0.store(pack(start, end), Ordering::Relaxed);
+            }
+            // Release: a thread that sees no refill left sees the chunk stored.
+            cursor.refilling.fetch_sub(1, Ordering::SeqCst);
+            if !taken {
+                return None;
+            }
+        }
+    }
+
+    /// Ends the sweep before it starts: the run follows dependencies only.
+    pub(crate) fn close(&self) {
+        self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+    }
+
+    /// Whether a helper should be queued before a node runs: none is queued, and positions
+    /// may be left.
+    #[inline]
+    pub(crate) fn wants_helper(&self) -> bool {
+        self.flags.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Marks a helper queued; `false` if another thread did first.
+    pub(crate) fn queue_helper(&self) -> bool {
+        self.flags.0.fetch_or(HELPER_QUEUED, Ordering::Relaxed) & HELPER_QUEUED == 0
+    }
+
+    /// A queued helper has started: the next node queues another.
+    pub(crate) fn helper_started(&self) {
+        self.flags.0.fetch_and(!HELPER_QUEUED, Ordering::Relaxed);
+    }
+
+    fn take_from(&self, worker: usize) -> Option<u32> {
+        // The position's uniqueness is all this orders: what a task reads is published by
+        // the dependency counters.
+        let word = self.chunks[worker].0.fetch_add(1 << 32, Ordering::Relaxed);
+        let (next, end) = ((word >> 32) as u32, word as u32);
+        (next < end).then_some(next)
+    }
+}
+
+fn pack(next: u32, end: u32) -> u64 {
+    (u64::from(next) << 32) | u64::from(end)
+}
