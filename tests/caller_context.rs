@@ -3,6 +3,9 @@
 //! thread and in async nodes, and a job a pool thread picks up while it waits inside unrelated
 //! work sees the run's caller's context, not the context of the work it waits in.
 
+#[path = "support/pools.rs"]
+mod pools;
+
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -13,6 +16,7 @@ use dagtel::*;
 use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::SpanData;
+use pools::one_thread_pool;
 
 /// A value the caller puts in its context, to tell whose context a node sees.
 #[derive(Debug)]
@@ -163,12 +167,7 @@ fn help_pool_until(done: impl Fn() -> bool) {
 /// see the run's caller's context, not the waiting job's.
 #[test]
 fn a_job_run_by_a_thread_waiting_in_other_work_sees_its_callers_context() {
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap(),
-    );
+    let pool = one_thread_pool();
     let done = Arc::new(AtomicBool::new(false));
     let (waiting_tx, waiting_rx) = mpsc::channel();
     {
@@ -240,15 +239,6 @@ fn marker_seen_by_a_job_run_inside_a_sibling<H: hooks::HookSet>(
     let total = g.node("total").run((a, b), |_, (a, b)| Ok(*a + *b));
     run_as_caller(executor, g, total);
     seen.lock().unwrap().expect("b ran")
-}
-
-fn one_thread_pool() -> Arc<rayon::ThreadPool> {
-    Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap(),
-    )
 }
 
 #[test]

@@ -1,11 +1,15 @@
 //! Execution semantics under both executors: failures, skips, panics, retries, timeouts,
 //! cancellation, async nodes, run ids and the run record.
 
+#[path = "support/pools.rs"]
+mod pools;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dagtel::*;
+use pools::one_thread_pool;
 
 fn executors() -> Vec<(&'static str, Executor)> {
     vec![
@@ -153,12 +157,7 @@ fn a_long_node_holds_back_no_independent_node_after_it() {
 /// sweep keeps queued.
 #[test]
 fn a_node_waiting_on_rayon_lets_its_thread_run_the_nodes_after_it() {
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap(),
-    );
+    let pool = one_thread_pool();
     for others in [3, 40, 500] {
         let ran = slow_first_node(Executor::parallel().pool(pool.clone()), others, || {
             if rayon::yield_now() != Some(rayon::Yield::Executed) {
@@ -907,12 +906,7 @@ fn one_slow_node_does_not_stall_independent_branches() {
 
 #[test]
 fn run_inside_the_same_pool_does_not_deadlock() {
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap(),
-    );
+    let pool = one_thread_pool();
     let mut g = DagBuilder::new("nested");
     let a = g.node("a").run((), |_, ()| Ok(1u8));
     let b = g.node("b").run(a, |_, a| Ok(a + 1));
