@@ -120,7 +120,10 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
             }
         }
     } else {
-        for _ in 0..shared.sched.sweep.workers() {
+        // One sweeper per thread, but no more than there are tasks: a big pool running a
+        // small plan would start jobs that find nothing.
+        let sweepers = shared.sched.sweep.workers();
+        for _ in 0..sweepers.min(shared.plan.inner.task_order.len()) {
             spawn_sweep(shared, false);
         }
         latch.wait();

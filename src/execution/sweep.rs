@@ -79,7 +79,7 @@ impl Sweep {
         }
     }
 
-    /// How many workers sweep.
+    /// How many threads may sweep (one chunk each).
     pub(crate) fn workers(&self) -> usize {
         self.chunks.len()
     }
@@ -92,6 +92,9 @@ impl Sweep {
     /// Only the sweeper on top of `me`'s stack takes from `me`'s chunk as its owner: one
     /// waiting below it (in a join, its node's body) is not inside `take`.
     pub(crate) fn take(&self, me: usize) -> Option<u32> {
+        if self.chunks.is_empty() {
+            return None; // a sequential run: nobody sweeps
+        }
         let me = me % self.chunks.len();
         if let Some(position) = self.take_new(me) {
             return Some(position);
@@ -185,4 +188,76 @@ impl Sweep {
 
 fn pack(next: u32, end: u32) -> u64 {
     (u64::from(next) << 32) | u64::from(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sweeper_takes_every_position_in_order() {
+        let sweep = Sweep::new(1, 300);
+        let taken: Vec<u32> = std::iter::from_fn(|| sweep.take(0)).collect();
+        assert_eq!(taken, (0..300).collect::<Vec<_>>());
+        assert_eq!(sweep.take(0), None, "a used-up sweep stays used up");
+    }
+
+    #[test]
+    fn a_thread_that_runs_out_takes_the_rest_of_anothers_chunk() {
+        let sweep = Sweep::new(2, 10_000);
+        let first = sweep.take(0).unwrap();
+        // Thread 0 is now busy with `first` (a long node): thread 1 takes everything else,
+        // the rest of thread 0's chunk included.
+        let mut rest: Vec<u32> = std::iter::from_fn(|| sweep.take(1)).collect();
+        rest.push(first);
+        rest.sort_unstable();
+        assert_eq!(rest, (0..10_000).collect::<Vec<_>>());
+        assert_eq!(sweep.take(0), None);
+    }
+
+    #[test]
+    fn concurrent_sweepers_take_each_position_exactly_once() {
+        for (threads, len) in [(2, 1), (2, 5), (4, 100), (4, 10_000), (8, 3_001)] {
+            let sweep = Sweep::new(threads, len);
+            let mut taken: Vec<u32> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|me| {
+                        let sweep = &sweep;
+                        s.spawn(move || std::iter::from_fn(|| sweep.take(me)).collect::<Vec<_>>())
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            taken.sort_unstable();
+            assert_eq!(
+                taken,
+                (0..len as u32).collect::<Vec<_>>(),
+                "{threads} threads, {len} positions"
+            );
+        }
+    }
+
+    #[test]
+    fn one_helper_is_queued_at_a_time_and_none_once_the_sweep_is_done() {
+        let sweep = Sweep::new(2, 4);
+        assert!(sweep.wants_helper());
+        assert!(sweep.queue_helper());
+        assert!(!sweep.wants_helper(), "one is queued");
+        assert!(
+            !sweep.queue_helper(),
+            "a second thread does not queue another"
+        );
+        sweep.helper_started();
+        assert!(sweep.wants_helper(), "the queued one started");
+        while sweep.take(0).is_some() {}
+        assert!(!sweep.wants_helper(), "nothing left to sweep");
+    }
+
+    #[test]
+    fn a_sequential_run_has_no_sweep() {
+        assert_eq!(Sweep::new(0, 10).take(0), None);
+    }
 }
