@@ -120,12 +120,10 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
             }
         }
     } else {
-        // One sweeper per thread, but no more than there are tasks: a big pool running a
-        // small plan would start jobs that find nothing.
-        let sweepers = shared.sched.sweep.workers();
-        for _ in 0..sweepers.min(shared.plan.inner.task_order.len()) {
-            spawn_sweep(shared, false);
-        }
+        // One sweeper to start with: before its first node it queues a helper, which wakes
+        // another thread, and so on, as long as positions are left. A small plan's run wakes
+        // no more threads than it needs.
+        spawn_sweep(shared, false);
         latch.wait();
     }
 }

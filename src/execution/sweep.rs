@@ -19,7 +19,8 @@
 //! waits). So before a node runs, the sweep makes sure a helper is queued in the pool: one
 //! more sweeper job, which sweeps with the chunk of the thread that runs it. One helper at a
 //! time is queued; while every worker is busy sweeping it stays queued, and the first worker
-//! to finish its part runs it, finds nothing left and ends it.
+//! to finish its part runs it, finds nothing left and ends it. A run starts with one sweeper:
+//! the helpers bring in the other threads as they are needed.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
@@ -31,7 +32,9 @@ struct Chunk(AtomicU64);
 
 /// A helper is queued and has not started yet.
 const HELPER_QUEUED: u8 = 1;
-/// A sweeper found every position taken.
+/// No helper is queued any more: a sweeper took the last position of its chunk with the shared
+/// cursor used up (what is left is in the chunks of threads that are sweeping, or that each
+/// left a helper queued when they went into a node), or found every position taken.
 const DONE: u8 = 2;
 
 /// Read before every node, written a few times a run: on a line of its own.
@@ -79,11 +82,6 @@ impl Sweep {
         }
     }
 
-    /// How many threads may sweep (one chunk each).
-    pub(crate) fn workers(&self) -> usize {
-        self.chunks.len()
-    }
-
     /// The next position for the sweeper on pool thread `me`: from the thread's chunk, else
     /// from a new chunk, else from another thread's chunk. `None` once every position is
     /// taken, as far as `me` can see: a thread that has just taken a new chunk takes its
@@ -126,6 +124,14 @@ impl Sweep {
         let cursor = &self.cursor;
         loop {
             if let Some(position) = self.take_from(me) {
+                if position + 1 == self.chunk_end(me)
+                    && self.cursor.next_chunk.load(Ordering::Relaxed) >= self.len
+                {
+                    // This thread's last position: whatever is left is in other threads'
+                    // chunks, and this thread takes from them before it leaves the sweep.
+                    // No helper needs queuing for it (a small plan's run spawns none).
+                    self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+                }
                 return Some(position);
             }
             // Looked at first: once the order is used up, every worker that runs out of work
@@ -175,6 +181,11 @@ impl Sweep {
     /// A queued helper has started: the next node queues another.
     pub(crate) fn helper_started(&self) {
         self.flags.0.fetch_and(!HELPER_QUEUED, Ordering::Relaxed);
+    }
+
+    /// The end of `worker`'s current chunk (as its owner, which alone stores the word).
+    fn chunk_end(&self, worker: usize) -> u32 {
+        self.chunks[worker].0.load(Ordering::Relaxed) as u32
     }
 
     fn take_from(&self, worker: usize) -> Option<u32> {
