@@ -330,15 +330,26 @@ thread_local! {
 /// What a node saw: its marker and whether it ran inside the user's job.
 type SeenInJob = Arc<Mutex<Vec<(&'static str, Option<&'static str>, bool)>>>;
 
+/// How the run's `b` comes to run inside the user's job (see below).
+#[derive(Clone, Copy)]
+enum Via {
+    /// `a` waits on rayon until `b` and `c` have run, so the thread runs the user's job inside
+    /// `a`, and that job takes up the sweep's helper, which runs `b`.
+    SweepHelper,
+    /// `r` waits on rayon for 30 ms, so the sweep's helper passes `a`, `b` and `x` before `r`
+    /// ends; `r` then releases them as one list, split with `rayon::join`, and `b` is the
+    /// join's half that the user's job takes up (a migrated half, which enters its run afresh).
+    JoinHalf,
+}
+
 /// The run's own jobs picked up by a user's job: on a one-thread pool, `r` comes before `a`,
 /// `b` and the async `x`; `a`'s body hands a job of its own to rayon (`rayon::spawn`) once
-/// `x`'s child `c` has been handed to the pool, and waits on rayon until `b` and `c` have run.
-/// So the thread runs the user's job inside `a`, and that job, which attaches a context of its
-/// own and waits on rayon (`yield_now`), runs `b` (through the sweep's helper, since `a` holds
-/// the sweep) and `c` (a spawned job) inside it. Both must see the caller's context. Returns
-/// what `b` and `c` saw.
+/// `x`'s child `c` has been handed to the pool. That job attaches a context of its own and
+/// waits on rayon (`yield_now`), so the thread runs `b` (`via` one of two ways) and `c` (a
+/// spawned job) inside it. Both must see the caller's context. Returns what `b` and `c` saw.
 fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
     executor: Executor<H>,
+    via: Via,
 ) -> Vec<(&'static str, Option<&'static str>, bool)> {
     let seen: SeenInJob = Arc::new(Mutex::new(Vec::new()));
     let x_done = Arc::new(AtomicBool::new(false));
@@ -352,7 +363,13 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
         })
     };
     let mut g = DagBuilder::new("user-job");
-    let r = g.node("r").run((), |_, ()| Ok(1u8));
+    let r = g.node("r").run((), move |_, ()| {
+        if let Via::JoinHalf = via {
+            let until = std::time::Instant::now() + Duration::from_millis(30);
+            help_pool_until(|| std::time::Instant::now() > until);
+        }
+        Ok(1u8)
+    });
     let x = {
         let x_done = x_done.clone();
         g.node("x").run_async(r, move |_, _| {
@@ -385,7 +402,9 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
                 help_pool_until(in_job);
                 IN_USER_JOB.with(|flag| flag.set(false));
             });
-            help_pool_until(both_ran);
+            if let Via::SweepHelper = via {
+                help_pool_until(both_ran);
+            }
             Ok(1u8)
         })
     };
@@ -402,16 +421,22 @@ fn seen_by_jobs_picked_up_by_a_users_job<H: hooks::HookSet>(
 #[test]
 fn the_runs_jobs_picked_up_by_a_users_job_see_the_callers_context() {
     let expected = vec![("b", Some("caller"), true), ("c", Some("caller"), true)];
-    let seen = seen_by_jobs_picked_up_by_a_users_job(Executor::parallel().pool(one_thread_pool()));
-    assert_eq!(
-        seen, expected,
-        "node, marker seen, ran inside the user's job"
-    );
-    let telemetry = TestTelemetry::new();
-    let seen = seen_by_jobs_picked_up_by_a_users_job(
-        Executor::parallel()
-            .pool(one_thread_pool())
-            .hook(telemetry.hooks()),
-    );
-    assert_eq!(seen, expected, "the same with OpenTelemetry hooks");
+    for via in [Via::SweepHelper, Via::JoinHalf] {
+        let seen = seen_by_jobs_picked_up_by_a_users_job(
+            Executor::parallel().pool(one_thread_pool()),
+            via,
+        );
+        assert_eq!(
+            seen, expected,
+            "node, marker seen, ran inside the user's job"
+        );
+        let telemetry = TestTelemetry::new();
+        let seen = seen_by_jobs_picked_up_by_a_users_job(
+            Executor::parallel()
+                .pool(one_thread_pool())
+                .hook(telemetry.hooks()),
+            via,
+        );
+        assert_eq!(seen, expected, "the same with OpenTelemetry hooks");
+    }
 }

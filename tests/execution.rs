@@ -168,6 +168,50 @@ fn a_node_waiting_on_rayon_lets_its_thread_run_the_nodes_after_it() {
     }
 }
 
+/// A node that hands work of its own to rayon (`rayon::spawn`, not waited for) does not make
+/// its run wait for that work. On a pool of one thread the node's job comes off the deque
+/// before anything the executor queued earlier, so a job of the run's that had to run after
+/// it (a sweep helper with nothing left to do) would keep the run open until the node's job
+/// is done; here that job waits for the run to return, up to 2 s.
+#[test]
+fn a_run_does_not_wait_for_rayon_jobs_its_nodes_spawned() {
+    let returned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut g = DagBuilder::new("fire-and-forget");
+    let spawner = {
+        let returned = returned.clone();
+        g.node("spawner").run((), move |_, ()| {
+            let returned = returned.clone();
+            rayon::spawn(move || {
+                let give_up = std::time::Instant::now() + Duration::from_secs(2);
+                while !returned.load(Ordering::SeqCst) && std::time::Instant::now() < give_up {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            });
+            Ok(1u8)
+        })
+    };
+    let others: Vec<Handle<u8>> = (0..3)
+        .map(|i| g.node(format!("n{i}")).run((), |_, ()| Ok(1u8)))
+        .collect();
+    let request = others
+        .iter()
+        .fold(Request::new().output(spawner), |r, &h| r.output(h));
+    let plan = g.build().unwrap().plan(&request).unwrap();
+    let exec = Executor::parallel().pool(one_thread_pool());
+    for _ in 0..3 {
+        returned.store(false, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        exec.run(&plan, Inputs::new()).unwrap();
+        let took = started.elapsed();
+        returned.store(true, Ordering::SeqCst);
+        assert!(
+            took < Duration::from_secs(1),
+            "the run returned only when its node's own job gave up, after {took:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5)); // the job sees `returned` and ends
+    }
+}
+
 /// x -> bad -> after_bad -> sink ; x -> good -> sink2 (independent of bad)
 struct Branches {
     dag: Dag,

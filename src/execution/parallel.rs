@@ -120,6 +120,10 @@ pub(crate) fn run<H: HookSet>(shared: &Arc<RunShared<H>>, pool: &Arc<rayon::Thre
             }
         }
     } else {
+        // The sweep's own count on the run, released when the sweep ends: sweeper jobs count
+        // themselves only while they sweep, so a queued one with nothing left to do never
+        // holds the run open (a node's own rayon jobs may come before it for a long time).
+        shared.sched.pending.fetch_add(1, Ordering::AcqRel);
         // One sweeper to start with: before its first node it queues a helper, which wakes
         // another thread, and so on, as long as positions are left. A small plan's run wakes
         // no more threads than it needs.
@@ -141,21 +145,38 @@ fn take_sweep_counts<H: HookSet>(shared: &RunShared<H>) -> Ready {
     roots
 }
 
-/// Starts a sweeper as a pool job: one of the run's first, or a helper.
+/// Starts a sweeper as a pool job: the run's first, or a helper. The job holds the run
+/// weakly and counts itself on it only if the sweep has not ended when it starts.
 fn spawn_sweep<H: HookSet>(shared: &Arc<RunShared<H>>, helper: bool) {
     let Some(pool) = shared.sched.pool.clone() else {
         return; // parallel runs always have a pool
     };
-    let guard = JobGuard::new(shared);
+    let run = Arc::downgrade(shared);
     pool.spawn(move || {
-        let shared = guard.shared();
+        let Some(shared) = run.upgrade() else {
+            return; // the run is over
+        };
+        let sweep = &shared.sched.sweep;
         if helper {
-            shared.sched.sweep.helper_started();
+            sweep.helper_started();
         }
+        // Counted before looking: once the sweep has ended, the run may end as soon as the
+        // jobs counted so far are done, and a job counted after that must not start work.
+        let guard = JobGuard::new(&shared);
+        if sweep.ended() {
+            return;
+        }
+        let mut swept = false;
         // As in `spawn_drive`: a job enters its run afresh, and an executor bug is contained.
-        let sweep = || off_work(|| shared.at_work(|| sweep(shared)));
-        if catch_unwind(AssertUnwindSafe(sweep)).is_err() {
+        let work = || off_work(|| shared.at_work(|| (swept = true, run_sweep(&shared)).1));
+        let panicked = catch_unwind(AssertUnwindSafe(work)).is_err();
+        if panicked || !swept {
+            // Positions may be left that nobody takes: their tasks end without a record,
+            // which `finish` reports, rather than the run waiting for the sweep forever.
             shared.irregular.store(true, Ordering::Relaxed);
+            if sweep.end() {
+                job_done(&shared);
+            }
         }
         drop(guard);
     });
@@ -163,11 +184,12 @@ fn spawn_sweep<H: HookSet>(shared: &Arc<RunShared<H>>, helper: bool) {
 
 /// Takes positions of the plan's order until none is left, and runs each task whose
 /// counter the sweep's count was the last of (see [`sweep`](super::sweep)).
-fn sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
+fn run_sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
     let plan = &*shared.plan.inner;
     // Pool jobs run on pool threads; a job stays on the thread it started on.
     let me = rayon::current_thread_index().unwrap_or(0);
-    while let Some(position) = shared.sched.sweep.take(me) {
+    // The call that ends the sweep releases its count on the run (see `run`).
+    while let Some(position) = shared.sched.sweep.take(me, || job_done(shared)) {
         let task = plan.task_order[position as usize];
         if shared.counters[task as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
             continue; // an input still runs: the thread that ends the last one runs it

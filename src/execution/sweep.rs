@@ -89,12 +89,14 @@ impl Sweep {
     ///
     /// Only the sweeper on top of `me`'s stack takes from `me`'s chunk as its owner: one
     /// waiting below it (in a join, its node's body) is not inside `take`.
-    pub(crate) fn take(&self, me: usize) -> Option<u32> {
+    ///
+    /// The call that ends the sweep (see [`end`](Self::end)) calls `on_end`, once per sweep.
+    pub(crate) fn take(&self, me: usize, on_end: impl Fn()) -> Option<u32> {
         if self.chunks.is_empty() {
             return None; // a sequential run: nobody sweeps
         }
         let me = me % self.chunks.len();
-        if let Some(position) = self.take_new(me) {
+        if let Some(position) = self.take_new(me, &on_end) {
             return Some(position);
         }
         // The shared cursor is used up. A thread that took one of the last chunks stores it
@@ -113,14 +115,14 @@ impl Sweep {
         let taken = (0..self.chunks.len())
             .map(|offset| (me + offset) % self.chunks.len())
             .find_map(|other| self.take_from(other));
-        if taken.is_none() {
-            self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+        if taken.is_none() && self.end() {
+            on_end();
         }
         taken
     }
 
     /// A position from `me`'s chunk or from a new one.
-    fn take_new(&self, me: usize) -> Option<u32> {
+    fn take_new(&self, me: usize, on_end: &impl Fn()) -> Option<u32> {
         let cursor = &self.cursor;
         loop {
             if let Some(position) = self.take_from(me) {
@@ -130,7 +132,9 @@ impl Sweep {
                     // This thread's last position: whatever is left is in other threads'
                     // chunks, and this thread takes from them before it leaves the sweep.
                     // No helper needs queuing for it (a small plan's run spawns none).
-                    self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+                    if self.end() {
+                        on_end();
+                    }
                 }
                 return Some(position);
             }
@@ -163,7 +167,19 @@ impl Sweep {
 
     /// Ends the sweep before it starts: the run follows dependencies only.
     pub(crate) fn close(&self) {
-        self.flags.0.fetch_or(DONE, Ordering::Relaxed);
+        self.end();
+    }
+
+    /// Marks the sweep ended: no helper is queued from now on, and a sweeper job that starts
+    /// leaves at once. Sweepers already at work still take what is left. `true` for the call
+    /// that ended it.
+    pub(crate) fn end(&self) -> bool {
+        self.flags.0.fetch_or(DONE, Ordering::Relaxed) & DONE == 0
+    }
+
+    /// Whether the sweep has ended (see [`end`](Self::end)).
+    pub(crate) fn ended(&self) -> bool {
+        self.flags.0.load(Ordering::Relaxed) & DONE != 0
     }
 
     /// Whether a helper should be queued before a node runs: none is queued, and positions
@@ -208,33 +224,39 @@ mod tests {
     #[test]
     fn one_sweeper_takes_every_position_in_order() {
         let sweep = Sweep::new(1, 300);
-        let taken: Vec<u32> = std::iter::from_fn(|| sweep.take(0)).collect();
+        let taken: Vec<u32> = std::iter::from_fn(|| sweep.take(0, || ())).collect();
         assert_eq!(taken, (0..300).collect::<Vec<_>>());
-        assert_eq!(sweep.take(0), None, "a used-up sweep stays used up");
+        assert_eq!(sweep.take(0, || ()), None, "a used-up sweep stays used up");
     }
 
     #[test]
     fn a_thread_that_runs_out_takes_the_rest_of_anothers_chunk() {
         let sweep = Sweep::new(2, 10_000);
-        let first = sweep.take(0).unwrap();
+        let first = sweep.take(0, || ()).unwrap();
         // Thread 0 is now busy with `first` (a long node): thread 1 takes everything else,
         // the rest of thread 0's chunk included.
-        let mut rest: Vec<u32> = std::iter::from_fn(|| sweep.take(1)).collect();
+        let mut rest: Vec<u32> = std::iter::from_fn(|| sweep.take(1, || ())).collect();
         rest.push(first);
         rest.sort_unstable();
         assert_eq!(rest, (0..10_000).collect::<Vec<_>>());
-        assert_eq!(sweep.take(0), None);
+        assert_eq!(sweep.take(0, || ()), None);
     }
 
     #[test]
     fn concurrent_sweepers_take_each_position_exactly_once() {
         for (threads, len) in [(2, 1), (2, 5), (4, 100), (4, 10_000), (8, 3_001)] {
             let sweep = Sweep::new(threads, len);
+            let ends = std::sync::atomic::AtomicUsize::new(0);
             let mut taken: Vec<u32> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..threads)
                     .map(|me| {
-                        let sweep = &sweep;
-                        s.spawn(move || std::iter::from_fn(|| sweep.take(me)).collect::<Vec<_>>())
+                        let (sweep, ends) = (&sweep, &ends);
+                        s.spawn(move || {
+                            let end = || {
+                                ends.fetch_add(1, Ordering::Relaxed);
+                            };
+                            std::iter::from_fn(|| sweep.take(me, end)).collect::<Vec<_>>()
+                        })
                     })
                     .collect();
                 handles
@@ -248,6 +270,7 @@ mod tests {
                 (0..len as u32).collect::<Vec<_>>(),
                 "{threads} threads, {len} positions"
             );
+            assert_eq!(ends.into_inner(), 1, "the sweep ends once");
         }
     }
 
@@ -263,12 +286,12 @@ mod tests {
         );
         sweep.helper_started();
         assert!(sweep.wants_helper(), "the queued one started");
-        while sweep.take(0).is_some() {}
+        while sweep.take(0, || ()).is_some() {}
         assert!(!sweep.wants_helper(), "nothing left to sweep");
     }
 
     #[test]
     fn a_sequential_run_has_no_sweep() {
-        assert_eq!(Sweep::new(0, 10).take(0), None);
+        assert_eq!(Sweep::new(0, 10).take(0, || ()), None);
     }
 }

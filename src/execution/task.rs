@@ -569,7 +569,7 @@ impl<H: HookSet> RunShared<H> {
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
         // Markers hold the failed ancestor plus one, so that zero (a fresh run) means none.
         // `marked` is set before any marker is written, and both before the marked node is
-        // handed over (its counter reaches zero, or it is started without one), so a node
+        // handed over (its counter reaches zero), so a node
         // that sees it unset has no marker to read.
         let marked = if self.marked.load(Ordering::Relaxed) {
             self.poison[p as usize].load(Ordering::Relaxed)
