@@ -168,7 +168,14 @@ fn spawn_sweep<H: HookSet>(shared: &Arc<RunShared<H>>, helper: bool) {
         }
         let mut swept = false;
         // As in `spawn_drive`: a job enters its run afresh, and an executor bug is contained.
-        let work = || off_work(|| shared.at_work(|| (swept = true, run_sweep(&shared)).1));
+        let work = || {
+            off_work(|| {
+                shared.at_work(|| {
+                    swept = true;
+                    run_sweep(&shared);
+                })
+            })
+        };
         let panicked = catch_unwind(AssertUnwindSafe(work)).is_err();
         if panicked || !swept {
             // Positions may be left that nobody takes: their tasks end without a record,
