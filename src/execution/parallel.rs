@@ -138,7 +138,7 @@ fn take_sweep_counts<H: HookSet>(shared: &RunShared<H>) -> Ready {
     shared.sched.sweep.close();
     let mut roots = Ready::new();
     for &task in &shared.plan.inner.task_order {
-        if shared.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+        if shared.take_sweep_count(task) {
             roots.push(task);
         }
     }
@@ -198,7 +198,7 @@ fn run_sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
     // The call that ends the sweep releases its count on the run (see `run`).
     while let Some(position) = shared.sched.sweep.take(me, || job_done(shared)) {
         let task = plan.task_order[position as usize];
-        if shared.counters[task as usize].fetch_sub(1, Ordering::AcqRel) != 1 {
+        if !shared.take_sweep_count(task) {
             continue; // an input still runs: the thread that ends the last one runs it
         }
         // No clock reading carried in: its inputs may have ended on other threads after

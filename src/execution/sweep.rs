@@ -127,7 +127,7 @@ impl Sweep {
         loop {
             if let Some(position) = self.take_from(me) {
                 if position + 1 == self.chunk_end(me)
-                    && self.cursor.next_chunk.load(Ordering::Relaxed) >= self.len
+                    && cursor.next_chunk.load(Ordering::Relaxed) >= self.len
                 {
                     // This thread's last position: whatever is left is in other threads'
                     // chunks, and this thread takes from them before it leaves the sweep.

@@ -569,8 +569,8 @@ impl<H: HookSet> RunShared<H> {
     fn skip_reason(&self, p: u32) -> Option<SkipReason> {
         // Markers hold the failed ancestor plus one, so that zero (a fresh run) means none.
         // `marked` is set before any marker is written, and both before the marked node is
-        // handed over (its counter reaches zero), so a node
-        // that sees it unset has no marker to read.
+        // handed over (its counter reaches zero), so a node that sees it unset has no marker
+        // to read.
         let marked = if self.marked.load(Ordering::Relaxed) {
             self.poison[p as usize].load(Ordering::Relaxed)
         } else {
@@ -1114,6 +1114,14 @@ impl<H: HookSet> RunShared<H> {
     /// follows the plan's order.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
         let _ = self.release_inline(task, ready);
+    }
+
+    /// Takes the parallel sweep's count off `task`'s counter (see `sweep`); `true` if that was
+    /// the last count, so the caller runs the task. Acquire-release like a count-down: the
+    /// task's inputs are visible to the caller.
+    #[inline]
+    pub(crate) fn take_sweep_count(&self, task: u32) -> bool {
+        self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// [`release`](Self::release), inlined into the task loop. Returns whether a counter
