@@ -52,6 +52,11 @@ use state::{Latch, Scheduler, Setup};
 #[non_exhaustive]
 pub enum FailurePolicy {
     /// Start nothing new; nodes already running finish (the default, as in Hamilton).
+    ///
+    /// The failing node's thread starts nothing after it. Other threads read the halt
+    /// without a lock before each node: one that was starting a node as the failure was
+    /// recorded may still run it; every node started after the halt reached its thread is
+    /// skipped with the reason `fail_fast`.
     #[default]
     FailFast,
     /// Keep running every node that does not depend on a failure.
