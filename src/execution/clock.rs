@@ -120,10 +120,11 @@ impl Clock {
 #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
 mod tsc {
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    /// How long the first calibration measures. Each run's start refines the rate over the
-    /// process's whole life, so this bounds only the first runs' error (about 3e-4).
+    /// How long the first calibration measures. Later refinements measure over the process's
+    /// whole life, so this bounds only the first runs' error (about 3e-4).
     const FIRST_CALIBRATION: Duration = Duration::from_micros(100);
 
     /// Where the kernel names the clocksource behind `CLOCK_MONOTONIC`.
@@ -160,47 +161,40 @@ mod tsc {
         }
     }
 
-    /// The first pair and the rate measured from it.
-    struct Calibration {
-        first: (u64, Instant),
-        ns_per_tick: f64,
-        /// How long the rate was measured over.
-        span: Duration,
-    }
-
-    static CALIBRATION: Mutex<Option<Calibration>> = Mutex::new(None);
+    /// The current rate (an `f64`'s bits; zero until the first calibration).
+    static RATE: AtomicU64 = AtomicU64::new(0);
+    /// The TSC reading from which the rate is due to be measured again.
+    static REFINE_AT: AtomicU64 = AtomicU64::new(0);
+    /// The process's first pair, which every measurement starts from.
+    static FIRST: Mutex<Option<(u64, Instant)>> = Mutex::new(None);
 
     /// Nanoseconds per TSC tick, measured against the monotonic clock from the process's
-    /// first reading to now. Refined whenever the process has lived twice as long as the last
-    /// measurement, so the rate's error shrinks as the process runs.
+    /// first reading. Measured again once the process has lived twice as long as the last
+    /// measurement, so the error shrinks as the process runs; in between, a call costs a TSC
+    /// reading and two loads (each run's start calls it).
     pub(super) fn ns_per_tick() -> f64 {
-        let mut calibration = CALIBRATION.lock().unwrap_or_else(|e| e.into_inner());
-        let calibration = calibration.get_or_insert_with(|| {
-            let first = steady_pair();
-            let now = loop {
-                let now = steady_pair();
-                if now.1.duration_since(first.1) >= FIRST_CALIBRATION {
-                    break now;
-                }
-            };
-            Calibration {
-                first,
-                ns_per_tick: rate(first, now),
-                span: now.1.duration_since(first.1),
-            }
-        });
-        let elapsed = calibration.first.1.elapsed();
-        if elapsed >= calibration.span * 2 {
-            let now = steady_pair();
-            calibration.ns_per_tick = rate(calibration.first, now);
-            calibration.span = now.1.duration_since(calibration.first.1);
+        let rate = RATE.load(Ordering::Acquire);
+        if rate != 0 && read() < REFINE_AT.load(Ordering::Relaxed) {
+            return f64::from_bits(rate);
         }
-        calibration.ns_per_tick
+        measure()
     }
 
-    fn rate(from: (u64, Instant), to: (u64, Instant)) -> f64 {
-        let ticks = to.0.saturating_sub(from.0).max(1);
-        to.1.duration_since(from.1).as_nanos() as f64 / ticks as f64
+    #[cold]
+    fn measure() -> f64 {
+        let mut first = FIRST.lock().unwrap_or_else(|e| e.into_inner());
+        let first = *first.get_or_insert_with(steady_pair);
+        let now = loop {
+            let now = steady_pair();
+            if now.1.duration_since(first.1) >= FIRST_CALIBRATION {
+                break now;
+            }
+        };
+        let ticks = now.0.saturating_sub(first.0).max(1);
+        let rate = now.1.duration_since(first.1).as_nanos() as f64 / ticks as f64;
+        REFINE_AT.store(now.0.saturating_add(ticks), Ordering::Relaxed);
+        RATE.store(rate.to_bits(), Ordering::Release);
+        rate
     }
 }
 
