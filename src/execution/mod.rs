@@ -265,6 +265,7 @@ impl<H: HookSet> Executor<H> {
                 sweep: sweep::Sweep::new(
                     pool.as_ref().map_or(0, |pool| pool.current_num_threads()),
                     plan.inner.task_order.len(),
+                    plan.inner.upstream_lag,
                 ),
             },
         };

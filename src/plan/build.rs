@@ -201,6 +201,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
         tasks.iter().map(|t| t.indegree).collect(),
     );
     let has_groups = tasks.iter().any(|t| t.meta.is_group());
+    let upstream_lag = upstream_lag(&task_order, &down_off, &downstream);
     let boxed_slots = inputs
         .iter()
         .chain(&overrides)
@@ -227,6 +228,7 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             tasks,
             task_nodes,
             task_order,
+            upstream_lag,
             stages,
             inputs,
             overrides,
@@ -249,6 +251,31 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
 }
 
 type Grouping = (Vec<TaskPlan>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+/// How far back in `order` a task's latest upstream task typically is: the 10th percentile,
+/// over the tasks that have upstream tasks, of the positions between a task and the last of
+/// its upstream tasks. `u32::MAX` when no task has one. The parallel sweep sizes its chunks
+/// by it (see `execution::sweep`).
+fn upstream_lag(order: &[u32], down_off: &[u32], downstream: &[(u32, u32)]) -> u32 {
+    let mut position = vec![0u32; order.len()];
+    for (at, &task) in order.iter().enumerate() {
+        position[task as usize] = at as u32;
+    }
+    let mut lag = vec![u32::MAX; order.len()];
+    for (task, range) in down_off.windows(2).enumerate() {
+        for &(down, _) in &downstream[range[0] as usize..range[1] as usize] {
+            let down = (down & !SOLE) as usize;
+            let gap = position[down].saturating_sub(position[task]);
+            lag[down] = lag[down].min(gap);
+        }
+    }
+    lag.retain(|&gap| gap != u32::MAX);
+    if lag.is_empty() {
+        return u32::MAX;
+    }
+    let at = lag.len() / 10;
+    *lag.select_nth_unstable(at).1
+}
 
 fn group_tasks(dag: &Dag, nodes: &[u32], plan_of: &[u32]) -> Grouping {
     let mut task_index: HashMap<&str, u32> = HashMap::new();

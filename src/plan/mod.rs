@@ -370,6 +370,9 @@ pub(crate) struct PlanInner {
     pub(crate) tasks: Vec<TaskPlan>,
     pub(crate) task_nodes: Vec<u32>,
     pub(crate) task_order: Vec<u32>,
+    /// How far back in `task_order` a task's latest upstream task typically is (see
+    /// `build::upstream_lag`).
+    pub(crate) upstream_lag: u32,
     pub(crate) stages: Vec<StagePlan>,
     pub(crate) inputs: Vec<u32>,
     pub(crate) overrides: Vec<u32>,
@@ -567,6 +570,64 @@ mod tests {
                 ("d".to_string(), vec![s("c", 1, false), s("grp", 2, true)]),
             ]
         );
+    }
+
+    /// A plan of `layers` layers of `width` nodes, each node past the first reading the
+    /// nodes `0`, `width / 2` and `i` of the layer before (at offset `i`, distinct for `i`
+    /// not `0` or `width / 2`).
+    fn layered_plan(layers: usize, width: usize) -> Plan {
+        let mut g = crate::DagBuilder::new("layered");
+        let mut previous: Vec<crate::Handle<u64>> = Vec::new();
+        for layer in 0..layers {
+            let current: Vec<_> = (0..width)
+                .map(|i| {
+                    let node = g.node(format!("n{layer}_{i}"));
+                    if layer == 0 {
+                        node.run((), |_, ()| Ok(1u64))
+                    } else {
+                        let picks = (previous[0], previous[width / 2], previous[i]);
+                        node.run(picks, |_, (a, b, c)| Ok(*a + *b + *c))
+                    }
+                })
+                .collect();
+            previous = current;
+        }
+        g.build().unwrap().plan_all().unwrap()
+    }
+
+    #[test]
+    fn upstream_lag_is_the_tenth_percentile_distance_to_a_tasks_latest_upstream_task() {
+        // Offset i of a layer reads offsets 0, width/2 and i of the layer before: its latest
+        // upstream task is max(width/2, i) of them, width - max(width/2, i) + i back.
+        let width = 40;
+        let lags = {
+            let mut lags: Vec<u32> = (0..width)
+                .map(|i| (width - (width / 2).max(i) + i) as u32)
+                .collect();
+            // Every layer past the first has the same lags.
+            lags = lags.repeat(4);
+            lags.sort_unstable();
+            lags
+        };
+        assert_eq!(
+            layered_plan(5, width).inner.upstream_lag,
+            lags[lags.len() / 10]
+        );
+        // A node right after its input: one position.
+        let mut g = crate::DagBuilder::new("chain");
+        let mut last = g.node("c0").run((), |_, ()| Ok(0u64));
+        for i in 1..50 {
+            last = g.node(format!("c{i}")).run(last, |_, x| Ok(*x + 1));
+        }
+        let chain = g.build().unwrap().plan_all().unwrap();
+        assert_eq!(chain.inner.upstream_lag, 1);
+        // Nothing upstream of anything.
+        let mut g = crate::DagBuilder::new("flat");
+        for i in 0..10 {
+            g.node(format!("f{i}")).run((), |_, ()| Ok(0u64));
+        }
+        let flat = g.build().unwrap().plan_all().unwrap();
+        assert_eq!(flat.inner.upstream_lag, u32::MAX);
     }
 
     /// Builds an entry over the given lists (as the plan's `dep_slots` and `downstream`,
