@@ -1,24 +1,11 @@
-//! Cache prefetch hints for the data of tasks about to run.
+//! A cache prefetch hint for the lines a node writes when it ends.
 //!
-//! On large graphs the node closures and per-node plan entries are spread over the heap, and
-//! a parallel run reaches them in no predictable order, so each node started with a few cache
-//! misses (a third of a no-op node's time on a 100k-node graph). A task's data is therefore
-//! requested ahead: its entry when one of its dependencies finishes, its closure and
-//! dependency list once at most one is left (see `RunShared::release`).
-
-/// Asks the CPU to bring the cache line at `address` closer; a hint only.
-#[inline(always)]
-pub(crate) fn prefetch<T>(address: *const T) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    // SAFETY: `prefetcht0` is an SSE instruction, which this build targets (checked by the
-    // `cfg` above); it never faults, whatever the address, and changes no memory.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(address.cast::<i8>());
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-    let _ = address;
-}
+//! A parallel run's node stores its record and its output into lines that another worker
+//! may have read or written last; requesting them for writing when the node starts lets
+//! them change hands while it runs. (Earlier versions also requested the entry, closure,
+//! inputs and counters of tasks about to be released. Since the workers sweep the plan's
+//! order, that cost more than it saved: see BENCHMARKS.md, "Chunks sized by the upstream
+//! lag".)
 
 /// Asks the CPU to bring the cache line at `address` in, owned for writing: a line that the
 /// other worker read or wrote last then changes hands before this thread stores to it, not

@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::ThreadLabel;
 use super::current::{Current, EntityCell};
-use super::prefetch::{prefetch, prefetch_write};
+use super::prefetch::prefetch_write;
 use super::state::{NONE, RawRecord, RunShared};
 use crate::graph::{Body, NodeMeta, SyncFn};
 use crate::hooks::{
@@ -170,9 +170,6 @@ impl<H: HookSet> RunShared<H> {
                 self.store_record(&mut pending);
             }
         } else {
-            if self.sched.pool.is_some() {
-                self.prefetch_counters(entry);
-            }
             self.run_or_skip::<E>(
                 self.entry_node(entry),
                 &mut scope,
@@ -1153,12 +1150,15 @@ impl<H: HookSet> RunShared<H> {
     }
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
-    /// last, and prefetches what it reads when it starts. Returns whether the counter reached
-    /// zero here for a task with other upstream tasks than this one (whose start must be read
-    /// afresh).
+    /// last. Returns whether the counter reached zero here for a task with other upstream
+    /// tasks than this one (whose start must be read afresh).
+    ///
+    /// Nothing of the task is prefetched: most tasks run where the sweep reaches them, often
+    /// on another thread, and the sweep reads the plan in order. Requesting the task's entry,
+    /// closure and inputs here, and the counters when a node starts, cost time on every shape
+    /// measured (see BENCHMARKS.md, "Chunks sized by the upstream lag").
     #[inline(always)]
     fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) -> bool {
-        let plan = &*self.plan.inner;
         let downstream = down & !SOLE;
         let left = self.counters[downstream as usize]
             .fetch_sub(edges, Ordering::AcqRel)
@@ -1166,55 +1166,7 @@ impl<H: HookSet> RunShared<H> {
         if left == 0 {
             ready.push(downstream);
         }
-        let entry = &plan.entries[downstream as usize];
-        // It starts when its last dependency finishes, soon. Its entry is one line; once the
-        // entry is (likely) in cache, with one dependency left or now, request the lines it
-        // points to: the closure, and the dependency list and the list of tasks it will
-        // release when they are not in the entry.
-        if left > 1 {
-            prefetch(entry);
-        } else {
-            if let Some(body) = entry.body {
-                // SAFETY: as in `entry_node`: the plan's graph keeps the arena alive.
-                prefetch_closure(unsafe { body.get() });
-            }
-            match entry.deps_elsewhere() {
-                Some(start) => prefetch(plan.dep_slots.as_ptr().wrapping_add(start)),
-                // With its dependency list in the entry and every dependency done, request
-                // their word cells, which it reads first.
-                None if left == 0 => {
-                    for &slot in entry.deps(&plan.dep_slots) {
-                        prefetch(self.words.as_ptr().wrapping_add(slot as usize));
-                    }
-                }
-                None => {}
-            }
-            if let Some(start) = entry.down_elsewhere() {
-                prefetch(plan.downstream.as_ptr().wrapping_add(start));
-            }
-        }
         left == 0 && down & SOLE == 0
-    }
-
-    /// Requests the dependency counters this task will count down when it ends, so that
-    /// they arrive while its node runs (parallel runs; the counters of a wide layer are
-    /// spread over many lines, reached in no predictable order).
-    #[inline(always)]
-    fn prefetch_counters(&self, entry: &TaskEntry) {
-        let plan = &*self.plan.inner;
-        let counters = self.counters.as_ptr();
-        match entry.down(&plan.downstream) {
-            Down::Inline(list) => {
-                for &down in list {
-                    prefetch_write(counters.wrapping_add((down & !SOLE) as usize));
-                }
-            }
-            Down::Counted(list) => {
-                for &(down, _) in list {
-                    prefetch_write(counters.wrapping_add((down & !SOLE) as usize));
-                }
-            }
-        }
     }
 
     fn children(&self, p: u32) -> &[u32] {
@@ -1273,18 +1225,4 @@ fn put(slot: &AttemptSlot, attempt: Attempt) {
 
 fn take(slot: &AttemptSlot) -> Option<Attempt> {
     slot.lock().ok().and_then(|mut s| s.take())
-}
-
-/// Requests the lines of a sync body's captured state: its first and its last byte (a body
-/// larger than a line may span two; the user closure's captures, which the body reads
-/// first, follow the dependency layout).
-#[inline(always)]
-fn prefetch_closure(body: &SyncFn) {
-    let data = std::ptr::from_ref(body).cast::<u8>();
-    prefetch(data);
-    // The size comes from the vtable, which every node of the same kind shares (in cache).
-    let size = size_of_val(body);
-    if size > 1 {
-        prefetch(data.wrapping_add(size - 1));
-    }
 }

@@ -314,7 +314,7 @@ impl TaskEntry {
     }
 
     /// Where the dependency list starts in `dep_slots`, if it is not inline.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn deps_elsewhere(&self) -> Option<usize> {
         (self.flags & DEPS_INLINE == 0).then_some(self.lists[0] as usize)
     }
@@ -339,7 +339,7 @@ impl TaskEntry {
     }
 
     /// Where the downstream list starts in `downstream`, if it is not inline.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn down_elsewhere(&self) -> Option<usize> {
         (self.flags & DOWN_INLINE == 0)
             .then(|| self.lists.get(self.down_at as usize).copied())
