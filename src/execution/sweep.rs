@@ -115,11 +115,14 @@ impl Sweep {
     /// waiting below it (in a join, its node's body) is not inside `take`.
     ///
     /// The call that ends the sweep (see [`end`](Self::end)) calls `on_end`, once per sweep.
+    #[inline]
     pub(crate) fn take(&self, me: usize, on_end: impl Fn()) -> Option<u32> {
-        if self.chunks.is_empty() {
+        let workers = self.chunks.len();
+        if workers == 0 {
             return None; // a sequential run: nobody sweeps
         }
-        let me = me % self.chunks.len();
+        // A pool thread's index is below the pool's size; a division only if it is not.
+        let me = if me < workers { me } else { me % workers };
         if let Some(position) = self.take_new(me, &on_end) {
             return Some(position);
         }
@@ -136,9 +139,9 @@ impl Sweep {
                 std::hint::spin_loop();
             }
         }
-        let taken = (0..self.chunks.len())
-            .map(|offset| (me + offset) % self.chunks.len())
-            .find_map(|other| self.take_from(other));
+        let taken = (0..workers)
+            .map(|offset| (me + offset) % workers)
+            .find_map(|other| self.take_from(other).map(|(position, _)| position));
         if taken.is_none() && self.end() {
             on_end();
         }
@@ -146,13 +149,12 @@ impl Sweep {
     }
 
     /// A position from `me`'s chunk or from a new one.
+    #[inline]
     fn take_new(&self, me: usize, on_end: &impl Fn()) -> Option<u32> {
         let cursor = &self.cursor;
         loop {
-            if let Some(position) = self.take_from(me) {
-                if position + 1 == self.chunk_end(me)
-                    && cursor.next_chunk.load(Ordering::Relaxed) >= self.len
-                {
+            if let Some((position, end)) = self.take_from(me) {
+                if position + 1 == end && cursor.next_chunk.load(Ordering::Relaxed) >= self.len {
                     // This thread's last position: whatever is left is in other threads'
                     // chunks, and this thread takes from them before it leaves the sweep.
                     // No helper needs queuing for it (a small plan's run spawns none).
@@ -223,17 +225,14 @@ impl Sweep {
         self.flags.0.fetch_and(!HELPER_QUEUED, Ordering::Relaxed);
     }
 
-    /// The end of `worker`'s current chunk (as its owner, which alone stores the word).
-    fn chunk_end(&self, worker: usize) -> u32 {
-        self.chunks[worker].0.load(Ordering::Relaxed) as u32
-    }
-
-    fn take_from(&self, worker: usize) -> Option<u32> {
+    /// A position of `worker`'s chunk, and the chunk's end.
+    #[inline]
+    fn take_from(&self, worker: usize) -> Option<(u32, u32)> {
         // The position's uniqueness is all this orders: what a task reads is published by
         // the dependency counters.
         let word = self.chunks[worker].0.fetch_add(1 << 32, Ordering::Relaxed);
         let (next, end) = ((word >> 32) as u32, word as u32);
-        (next < end).then_some(next)
+        (next < end).then_some((next, end))
     }
 }
 
