@@ -29,10 +29,12 @@ const SEQ_LOOP: &str = "seq_loop";
 const FLOOR_NESTED: &str = "floor_nested";
 const FLOOR_ARC: &str = "floor_arc";
 const FLOOR_TIMED: &str = "floor_timed";
+/// Diagnostic (CPU-bound shapes only): no scheduler, a schedule fixed in advance.
+const STATIC: &str = "static_par2";
 /// A benchmark group: its name and how to make its shape.
 type ShapeMaker = (&'static str, fn() -> Shape);
 
-const EXECUTORS: [&str; 7] = [
+const EXECUTORS: [&str; 8] = [
     DAGTEL_PAR,
     DAGTEL_SEQ,
     FLOOR,
@@ -40,6 +42,7 @@ const EXECUTORS: [&str; 7] = [
     FLOOR_NESTED,
     FLOOR_ARC,
     FLOOR_TIMED,
+    STATIC,
 ];
 
 const NOOP_GROUPS: [&str; 3] = ["noop_chain_10k", "noop_fan_10k", "noop_layered_100k"];
@@ -210,6 +213,10 @@ fn bench_shape(
     assert_eq!(shape.checksum(|i| values[i as usize]), reference);
     drop(values);
     let diagnostics = matches!(work, Work::Noop);
+    if !diagnostics {
+        let slots = csr.run_static(&ex.floor_pool);
+        assert_eq!(shape.checksum(|i| slots[i as usize].value()), reference);
+    }
     if diagnostics {
         let (slots, spawned) = csr.run_floor_nested(&ex.floor_pool, support::DAGTEL_MAX_NESTING);
         assert_eq!(
@@ -298,6 +305,10 @@ fn bench_shape(
         });
         timed(&mut group, group_name, FLOOR_TIMED, n, || {
             csr.run_floor_timed(&ex.floor_pool)
+        });
+    } else {
+        timed(&mut group, group_name, STATIC, n, || {
+            csr.run_static(&ex.floor_pool)
         });
     }
     group.finish();
@@ -438,6 +449,12 @@ fn print_group(group: &str) {
             fmt_ratio(ratio(get(SEQ_LOOP), get(DAGTEL_PAR))),
             fmt_ratio(ratio(get(SEQ_LOOP), get(FLOOR))),
             fmt_ratio(ratio(get(DAGTEL_PAR), get(FLOOR))),
+        );
+        println!(
+            "ceiling: {STATIC} vs {SEQ_LOOP} = {} (no scheduler: the machine's own speedup on \
+             this graph), {DAGTEL_PAR}/{STATIC} time = {}",
+            fmt_ratio(ratio(get(SEQ_LOOP), get(STATIC))),
+            fmt_ratio(ratio(get(DAGTEL_PAR), get(STATIC))),
         );
     }
 }

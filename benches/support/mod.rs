@@ -407,6 +407,56 @@ impl<'a, 's> FloorRun<'a, 's> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The machine's ceiling: a schedule fixed in advance
+// ---------------------------------------------------------------------------------------------
+
+/// One node's output and whether it is written, on a line of its own: the static schedule
+/// below measures the machine, not false sharing.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct StaticSlot {
+    value: AtomicU64,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl StaticSlot {
+    pub fn value(&self) -> u64 {
+        self.value.load(Ordering::Relaxed)
+    }
+}
+
+impl CsrDag<'_> {
+    /// No scheduler at all: thread `t` of `pool` runs the nodes whose index is `t` modulo
+    /// the pool's size, in index order, and spins until each one's inputs are written. No
+    /// counter, no queue, no atomic read-modify-write. It never finishes early behind a slow
+    /// node, so it is no executor, but on nodes of equal cost it shows how fast the machine
+    /// runs the graph on that many threads.
+    pub fn run_static(&self, pool: &rayon::ThreadPool) -> Box<[StaticSlot]> {
+        let shape = self.shape;
+        let slots: Box<[StaticSlot]> = (0..shape.len()).map(|_| StaticSlot::default()).collect();
+        let threads = pool.current_num_threads();
+        pool.broadcast(|ctx| {
+            let mut args: SmallVec<[u64; 8]> = SmallVec::new();
+            for node in (ctx.index()..shape.len()).step_by(threads) {
+                args.clear();
+                for &p in shape.parents_of(node) {
+                    let parent = &slots[p as usize];
+                    while !parent.done.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    args.push(parent.value.load(Ordering::Relaxed));
+                }
+                let slot = &slots[node];
+                slot.value
+                    .store((self.nodes[node])(&args), Ordering::Relaxed);
+                slot.done.store(true, Ordering::Release);
+            }
+        });
+        slots
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Diagnostic variants of the floor, each adding one of dagtel's design choices
 // ---------------------------------------------------------------------------------------------
 
