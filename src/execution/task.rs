@@ -765,7 +765,9 @@ impl<H: HookSet> RunShared<H> {
                 attempt += 1;
                 continue;
             }
-            *now = Some(end);
+            // After a backoff that a cancel cut short, this thread has waited since `end`:
+            // the next node reads its start afresh.
+            *now = (!will_retry).then_some(end);
             return self.complete(
                 p,
                 node.slot,
