@@ -351,6 +351,8 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         }
     };
     let end = shared.clock.raw();
+    // The run's readings become wall times with the latest rate (see `Clock::refreshed`).
+    let clock = shared.clock.refreshed();
     let inner = &*shared.plan.inner;
     let dag = &inner.dag;
     // Without irregularities every node succeeded at its first try (see `irregular`);
@@ -380,7 +382,7 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
     } else {
         Outcome::Succeeded
     };
-    let duration = shared.clock.between(shared.clock.anchor(), end);
+    let duration = clock.between(clock.anchor(), end);
     let mut record = RunRecord {
         run_id: shared.run_id,
         dag: dag.name().to_string(),
@@ -391,7 +393,7 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         hook_failures: Vec::new(),
         hook_failure_count: 0,
         plan: shared.plan.clone(),
-        clock: shared.clock,
+        clock,
         raw: shared.records,
         first_tries_only: regular,
     };
