@@ -195,26 +195,30 @@ fn run_sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
     let plan = &*shared.plan.inner;
     // Pool jobs run on pool threads; a job stays on the thread it started on.
     let me = rayon::current_thread_index().unwrap_or(0);
+    // The thread goes straight from one task to the next: one clock reading serves as the
+    // end of one node and the start of the next (see `run_task`).
+    let mut now = None;
     // The call that ends the sweep releases its count on the run (see `run`).
     while let Some(position) = shared.sched.sweep.take(me, || job_done(shared)) {
         let task = plan.task_order[position as usize];
         if !shared.take_sweep_count(task) {
             continue; // an input still runs: the thread that ends the last one runs it
         }
-        // No clock reading carried in: its inputs may have ended on other threads after
-        // this one's last reading.
-        drive_chain(shared, task);
+        drive_chain(shared, task, &mut now);
     }
 }
 
 /// Queues a helper if the sweep may have positions left and none is queued, so that while
 /// this thread runs a node, the rest of the order is open to every thread of the pool.
+/// `true` if it queued one (which may have woken a thread: a system call).
 #[inline]
-fn keep_sweep_open<H: HookSet>(shared: &Arc<RunShared<H>>) {
+fn keep_sweep_open<H: HookSet>(shared: &Arc<RunShared<H>>) -> bool {
     let sweep = &shared.sched.sweep;
-    if sweep.wants_helper() && sweep.queue_helper() {
+    let queue = sweep.wants_helper() && sweep.queue_helper();
+    if queue {
         spawn_sweep(shared, true);
     }
+    queue
 }
 
 /// Runs tasks from the caller's queue (see [`LocalWork`](super::state::LocalWork)) as the job
@@ -359,31 +363,38 @@ fn drive_many<H: HookSet>(shared: &Arc<RunShared<H>>, tasks: &[u32]) {
 }
 
 fn drive<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
-    shared.at_work(|| drive_chain(shared, first));
+    shared.at_work(|| drive_chain(shared, first, &mut None));
 }
 
 /// Runs `first`, then as long as exactly one task becomes ready, that one, on this thread.
 /// Inlined into the sweep, which calls it for nearly every task of a wide plan.
+///
+/// `now` is this thread's last clock reading, if it came straight here from it: the chain
+/// runs without a break, so one node's end reading is the next one's start. On return it is
+/// the last node's end, or `None` if the thread did something else since (other tasks'
+/// joins, handing a task to tokio).
 #[inline]
-fn drive_chain<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32) {
+fn drive_chain<H: HookSet>(shared: &Arc<RunShared<H>>, first: u32, now: &mut Option<u64>) {
     let mut task = first;
     let mut ready = Ready::new();
-    // The chain below runs on this thread without a break, so one node's end reading is the
-    // next one's start.
-    let mut now = None;
     loop {
         if shared.plan.inner.entries[task as usize].has_async() {
             spawn_async(shared, task);
+            *now = None;
             return;
         }
-        keep_sweep_open(shared);
-        shared.run_task(task, &mut ready, &mut now);
+        if keep_sweep_open(shared) {
+            *now = None;
+        }
+        shared.run_task(task, &mut ready, now);
         match ready.len() {
             0 => return,
             1 => task = ready.pop().unwrap_or(task),
             _ => {
                 let tasks = std::mem::take(&mut ready);
-                return drive_many(shared, &tasks);
+                drive_many(shared, &tasks);
+                *now = None;
+                return;
             }
         }
     }

@@ -79,7 +79,10 @@ pub struct NodeRecord<'a> {
     pub status: NodeStatus,
     /// The last attempt's outcome (`None` for overridden nodes).
     pub outcome: Option<NodeOutcome>,
-    /// When its first attempt started (`None` if it never ran).
+    /// When its first attempt started (`None` if it never ran). Where a thread went straight
+    /// from one node to the next, one clock reading is the end of the one and the start of
+    /// the next, so a start may include the executor's few steps between them; it is never
+    /// before an input's end.
     pub started_at: Option<SystemTime>,
     /// From the first attempt's start to the last attempt's end, retries included.
     pub duration: Duration,
@@ -185,12 +188,33 @@ impl RunRecord {
     /// the common case, read in one pass without touching the nodes' declarations.
     pub(crate) fn first_try_seconds(&self, out: &mut Vec<f64>) {
         let planned = self.plan.inner.nodes.len();
-        out.extend(self.raw.iter().take(planned).map(|cell| match cell.get() {
-            Some(raw) if raw.other.is_none() && raw.attempts == 1 => {
-                self.clock.seconds_between(raw.start, raw.end)
+        out.extend(self.raw.iter().take(planned).enumerate().map(|(i, cell)| {
+            match cell.get() {
+                Some(raw) if raw.other.is_none() && raw.attempts == 1 => self
+                    .clock
+                    .seconds_between(self.start_reading(i, raw), raw.end),
+                _ => f64::NAN,
             }
-            _ => f64::NAN,
         }));
+    }
+
+    /// Planned node `i`'s start reading, moved to its latest input's end if that came later.
+    /// A thread that goes straight from one node to the next takes one clock reading as the
+    /// end of the one and the start of the next (see `RunShared::run_task`), and an input of
+    /// the next that ran on another thread may have ended after that reading. Moving the
+    /// start here, when the record is read, costs the run nothing.
+    fn start_reading(&self, i: usize, raw: &RawRecord) -> u64 {
+        let inner = &*self.plan.inner;
+        let deps = &inner.dep_slots[inner.dep_off[i] as usize..inner.dep_off[i + 1] as usize];
+        let latest_input = deps
+            .iter()
+            // Inputs and overridden nodes are not planned and have no record.
+            .filter_map(|&d| self.raw.get(inner.plan_of[d as usize] as usize)?.get())
+            .filter(|input| input.attempts > 0)
+            .map(|input| input.end)
+            .max()
+            .unwrap_or(0);
+        raw.start.max(latest_input.min(raw.end))
     }
 
     /// When item `i` ended, if it ran.
@@ -230,13 +254,14 @@ impl RunRecord {
                 thread: ThreadLabel::None,
             };
         };
+        let start = self.start_reading(i, raw);
         NodeRecord {
             name: meta.name(),
             node: meta,
             status: raw.status(),
             outcome: Some(raw.outcome()),
-            started_at: (raw.attempts > 0).then(|| self.clock.wall(raw.start)),
-            duration: self.clock.between(raw.start, raw.end),
+            started_at: (raw.attempts > 0).then(|| self.clock.wall(start)),
+            duration: self.clock.between(start, raw.end),
             attempts: raw.attempts,
             thread: raw.thread,
         }

@@ -19,7 +19,7 @@ use crate::hooks::{
 };
 use crate::node::{Args, AsyncNodeCtx, NodeCtx};
 use crate::outcome::{NodeOutcome, Outcome, SkipReason};
-use crate::plan::{Down, HotNode, SOLE, TaskEntry, TaskPlan};
+use crate::plan::{Down, HotNode, TaskEntry, TaskPlan};
 use crate::value::Value;
 
 /// Tasks made ready by the task that just ran.
@@ -179,11 +179,10 @@ impl<H: HookSet> RunShared<H> {
             );
         }
         self.end_task::<E>(scope);
-        if self.release_inline(task, ready) {
-            // A task whose counter this thread took to zero may have had an input end after
-            // this thread's last reading: its start is read afresh, not carried over.
-            *now = None;
-        }
+        // The end reading stays the next task's start even if another of that task's inputs
+        // ended on another thread after it: the record moves such a start to the input's end
+        // when it is read (see `RunRecord::start`), which costs nothing here.
+        self.release_inline(task, ready);
         self.store_record(&mut pending);
     }
 
@@ -1112,7 +1111,7 @@ impl<H: HookSet> RunShared<H> {
     /// taking its own count off (see `sweep`). Does nothing in a sequential run, which
     /// follows the plan's order.
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
-        let _ = self.release_inline(task, ready);
+        self.release_inline(task, ready);
     }
 
     /// Takes the parallel sweep's count off `task`'s counter (see `sweep`); `true` if that was
@@ -1123,52 +1122,45 @@ impl<H: HookSet> RunShared<H> {
         self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// [`release`](Self::release), inlined into the task loop. Returns whether a counter
-    /// reached zero for a task with other upstream tasks than this one.
+    /// [`release`](Self::release), inlined into the task loop.
     #[inline(always)]
-    fn release_inline(&self, task: u32, ready: &mut Ready) -> bool {
+    fn release_inline(&self, task: u32, ready: &mut Ready) {
         // The sequential executor runs the tasks in the plan's order and needs no counters.
-        self.sched.pool.is_some() && self.count_down_all(task, ready)
+        if self.sched.pool.is_some() {
+            self.count_down_all(task, ready);
+        }
     }
 
     /// [`release_inline`](Self::release_inline) in a parallel run.
     #[inline(always)]
-    fn count_down_all(&self, task: u32, ready: &mut Ready) -> bool {
+    fn count_down_all(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
-        let mut counted = false;
         match plan.entries[task as usize].down(&plan.downstream) {
             Down::Inline(list) => {
                 for &downstream in list {
-                    counted |= self.count_down(downstream, 1, ready);
+                    self.count_down(downstream, 1, ready);
                 }
             }
             Down::Counted(list) => {
                 for &(downstream, edges) in list {
-                    counted |= self.count_down(downstream, edges, ready);
+                    self.count_down(downstream, edges, ready);
                 }
             }
         }
-        counted
     }
 
     /// Counts `downstream`'s dependency counter down by `edges`; pushes it if that was the
-    /// last. Returns whether the counter reached zero here for a task with other upstream
-    /// tasks than this one (whose start must be read afresh).
+    /// last.
     ///
     /// Nothing of the task is prefetched: most tasks run where the sweep reaches them, often
     /// on another thread, and the sweep reads the plan in order. Requesting the task's entry,
     /// closure and inputs here, and the counters when a node starts, cost time on every shape
     /// measured (see BENCHMARKS.md, "Chunks sized by the upstream lag").
     #[inline(always)]
-    fn count_down(&self, down: u32, edges: u32, ready: &mut Ready) -> bool {
-        let downstream = down & !SOLE;
-        let left = self.counters[downstream as usize]
-            .fetch_sub(edges, Ordering::AcqRel)
-            .wrapping_sub(edges);
-        if left == 0 {
+    fn count_down(&self, downstream: u32, edges: u32, ready: &mut Ready) {
+        if self.counters[downstream as usize].fetch_sub(edges, Ordering::AcqRel) == edges {
             ready.push(downstream);
         }
-        left == 0 && down & SOLE == 0
     }
 
     fn children(&self, p: u32) -> &[u32] {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    EntryParts, HotNode, Plan, PlanError, PlanInner, Request, SOLE, StagePlan, TaskEntry, TaskHot,
+    EntryParts, HotNode, Plan, PlanError, PlanInner, Request, StagePlan, TaskEntry, TaskHot,
     TaskMeta, TaskPlan,
 };
 use crate::execution::ArrayPool;
@@ -106,15 +106,6 @@ pub(super) fn plan(dag: &Dag, request: &Request) -> Result<Plan, PlanError> {
             downstream.push((group[0], group.len() as u32));
         }
         down_off.push(downstream.len() as u32);
-    }
-    debug_assert!(
-        tasks.len() < SOLE as usize,
-        "task indices leave room for SOLE"
-    );
-    for (task, edges) in &mut downstream {
-        if tasks[*task as usize].indegree == *edges {
-            *task |= SOLE;
-        }
     }
     let stages = stage_plans(dag, &mut tasks);
     let task_hot: Vec<TaskHot> = tasks
@@ -264,7 +255,7 @@ fn upstream_lag(order: &[u32], down_off: &[u32], downstream: &[(u32, u32)]) -> u
     let mut lag = vec![u32::MAX; order.len()];
     for (task, range) in down_off.windows(2).enumerate() {
         for &(down, _) in &downstream[range[0] as usize..range[1] as usize] {
-            let down = (down & !SOLE) as usize;
+            let down = down as usize;
             let gap = position[down].saturating_sub(position[task]);
             lag[down] = lag[down].min(gap);
         }

@@ -193,14 +193,7 @@ const STAGED: u8 = 8;
 const DEPS_INLINE: u8 = 16;
 const DOWN_INLINE: u8 = 32;
 
-/// Marks a downstream task (in [`Down`] lists) whose only upstream task is the one whose list
-/// holds it. When the thread that ran that upstream task takes the downstream task's counter
-/// to zero, no other input of the task can have ended after that thread's last clock reading,
-/// so the reading serves as the task's start.
-pub(crate) const SOLE: u32 = 1 << 31;
-
-/// A task's downstream tasks, as its [`TaskEntry`] holds them; each task index may carry
-/// [`SOLE`].
+/// A task's downstream tasks, as its [`TaskEntry`] holds them.
 pub(crate) enum Down<'a> {
     /// Each counted down by one edge.
     Inline(&'a [u32]),
@@ -519,9 +512,8 @@ impl std::fmt::Debug for Plan {
 mod tests {
     use super::*;
 
-    /// A downstream task by id, with its edge count and whether its upstream task is its only
-    /// one (`SOLE`).
-    type DownEdge = (String, u32, bool);
+    /// A downstream task by id, with its edge count.
+    type DownEdge = (String, u32);
 
     /// Each task's downstream tasks, by task id.
     fn downstream_of(plan: &Plan) -> Vec<(String, Vec<DownEdge>)> {
@@ -533,10 +525,8 @@ mod tests {
                     Down::Inline(list) => list.iter().map(|&d| (d, 1)).collect::<Vec<_>>(),
                     Down::Counted(list) => list.to_vec(),
                 };
-                let mut list: Vec<DownEdge> = list
-                    .into_iter()
-                    .map(|(d, edges)| (id(d & !SOLE), edges, d & SOLE != 0))
-                    .collect();
+                let mut list: Vec<DownEdge> =
+                    list.into_iter().map(|(d, edges)| (id(d), edges)).collect();
                 list.sort();
                 (id(t), list)
             })
@@ -545,29 +535,25 @@ mod tests {
     }
 
     #[test]
-    fn downstream_lists_count_edges_and_mark_a_sole_upstream() {
-        let mut g = crate::DagBuilder::new("sole");
+    fn downstream_lists_count_edges() {
+        let mut g = crate::DagBuilder::new("edges");
         let a = g.node("a").run((), |_, ()| Ok(1u64));
         let d = g.node("d").run((), |_, ()| Ok(2u64));
         g.node("b").run(a, |_, a| Ok(*a));
-        // Two edges from `a` and one from `d`: not sole.
+        // Two edges from `a` and one from `d`.
         g.node("c").run((a, a, d), |_, (x, y, z)| Ok(*x + *y + *z));
-        // Two edges, both from `a`: sole.
         g.node("e").run((a, a), |_, (x, y)| Ok(*x + *y));
-        // A group whose two members each depend on `d` only: one task, two edges, sole.
+        // A group whose two members each depend on `d`: one task, two edges.
         g.node("g1").task("grp").run(d, |_, d| Ok(*d));
         g.node("g2").task("grp").run(d, |_, d| Ok(*d + 1));
         let wanted = crate::Request::new().named(["b", "c", "e", "g1", "g2"]);
         let plan = g.build().unwrap().plan(&wanted).unwrap();
-        let s = |id: &str, edges, sole| (id.to_string(), edges, sole);
+        let s = |id: &str, edges| (id.to_string(), edges);
         assert_eq!(
             downstream_of(&plan),
             vec![
-                (
-                    "a".to_string(),
-                    vec![s("b", 1, true), s("c", 2, false), s("e", 2, true)]
-                ),
-                ("d".to_string(), vec![s("c", 1, false), s("grp", 2, true)]),
+                ("a".to_string(), vec![s("b", 1), s("c", 2), s("e", 2)]),
+                ("d".to_string(), vec![s("c", 1), s("grp", 2)]),
             ]
         );
     }
