@@ -199,7 +199,11 @@ fn run_sweep<H: HookSet>(shared: &Arc<RunShared<H>>) {
     // end of one node and the start of the next (see `run_task`).
     let mut now = None;
     // The call that ends the sweep releases its count on the run (see `run`).
-    while let Some(position) = shared.sched.sweep.take(me, || job_done(shared)) {
+    while let Some(position) = shared
+        .sched
+        .sweep
+        .take(me, || job_done(shared), || now = None)
+    {
         let task = plan.task_order[position as usize];
         if !shared.take_sweep_count(task) {
             continue; // an input still runs: the thread that ends the last one runs it

@@ -115,8 +115,10 @@ impl Sweep {
     /// waiting below it (in a join, its node's body) is not inside `take`.
     ///
     /// The call that ends the sweep (see [`end`](Self::end)) calls `on_end`, once per sweep.
+    /// A call that waits for another thread first (see below) calls `on_wait`: the time since
+    /// the taker's last node is then not only its own few steps.
     #[inline]
-    pub(crate) fn take(&self, me: usize, on_end: impl Fn()) -> Option<u32> {
+    pub(crate) fn take(&self, me: usize, on_end: impl Fn(), on_wait: impl FnOnce()) -> Option<u32> {
         let workers = self.chunks.len();
         if workers == 0 {
             return None; // a sequential run: nobody sweeps
@@ -130,6 +132,9 @@ impl Sweep {
         // right after; without waiting for that store, this thread could find every chunk
         // used up and leave, and the new chunk's positions would wait behind the nodes its
         // owner runs.
+        if self.cursor.refilling.load(Ordering::SeqCst) != 0 {
+            on_wait();
+        }
         let mut spins = 0u32;
         while self.cursor.refilling.load(Ordering::SeqCst) != 0 {
             spins += 1;
@@ -247,22 +252,26 @@ mod tests {
     #[test]
     fn one_sweeper_takes_every_position_in_order() {
         let sweep = Sweep::new(1, 300, u32::MAX);
-        let taken: Vec<u32> = std::iter::from_fn(|| sweep.take(0, || ())).collect();
+        let taken: Vec<u32> = std::iter::from_fn(|| sweep.take(0, || (), || ())).collect();
         assert_eq!(taken, (0..300).collect::<Vec<_>>());
-        assert_eq!(sweep.take(0, || ()), None, "a used-up sweep stays used up");
+        assert_eq!(
+            sweep.take(0, || (), || ()),
+            None,
+            "a used-up sweep stays used up"
+        );
     }
 
     #[test]
     fn a_thread_that_runs_out_takes_the_rest_of_anothers_chunk() {
         let sweep = Sweep::new(2, 10_000, u32::MAX);
-        let first = sweep.take(0, || ()).unwrap();
+        let first = sweep.take(0, || (), || ()).unwrap();
         // Thread 0 is now busy with `first` (a long node): thread 1 takes everything else,
         // the rest of thread 0's chunk included.
-        let mut rest: Vec<u32> = std::iter::from_fn(|| sweep.take(1, || ())).collect();
+        let mut rest: Vec<u32> = std::iter::from_fn(|| sweep.take(1, || (), || ())).collect();
         rest.push(first);
         rest.sort_unstable();
         assert_eq!(rest, (0..10_000).collect::<Vec<_>>());
-        assert_eq!(sweep.take(0, || ()), None);
+        assert_eq!(sweep.take(0, || (), || ()), None);
     }
 
     #[test]
@@ -278,7 +287,7 @@ mod tests {
                             let end = || {
                                 ends.fetch_add(1, Ordering::Relaxed);
                             };
-                            std::iter::from_fn(|| sweep.take(me, end)).collect::<Vec<_>>()
+                            std::iter::from_fn(|| sweep.take(me, end, || ())).collect::<Vec<_>>()
                         })
                     })
                     .collect();
@@ -298,6 +307,35 @@ mod tests {
     }
 
     #[test]
+    fn a_taker_says_when_it_waited_for_another_threads_refill() {
+        let sweep = Sweep::new(2, 8, u32::MAX);
+        let mut waited = false;
+        assert_eq!(sweep.take(0, || (), || waited = true), Some(0));
+        assert!(
+            !waited,
+            "a position from the thread's own chunk needs no waiting"
+        );
+        // Thread 1 has taken the last chunk from the shared cursor and not yet stored it.
+        sweep.cursor.next_chunk.store(sweep.len, Ordering::SeqCst);
+        sweep.chunks[0].0.store(pack(1, 1), Ordering::SeqCst);
+        sweep.cursor.refilling.store(1, Ordering::SeqCst);
+        let taken = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                sweep.chunks[1].0.store(pack(6, 8), Ordering::SeqCst);
+                sweep.cursor.refilling.store(0, Ordering::SeqCst);
+            });
+            sweep.take(0, || (), || waited = true)
+        });
+        assert_eq!(
+            taken,
+            Some(6),
+            "the waiting thread takes from the stored chunk"
+        );
+        assert!(waited);
+    }
+
+    #[test]
     fn one_helper_is_queued_at_a_time_and_none_once_the_sweep_is_done() {
         let sweep = Sweep::new(2, 4, u32::MAX);
         assert!(sweep.wants_helper());
@@ -309,7 +347,7 @@ mod tests {
         );
         sweep.helper_started();
         assert!(sweep.wants_helper(), "the queued one started");
-        while sweep.take(0, || ()).is_some() {}
+        while sweep.take(0, || (), || ()).is_some() {}
         assert!(!sweep.wants_helper(), "nothing left to sweep");
     }
 
@@ -333,6 +371,6 @@ mod tests {
 
     #[test]
     fn a_sequential_run_has_no_sweep() {
-        assert_eq!(Sweep::new(0, 10, u32::MAX).take(0, || ()), None);
+        assert_eq!(Sweep::new(0, 10, u32::MAX).take(0, || (), || ()), None);
     }
 }
