@@ -181,7 +181,7 @@ impl<H: HookSet> RunShared<H> {
         self.end_task::<E>(scope);
         // The end reading stays the next task's start even if another of that task's inputs
         // ended on another thread after it: the record moves such a start to the input's end
-        // when it is read (see `RunRecord::start`), which costs nothing here.
+        // when it is read (see `RunRecord::start_reading`), which costs nothing here.
         self.release_inline(task, ready);
         self.store_record(&mut pending);
     }
