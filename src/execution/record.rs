@@ -149,6 +149,9 @@ pub struct RunRecord {
     pub(crate) clock: Clock,
     /// Every planned node succeeded at its first try (the executor saw nothing else).
     pub(crate) first_tries_only: bool,
+    /// Whether a node's start reading may come before an input's end: a parallel run without
+    /// node events (see [`start_reading`](Self::start_reading)).
+    pub(crate) starts_carried: bool,
     pub(crate) raw: RecordCells,
 }
 
@@ -204,6 +207,9 @@ impl RunRecord {
     /// the next that ran on another thread may have ended after that reading. Moving the
     /// start here, when the record is read, costs the run nothing.
     fn start_reading(&self, i: usize, raw: &RawRecord) -> u64 {
+        if !self.starts_carried {
+            return raw.start; // one thread, or every task's start read afresh
+        }
         let inner = &*self.plan.inner;
         let deps = &inner.dep_slots[inner.dep_off[i] as usize..inner.dep_off[i + 1] as usize];
         let latest_input = deps

@@ -396,6 +396,7 @@ pub(crate) fn finish<H: HookSet>(shared: Arc<RunShared<H>>) -> Result<Run, RunEr
         clock,
         raw: shared.records,
         first_tries_only: regular,
+        starts_carried: shared.sched.pool.is_some() && !shared.node_events,
     };
     shared.hooks.after_run(
         shared.run_state,
