@@ -182,7 +182,7 @@ impl<H: HookSet> RunShared<H> {
         // The end reading stays the next task's start even if another of that task's inputs
         // ended on another thread after it: the record moves such a start to the input's end
         // when it is read (see `RunRecord::start_reading`), which costs nothing here.
-        self.release_inline(task, ready);
+        self.release(task, ready);
         self.store_record(&mut pending);
     }
 
@@ -1109,9 +1109,13 @@ impl<H: HookSet> RunShared<H> {
     /// that reach zero. The counter's acquire-release chain publishes the values and marks
     /// written before it to whoever takes it to zero: this thread, or the parallel sweep
     /// taking its own count off (see `sweep`). Does nothing in a sequential run, which
-    /// follows the plan's order.
+    /// follows the plan's order. Inlined: the task loop calls it for every task.
+    #[inline(always)]
     pub(crate) fn release(&self, task: u32, ready: &mut Ready) {
-        self.release_inline(task, ready);
+        // The sequential executor runs the tasks in the plan's order and needs no counters.
+        if self.sched.pool.is_some() {
+            self.count_down_all(task, ready);
+        }
     }
 
     /// Takes the parallel sweep's count off `task`'s counter (see `sweep`); `true` if that was
@@ -1122,16 +1126,7 @@ impl<H: HookSet> RunShared<H> {
         self.counters[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// [`release`](Self::release), inlined into the task loop.
-    #[inline(always)]
-    fn release_inline(&self, task: u32, ready: &mut Ready) {
-        // The sequential executor runs the tasks in the plan's order and needs no counters.
-        if self.sched.pool.is_some() {
-            self.count_down_all(task, ready);
-        }
-    }
-
-    /// [`release_inline`](Self::release_inline) in a parallel run.
+    /// [`release`](Self::release) in a parallel run.
     #[inline(always)]
     fn count_down_all(&self, task: u32, ready: &mut Ready) {
         let plan = &*self.plan.inner;
